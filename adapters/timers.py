@@ -1,0 +1,74 @@
+"""APScheduler wakes the process when a deadline falls due; the database holds the deadlines.
+
+APScheduler's persistent job stores are not used on purpose: its FAQ warns that sharing a job
+store between processes is unsupported, and a job store cannot act on a deadline exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+log = logging.getLogger(__name__)
+
+
+class SchedulerTimers:
+    """The `Timers` port: one-off wake-ups plus a slow poll as a safety net (and for replicas)."""
+
+    def __init__(self, work: Callable[[], object], *, poll_seconds: float = 15.0) -> None:
+        self._work = work
+        self._lock = threading.Lock()
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+        self._poll_seconds = poll_seconds
+
+    def start(self) -> None:
+        self._scheduler.add_job(
+            self._run, "interval", seconds=self._poll_seconds, id="poll",
+            next_run_time=datetime.now(UTC), coalesce=True, max_instances=1,
+        )
+        self._scheduler.start()
+
+    @property
+    def running(self) -> bool:
+        return bool(self._scheduler.running)
+
+    def wake_at(self, when: datetime) -> None:
+        if not self._scheduler.running:
+            return
+        # A few milliseconds late is fine; early would find nothing due yet.
+        when = max(when, datetime.now(UTC)) + timedelta(milliseconds=5)
+        self._scheduler.add_job(
+            self._run, "date", run_date=when, id=f"wake-{when.timestamp():.3f}",
+            replace_existing=True, misfire_grace_time=None, coalesce=True,
+        )
+
+    def _run(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            # Someone is already working through what is due; make sure we look again soon.
+            self.wake_at(datetime.now(UTC) + timedelta(milliseconds=200))
+            return
+        try:
+            self._work()
+        except Exception:
+            # A failed run must not stop the scheduler; the deadline is still due and retried.
+            log.exception("acting on due deadlines failed")
+        finally:
+            self._lock.release()
+
+    def shutdown(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+
+class ManualTimers:
+    """For tests and the demo: remembers the wake-ups; the caller runs due work itself."""
+
+    def __init__(self) -> None:
+        self.wakeups: list[datetime] = []
+
+    def wake_at(self, when: datetime) -> None:
+        self.wakeups.append(when)

@@ -1,0 +1,208 @@
+"""Firebell's composition root and command line: settings in, adapters wired into workflows."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from adapters.timers import SchedulerTimers
+from storage.db import upgrade
+from storage.store import SqlStore
+from workflows.catalog import CatalogError, check_catalog, load_catalog
+from workflows.clock import SystemClock
+from workflows.context import Context
+from workflows.deadlines import run_due
+from workflows.ports import ChatPort, Clock, PagerPort, Timers
+
+log = logging.getLogger("firebell")
+HERE = Path(__file__).resolve().parent
+DEMO_CATALOG = HERE / "examples" / "demo.yaml"
+
+
+class Settings(BaseSettings):
+    """Every setting of DESIGN.md, from the environment or a `.env` file."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    firebell_config: str = "firebell.yaml"
+    database_url: str = "sqlite:///firebell.db"
+    host: str = "127.0.0.1"
+    port: int = 3000
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    teams_app_id: str | None = None
+    teams_app_password: str | None = None
+    teams_tenant_id: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from_number: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+    jira_url: str | None = None
+    jira_user: str | None = None
+    jira_api_token: str | None = None
+    jira_project: str | None = None
+    github_token: str | None = None
+    github_repo: str | None = None
+    github_api_url: str = "https://api.github.com"
+    firebell_webhook_token: str | None = None
+    public_url: str | None = None
+    firebell_poll_seconds: float = 15.0
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
+
+
+@dataclass
+class Firebell:
+    """Everything `serve` runs: the context plus what is only needed at the edges."""
+
+    settings: Settings
+    ctx: Context
+    store: SqlStore
+    timers: SchedulerTimers
+    slack: Any = None  # slack_bolt.App when Slack is configured
+
+    def tick(self) -> int:
+        return run_due(self.ctx)
+
+
+def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
+    """Wire the real adapters for `serve`. Services whose settings are absent are off."""
+    catalog = load_catalog(settings.firebell_config)
+    upgrade(settings.database_url)
+    store = SqlStore(settings.database_url)
+    holder: dict[str, Context] = {}
+    timers = SchedulerTimers(lambda: run_due(holder["ctx"]), poll_seconds=settings.firebell_poll_seconds)
+    chat: ChatPort
+    pagers: dict[str, PagerPort] = {}
+    slack_app = None
+    if settings.slack_enabled:
+        from bot.slack.app import build_slack
+        from bot.slack.chat import SlackChat, SlackPager
+
+        chat = SlackChat.create(
+            token=settings.slack_bot_token or "", base_url=settings.slack_api_url, catalog=catalog
+        )
+        pagers["chat"] = SlackPager(chat)
+    else:
+        from bot.console.chat import ConsoleChat, ConsolePager
+
+        chat = ConsoleChat()
+        pagers["chat"] = ConsolePager()
+    ctx = Context(
+        catalog=catalog, store=store, chat=chat, clock=clock or SystemClock(), timers=timers,
+        pagers=pagers, public_url=settings.public_url,
+    )
+    holder["ctx"] = ctx
+    if settings.slack_enabled:
+        slack_app = build_slack(ctx=ctx, settings=settings)
+    return Firebell(settings=settings, ctx=ctx, store=store, timers=timers, slack=slack_app)
+
+
+def _status_lines(settings: Settings) -> list[str]:
+    def on(flag: bool) -> str:
+        return "on" if flag else "off"
+
+    return [
+        f"slack: {on(settings.slack_enabled)}"
+        + (" (socket mode)" if settings.slack_app_token else " (HTTP: POST /slack/events)"),
+        f"teams: {on(bool(settings.teams_app_id and settings.teams_app_password))}",
+        f"twilio: {on(bool(settings.twilio_account_sid and settings.twilio_auth_token))}",
+        f"jira: {on(bool(settings.jira_url and settings.jira_api_token))}",
+        f"github issues: {on(bool(settings.github_token and settings.github_repo))}",
+        f"alert webhooks: {on(bool(settings.firebell_webhook_token))}",
+    ]
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from bot.server import build_http_app
+
+    firebell = build(settings)
+    for line in _status_lines(settings):
+        log.info(line)
+        print(f"firebell: {line}", flush=True)
+    http_app = build_http_app(firebell)
+    if settings.slack_enabled and settings.slack_app_token and firebell.slack is not None:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        SocketModeHandler(firebell.slack, settings.slack_app_token).connect()
+    firebell.timers.start()
+    try:
+        uvicorn.run(http_app, host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        firebell.timers.shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="firebell", description="Self-hosted incident response")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the bot (HTTP server, Slack, scheduler)")
+    sub.add_parser("console", help="a terminal chat running the same workflows")
+    demo = sub.add_parser("demo", help="play a scripted incident offline, at accelerated time")
+    demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second")
+    demo.add_argument("--database", default=None, help="SQLite file (default: a temporary one)")
+    config = sub.add_parser("config", help="catalog tools")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser("check", help="validate the catalog; list every mistake")
+    check.add_argument("path", nargs="?", default=None)
+    db = sub.add_parser("db", help="database tools")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply the Alembic migrations")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+
+    if args.command == "config":
+        path = args.path or settings.firebell_config
+        problems = check_catalog(path)
+        for problem in problems:
+            print(problem)
+        if problems:
+            print(f"{len(problems)} problem(s) in {path}", file=sys.stderr)
+            return 1
+        print(f"{path}: OK")
+        return 0
+    if args.command == "db":
+        upgrade(settings.database_url)
+        print("database is up to date")
+        return 0
+    if args.command == "demo":
+        from bot.console.demo import run_demo
+
+        return run_demo(catalog_path=DEMO_CATALOG, speed=args.speed, database=args.database)
+    if args.command == "console":
+        from bot.console.repl import run_console
+
+        return run_console(settings=settings, default_catalog=DEMO_CATALOG)
+    try:
+        serve(settings)
+    except CatalogError as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_console_context(
+    *, catalog_path: Path | str, database_url: str, clock: Clock, timers: Timers, chat: ChatPort,
+    pagers: dict[str, PagerPort],
+) -> Context:
+    """The context the console and the demo run on: the same workflows, local chat and pager."""
+    catalog = load_catalog(catalog_path)
+    upgrade(database_url)
+    return Context(catalog=catalog, store=SqlStore(database_url), chat=chat, clock=clock,
+                   timers=timers, pagers=pagers)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

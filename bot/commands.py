@@ -1,0 +1,242 @@
+"""The words of `/incident` and `/oncall`, shared by Slack, Teams and the console.
+
+It parses a command line into one workflow call and renders the answer; process rules stay in
+`workflows/`.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from workflows import lifecycle, queries, respond
+from workflows.context import Context
+from workflows.declare import DeclareRequest, declare
+from workflows.model import ROLES, Incident
+from workflows.ports import InvalidRequest
+from workflows.render import render
+
+
+@dataclass(frozen=True)
+class Invocation:
+    command: str  # "incident" or "oncall"
+    text: str  # what follows the command
+    user: str  # the platform's user id
+    channel: str | None = None  # where it was typed
+
+
+@dataclass(frozen=True)
+class DeclareForm:
+    """Ask the person for the declaration's fields (a Slack modal, a Teams card)."""
+
+    title: str
+    drill: bool = False
+    service: str | None = None
+
+
+@dataclass
+class Reply:
+    text: str
+    public: bool = False  # posted in the channel rather than shown only to the person
+    form: DeclareForm | None = None
+    incident: Incident | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+_INCIDENT_ID = re.compile(r"^(?:#|INC-)?(\d+)$", re.IGNORECASE)
+
+
+class Commands:
+    """Turns a chat command into a workflow call."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        forms: bool,
+        mention: Callable[[str], str] = lambda person: person,
+        channel_link: Callable[[str], str] = lambda channel: channel,
+    ) -> None:
+        self.ctx = ctx
+        self.forms = forms  # the platform can show a declaration form
+        self.mention = mention
+        self.channel_link = channel_link
+
+    def actor(self, user: str) -> str:
+        person = self.ctx.catalog.person_by_chat_id(user)
+        return person.id if person else user
+
+    def handle(self, invocation: Invocation) -> Reply:
+        if invocation.command == "oncall":
+            return self.oncall(invocation.text)
+        words = invocation.text.strip().split(None, 1)
+        sub = words[0].lower() if words else "help"
+        rest = words[1] if len(words) > 1 else ""
+        handler = getattr(self, f"_cmd_{sub}", None)
+        if handler is None:
+            raise InvalidRequest(f"unknown command '/incident {sub}'. Try `/incident help`.")
+        reply: Reply = handler(invocation, rest)
+        return reply
+
+    # who is on call ------------------------------------------------------
+    def oncall(self, query: str) -> Reply:
+        catalog = self.ctx.catalog
+        answers = queries.who_is_on_call(catalog, query=query.strip() or None, at=self.ctx.now())
+
+        def names(people: list[str]) -> str:
+            return ", ".join(self.mention(p) for p in people)
+
+        text = render("oncall", answers=answers, names=names, zone=catalog.timezone)
+        return Reply(text or "No schedules in the catalog.")
+
+    # incident subcommands ---------------------------------------------------
+    def _cmd_help(self, inv: Invocation, rest: str) -> Reply:
+        return Reply(render("help"))
+
+    def _cmd_declare(self, inv: Invocation, rest: str) -> Reply:
+        options, words = _options(rest)
+        drill = "drill" in [w.lower() for w in words] or options.get("drill") in ("1", "yes", "true")
+        title = " ".join(w for w in words if w.lower() != "drill")
+        if self.forms and "service" not in options:
+            return Reply("", form=DeclareForm(title=title, drill=drill))
+        missing = [k for k in ("service", "severity", "urgency") if k not in options]
+        if missing:
+            raise InvalidRequest(
+                "declare needs " + ", ".join(f"{k}=..." for k in missing)
+                + ", e.g. `/incident declare service=checkout severity=critical urgency=high Checkout down`"
+            )
+        incident = declare(self.ctx, DeclareRequest(
+            title=title, service=options["service"], severity=options["severity"],
+            urgency=options["urgency"], environment=options.get("environment", "production"),
+            description=options.get("description", ""),
+            security=options.get("security", "no").lower() in ("1", "yes", "true"),
+            drill=drill, reporter=self.actor(inv.user),
+        ))
+        where = f" in {self.channel_link(incident.channel)}" if incident.channel else ""
+        return Reply(f"Declared {incident.ref} ({incident.priority}){where}.", incident=incident)
+
+    def _cmd_ack(self, inv: Invocation, rest: str) -> Reply:
+        incident = respond.acknowledge(
+            self.ctx, incident_id=self._incident(inv, rest), person=self.actor(inv.user)
+        )
+        return Reply(f"You acknowledged {incident.ref}.", incident=incident)
+
+    def _cmd_status(self, inv: Invocation, rest: str) -> Reply:
+        incident_id, rest = self._incident_and_rest(inv, rest)
+        stage, _, text = rest.partition(" ")
+        if not stage:
+            incident = queries.timeline(self.ctx, incident_id=incident_id)[0]
+            return Reply(
+                f"{incident.ref} {incident.priority} · {incident.state.value} · stage "
+                f"{incident.stage.value} · commander {self.ctx.display(incident.commander) or 'none'}"
+            )
+        respond.post_status(self.ctx, incident_id=incident_id, stage=stage, text=text.strip(),
+                            author=self.actor(inv.user))
+        return Reply("Status update posted.")
+
+    def _cmd_severity(self, inv: Invocation, rest: str) -> Reply:
+        incident_id, severity = self._incident_and_rest(inv, rest)
+        if not severity:
+            raise InvalidRequest("usage: `/incident severity <" + "|".join(self.ctx.catalog.priorities.matrix) + ">`")
+        incident = lifecycle.retriage(self.ctx, incident_id=incident_id, actor=self.actor(inv.user),
+                                      severity=severity.strip().lower())
+        return Reply(f"{incident.ref} is now {incident.priority}.")
+
+    def _cmd_priority(self, inv: Invocation, rest: str) -> Reply:
+        incident_id, priority = self._incident_and_rest(inv, rest)
+        if not priority:
+            raise InvalidRequest("usage: `/incident priority <P1|P2|P3|P4>`")
+        incident = lifecycle.retriage(self.ctx, incident_id=incident_id, actor=self.actor(inv.user),
+                                      priority=priority.strip().upper())
+        return Reply(f"{incident.ref} is now {incident.priority}.")
+
+    def _cmd_role(self, inv: Invocation, rest: str) -> Reply:
+        incident_id, rest = self._incident_and_rest(inv, rest)
+        parts = rest.split()
+        if len(parts) != 2:
+            raise InvalidRequest("usage: `/incident role <" + "|".join(ROLES) + "> @person`")
+        person = self.ctx.catalog.find_person(parts[1])
+        respond.set_role(self.ctx, incident_id=incident_id, role=parts[0].lower(),
+                         person=person.id, actor=self.actor(inv.user))
+        return Reply(f"{ROLES[parts[0].lower()]}: {person.name}.")
+
+    def _cmd_page(self, inv: Invocation, rest: str) -> Reply:
+        incident_id, target = self._incident_and_rest(inv, rest)
+        if not target:
+            raise InvalidRequest("usage: `/incident page <team|@person>`")
+        people = respond.page_now(self.ctx, incident_id=incident_id, target=target.strip(),
+                                  actor=self.actor(inv.user))
+        return Reply("Paged " + ", ".join(str(self.ctx.display(p)) for p in people) + ".")
+
+    def _cmd_mitigate(self, inv: Invocation, rest: str) -> Reply:
+        incident = lifecycle.mitigate(self.ctx, incident_id=self._incident(inv, rest),
+                                      actor=self.actor(inv.user))
+        return Reply(f"{incident.ref} marked mitigated.")
+
+    def _cmd_resolve(self, inv: Invocation, rest: str) -> Reply:
+        incident = lifecycle.resolve(self.ctx, incident_id=self._incident(inv, rest),
+                                     actor=self.actor(inv.user))
+        return Reply(f"{incident.ref} resolved.", incident=incident)
+
+    def _cmd_reopen(self, inv: Invocation, rest: str) -> Reply:
+        incident = lifecycle.reopen(self.ctx, incident_id=self._incident(inv, rest),
+                                    actor=self.actor(inv.user))
+        return Reply(f"{incident.ref} reopened.")
+
+    def _cmd_close(self, inv: Invocation, rest: str) -> Reply:
+        incident = lifecycle.close(self.ctx, incident_id=self._incident(inv, rest),
+                                   actor=self.actor(inv.user))
+        return Reply(f"{incident.ref} closed.")
+
+    def _cmd_note(self, inv: Invocation, rest: str) -> Reply:
+        incident_id, text = self._incident_and_rest(inv, rest)
+        respond.add_note(self.ctx, incident_id=incident_id, text=text, actor=self.actor(inv.user))
+        return Reply("Noted in the timeline.")
+
+    def _cmd_timeline(self, inv: Invocation, rest: str) -> Reply:
+        incident, events = queries.timeline(self.ctx, incident_id=self._incident(inv, rest))
+        zone = self.ctx.catalog.timezone
+        return Reply(render("timeline", incident=incident, events=events, zone=zone))
+
+    def _cmd_list(self, inv: Invocation, rest: str) -> Reply:
+        incidents = queries.open_incidents(self.ctx)
+        return Reply(render("incident_list", incidents=incidents, channel=self.channel_link))
+
+    # helpers ---------------------------------------------------------------
+    def _incident(self, inv: Invocation, rest: str) -> int:
+        return self._incident_and_rest(inv, rest)[0]
+
+    def _incident_and_rest(self, inv: Invocation, rest: str) -> tuple[int, str]:
+        """The incident named first (`12`, `#12`, `INC-12`), else the one of this channel."""
+        first, _, remainder = rest.strip().partition(" ")
+        match = _INCIDENT_ID.match(first)
+        if match:
+            return int(match.group(1)), remainder.strip()
+        if inv.channel:
+            with self.ctx.store.transaction() as tx:
+                incident = tx.incident_by_channel(inv.channel)
+            if incident is not None:
+                assert incident.id is not None
+                return incident.id, rest.strip()
+        raise InvalidRequest(
+            "which incident? Run this in the incident's channel or name it, e.g. `INC-12`."
+        )
+
+
+def _options(text: str) -> tuple[dict[str, str], list[str]]:
+    """`key=value` options and the remaining words."""
+    try:
+        tokens = shlex.split(text)
+    except ValueError:
+        tokens = text.split()
+    options = {}
+    words = []
+    for token in tokens:
+        key, sep, value = token.partition("=")
+        if sep and key.isidentifier():
+            options[key.lower()] = value
+        else:
+            words.append(token)
+    return options, words

@@ -1,0 +1,260 @@
+"""The SQL implementation of the store port: repositories over one SQLModel session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, fields
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from storage.db import is_sqlite, make_engine
+from storage.tables import DeadlineRow, IncidentRow, PageRow, TimelineRow
+from workflows.model import (
+    OPEN_STATES,
+    Deadline,
+    DeadlineKind,
+    EscalationStepSnapshot,
+    Incident,
+    Page,
+    PageStatus,
+    Stage,
+    State,
+    TimelineEvent,
+)
+from workflows.ports import NotFound
+
+
+def _aware(value: Any) -> Any:
+    # SQLite hands back naive datetimes; everything we store is UTC.
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _values(row: Any, cls: type) -> dict[str, Any]:
+    return {f.name: _aware(getattr(row, f.name)) for f in fields(cls)}
+
+
+def _incident(row: IncidentRow) -> Incident:
+    values = _values(row, Incident)
+    values["state"] = State(row.state)
+    values["stage"] = Stage(row.stage)
+    values["roles"] = dict(row.roles or {})
+    values["policy"] = [EscalationStepSnapshot(**step) for step in row.policy or []]
+    return Incident(**values)
+
+
+def _incident_columns(incident: Incident) -> dict[str, Any]:
+    values = asdict(incident)
+    values["state"] = incident.state.value
+    values["stage"] = incident.stage.value
+    return values
+
+
+def _page(row: PageRow) -> Page:
+    values = _values(row, Page)
+    values["status"] = PageStatus(row.status)
+    return Page(**values)
+
+
+def _event(row: TimelineRow) -> TimelineEvent:
+    return TimelineEvent(**_values(row, TimelineEvent))
+
+
+def _deadline(row: DeadlineRow) -> Deadline:
+    values = _values(row, Deadline)
+    values["kind"] = DeadlineKind(row.kind)
+    return Deadline(**values)
+
+
+class SqlTransaction:
+    def __init__(self, session: Session, *, sqlite: bool) -> None:
+        self._session = session
+        self._sqlite = sqlite
+
+    # incidents -----------------------------------------------------------
+    def add_incident(self, incident: Incident) -> Incident:
+        row = IncidentRow(**_incident_columns(incident))
+        self._session.add(row)
+        self._session.flush()
+        incident.id = row.id
+        return incident
+
+    def _incident_row(self, incident_id: int, *, for_update: bool = False) -> IncidentRow:
+        query = select(IncidentRow).where(IncidentRow.id == incident_id)
+        if for_update and not self._sqlite:
+            query = query.with_for_update()
+        row = self._session.exec(query).first()
+        if row is None:
+            raise NotFound(f"there is no incident {incident_id}")
+        return row
+
+    def get_incident(self, incident_id: int, *, for_update: bool = False) -> Incident:
+        return _incident(self._incident_row(incident_id, for_update=for_update))
+
+    def save_incident(self, incident: Incident) -> None:
+        assert incident.id is not None
+        row = self._incident_row(incident.id)
+        for key, value in _incident_columns(incident).items():
+            setattr(row, key, value)
+        self._session.add(row)
+        self._session.flush()
+
+    def incident_by_channel(self, channel: str) -> Incident | None:
+        row = self._session.exec(
+            select(IncidentRow).where(IncidentRow.channel == channel)
+        ).first()
+        return _incident(row) if row else None
+
+    def list_incidents(self, *, open_only: bool = True, limit: int = 50) -> list[Incident]:
+        query = select(IncidentRow).order_by(col(IncidentRow.id).desc()).limit(limit)
+        if open_only:
+            query = query.where(col(IncidentRow.state).in_([s.value for s in OPEN_STATES]))
+        return [_incident(row) for row in self._session.exec(query)]
+
+    # timeline ------------------------------------------------------------
+    def append_event(self, event: TimelineEvent) -> bool:
+        row = TimelineRow(**asdict(event))
+        if event.source_id is not None:
+            # A savepoint, so that a duplicate (a retried Slack event) leaves the rest intact.
+            try:
+                with self._session.begin_nested():
+                    self._session.add(row)
+            except IntegrityError:
+                return False
+        else:
+            self._session.add(row)
+        self._session.flush()
+        event.id = row.id
+        return True
+
+    def events(self, incident_id: int) -> list[TimelineEvent]:
+        query = (
+            select(TimelineRow)
+            .where(TimelineRow.incident_id == incident_id)
+            .order_by(col(TimelineRow.at), col(TimelineRow.id))
+        )
+        return [_event(row) for row in self._session.exec(query)]
+
+    # pages ---------------------------------------------------------------
+    def add_page(self, page: Page) -> Page:
+        row = PageRow(**{**asdict(page), "status": page.status.value})
+        self._session.add(row)
+        self._session.flush()
+        page.id = row.id
+        return page
+
+    def pages(self, incident_id: int) -> list[Page]:
+        query = select(PageRow).where(PageRow.incident_id == incident_id).order_by(col(PageRow.id))
+        return [_page(row) for row in self._session.exec(query)]
+
+    def save_page(self, page: Page) -> None:
+        row = self._session.get(PageRow, page.id)
+        if row is None:
+            raise NotFound(f"there is no page {page.id}")
+        for key, value in asdict(page).items():
+            setattr(row, key, value.value if key == "status" else value)
+        self._session.add(row)
+        self._session.flush()
+
+    def claim_page(self, page_id: int) -> Page | None:
+        result = self._session.execute(
+            update(PageRow)
+            .where(col(PageRow.id) == page_id, col(PageRow.status) == PageStatus.QUEUED.value)
+            .values(status=PageStatus.SENDING.value)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        row = self._session.get(PageRow, page_id)
+        assert row is not None
+        self._session.refresh(row)
+        return _page(row)
+
+    def queued_pages(self, *, limit: int = 100) -> list[Page]:
+        query = (
+            select(PageRow)
+            .where(PageRow.status == PageStatus.QUEUED.value)
+            .order_by(col(PageRow.id))
+            .limit(limit)
+        )
+        return [_page(row) for row in self._session.exec(query)]
+
+    # deadlines -----------------------------------------------------------
+    def schedule(self, deadline: Deadline) -> Deadline:
+        row = DeadlineRow(**{**asdict(deadline), "kind": deadline.kind.value})
+        self._session.add(row)
+        self._session.flush()
+        deadline.id = row.id
+        return deadline
+
+    def cancel_deadlines(self, *, incident_id: int, kinds: tuple[DeadlineKind, ...]) -> int:
+        result = self._session.execute(
+            update(DeadlineRow)
+            .where(
+                col(DeadlineRow.incident_id) == incident_id,
+                col(DeadlineRow.done).is_(False),
+                col(DeadlineRow.kind).in_([k.value for k in kinds]),
+            )
+            .values(done=True)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def claim_due(self, *, now: datetime) -> Deadline | None:
+        query = (
+            select(DeadlineRow)
+            .where(col(DeadlineRow.done).is_(False), col(DeadlineRow.due_at) <= now)
+            .order_by(col(DeadlineRow.due_at), col(DeadlineRow.id))
+            .limit(1)
+        )
+        if not self._sqlite:
+            # Several replicas may poll at once: each takes a different row.
+            query = query.with_for_update(skip_locked=True)
+        # On SQLite the transaction began with BEGIN IMMEDIATE: only one writer at a time.
+        row = self._session.exec(query).first()
+        if row is None:
+            return None
+        row.done = True
+        self._session.add(row)
+        self._session.flush()
+        return _deadline(row)
+
+    def pending_deadlines(self, incident_id: int) -> list[Deadline]:
+        query = (
+            select(DeadlineRow)
+            .where(DeadlineRow.incident_id == incident_id, col(DeadlineRow.done).is_(False))
+            .order_by(col(DeadlineRow.due_at))
+        )
+        return [_deadline(row) for row in self._session.exec(query)]
+
+    def next_due_at(self) -> datetime | None:
+        value = self._session.exec(
+            select(func.min(DeadlineRow.due_at)).where(col(DeadlineRow.done).is_(False))
+        ).first()
+        return _aware(value)
+
+
+class SqlStore:
+    """The store port over SQLite or PostgreSQL."""
+
+    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+        self.url = url
+        self.engine = engine or make_engine(url)
+        self._sqlite = is_sqlite(url)
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlTransaction]:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield SqlTransaction(session, sqlite=self._sqlite)
+
+    def ping(self) -> bool:
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+        return True
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,44 @@
+"""Acting on due deadlines: claimed from the database one at a time, each acted on once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from workflows.context import Context, Effect
+from workflows.escalate import deliver_queued, on_ack_timeout
+from workflows.lifecycle import close_after_watch
+from workflows.model import Deadline, DeadlineKind, Incident
+from workflows.ports import Transaction
+from workflows.respond import remind
+
+Handler = Callable[[Context, Transaction, list[Effect], Incident, Deadline], None]
+
+HANDLERS: dict[DeadlineKind, Handler] = {
+    DeadlineKind.ESCALATE: on_ack_timeout,
+    DeadlineKind.UPDATE_REMINDER: remind,
+    DeadlineKind.RECOVERY_CLOSE: close_after_watch,
+}
+
+
+def run_due(ctx: Context, *, limit: int = 1000) -> int:
+    """Act on every deadline that is due now; returns how many. Safe to run in several replicas.
+
+    Claiming a deadline and acting on it share one transaction: a crash in between rolls both
+    back, and the deadline is due again when the process returns.
+    """
+    done = 0
+    while done < limit:
+        with ctx.unit() as (tx, effects):
+            deadline = tx.claim_due(now=ctx.now())
+            if deadline is not None:
+                incident = tx.get_incident(deadline.incident_id, for_update=True)
+                HANDLERS[deadline.kind](ctx, tx, effects, incident, deadline)
+        if deadline is None:
+            break
+        done += 1
+    deliver_queued(ctx)
+    with ctx.store.transaction() as tx:
+        following = tx.next_due_at()
+    if following is not None:
+        ctx.timers.wake_at(following)
+    return done

@@ -1,0 +1,157 @@
+"""Mitigate, resolve with a recovery watch, reopen, close, and re-triage."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from workflows.context import Context, Effect, record
+from workflows.durations import format_duration
+from workflows.escalate import start_escalation
+from workflows.model import Deadline, DeadlineKind, Incident, PageStatus, Stage, State
+from workflows.ports import InvalidRequest, Message, Transaction
+from workflows.render import render
+
+_RUNNING = (DeadlineKind.ESCALATE, DeadlineKind.UPDATE_REMINDER)
+
+
+def mitigate(ctx: Context, *, incident_id: int, actor: str) -> Incident:
+    """Impact is stopped (TTM); the fix and the watch are still ahead."""
+    with ctx.unit() as (tx, effects):
+        incident = _get(tx, incident_id, allowed=(State.TRIGGERED, State.ACKNOWLEDGED))
+        _stop_paging(tx, incident)
+        incident.state, incident.mitigated_at = State.MITIGATED, ctx.now()
+        incident.stage = Stage.MONITORING
+        tx.save_incident(incident)
+        record(tx, incident, kind="mitigated", at=ctx.now(), actor=actor)
+        ctx.post(effects, incident, Message(render(
+            "notice", text=f":adhesive_bandage: {incident.ref} mitigated by {ctx.display(actor)}."
+        )))
+        ctx.refresh_topic(effects, incident)
+    return incident
+
+
+def resolve(ctx: Context, *, incident_id: int, actor: str) -> Incident:
+    """Resolve; the priority's `monitor_for` recovery watch closes it unless reopened."""
+    with ctx.unit() as (tx, effects):
+        incident = _get(
+            tx, incident_id, allowed=(State.TRIGGERED, State.ACKNOWLEDGED, State.MITIGATED)
+        )
+        now = ctx.now()
+        _stop_paging(tx, incident)
+        incident.state, incident.stage, incident.resolved_at = State.RESOLVED, Stage.RESOLVED, now
+        incident.mitigated_at = incident.mitigated_at or now
+        tx.save_incident(incident)
+        record(tx, incident, kind="resolved", at=now, actor=actor)
+        watch = ctx.catalog.response_for(incident.priority).monitor_for
+        ctx.post(effects, incident, Message(render(
+            "resolved", incident=incident, actor=ctx.display(actor),
+            monitor_for=format_duration(watch.seconds) if watch else None,
+        )))
+        ctx.refresh_topic(effects, incident)
+        if watch:
+            due = now + timedelta(seconds=watch.seconds)
+            assert incident.id is not None
+            ctx.schedule(tx, effects, Deadline(incident.id, DeadlineKind.RECOVERY_CLOSE, due))
+        else:
+            _close(ctx, tx, effects, incident, actor=actor, watch=False)
+    return incident
+
+
+def reopen(ctx: Context, *, incident_id: int, actor: str) -> Incident:
+    """The problem came back during the recovery watch: the incident is acknowledged again."""
+    with ctx.unit() as (tx, effects):
+        incident = _get(tx, incident_id, allowed=(State.RESOLVED,))
+        assert incident.id is not None
+        tx.cancel_deadlines(incident_id=incident.id, kinds=(DeadlineKind.RECOVERY_CLOSE,))
+        incident.state, incident.stage, incident.resolved_at = (
+            State.ACKNOWLEDGED, Stage.INVESTIGATING, None,
+        )
+        tx.save_incident(incident)
+        record(tx, incident, kind="reopened", at=ctx.now(), actor=actor)
+        ctx.post(effects, incident, Message(render(
+            "notice", text=f":repeat: {incident.ref} reopened by {ctx.display(actor)}."
+        )))
+        ctx.refresh_topic(effects, incident)
+    return incident
+
+
+def close(ctx: Context, *, incident_id: int, actor: str) -> Incident:
+    with ctx.unit() as (tx, effects):
+        incident = tx.get_incident(incident_id, for_update=True)
+        if incident.state == State.CLOSED:
+            raise InvalidRequest(f"{incident.ref} is already closed")
+        _stop_paging(tx, incident)
+        incident.resolved_at = incident.resolved_at or ctx.now()
+        _close(ctx, tx, effects, incident, actor=actor, watch=False)
+    return incident
+
+
+def close_after_watch(
+    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, deadline: Deadline
+) -> None:
+    if incident.state == State.RESOLVED:
+        _close(ctx, tx, effects, incident, actor=None, watch=True)
+
+
+def retriage(
+    ctx: Context, *, incident_id: int, actor: str, severity: str | None = None,
+    priority: str | None = None,
+) -> Incident:
+    """Change severity (priority follows the matrix) or set the priority directly.
+
+    Raised to a paging priority while nobody was paged, escalation starts now.
+    """
+    with ctx.unit() as (tx, effects):
+        incident = _get(tx, incident_id, allowed=(State.TRIGGERED, State.ACKNOWLEDGED, State.MITIGATED))
+        before = incident.priority
+        if severity is not None:
+            incident.priority = ctx.catalog.priority_for(
+                severity=severity, urgency=incident.urgency, environment=incident.environment
+            )
+            incident.severity = severity
+        if priority is not None:
+            ctx.catalog.response_for(priority)  # unknown priority: clear error
+            incident.priority = priority
+        tx.save_incident(incident)
+        text = f"priority {before} → {incident.priority}" + (f", severity {severity}" if severity else "")
+        record(tx, incident, kind="priority_changed", at=ctx.now(), actor=actor, text=text,
+               data={"from": before, "to": incident.priority})
+        ctx.post(effects, incident, Message(render("notice", text=f":label: {incident.ref}: {text}.")))
+        ctx.refresh_topic(effects, incident)
+        pages = ctx.catalog.response_for(incident.priority).page
+        assert incident.id is not None
+        if pages and incident.state == State.TRIGGERED and not tx.pages(incident.id):
+            start_escalation(ctx, tx, effects, incident)
+    return incident
+
+
+def _close(
+    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, *,
+    actor: str | None, watch: bool,
+) -> None:
+    assert incident.id is not None
+    now = ctx.now()
+    tx.cancel_deadlines(incident_id=incident.id, kinds=tuple(DeadlineKind))
+    incident.state, incident.closed_at = State.CLOSED, now
+    tx.save_incident(incident)
+    record(tx, incident, kind="closed", at=now, actor=actor,
+           text="recovery watch over" if watch else "")
+    ttr = format_duration(int(((incident.resolved_at or now) - incident.declared_at).total_seconds()))
+    ctx.post(effects, incident, Message(render("closed", incident=incident, watch=watch, ttr=ttr)))
+    ctx.refresh_topic(effects, incident)
+
+
+def _stop_paging(tx: Transaction, incident: Incident) -> None:
+    assert incident.id is not None
+    tx.cancel_deadlines(incident_id=incident.id, kinds=_RUNNING)
+    for page in tx.pages(incident.id):
+        if page.status == PageStatus.QUEUED:
+            page.status = PageStatus.CANCELLED
+            tx.save_page(page)
+
+
+def _get(tx: Transaction, incident_id: int, *, allowed: tuple[State, ...]) -> Incident:
+    incident = tx.get_incident(incident_id, for_update=True)
+    if incident.state not in allowed:
+        raise InvalidRequest(f"{incident.ref} is {incident.state.value}")
+    return incident

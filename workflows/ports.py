@@ -1,0 +1,154 @@
+"""The small typed ports through which the incident process talks to the outside world.
+
+`app.py` plugs real adapters into them; tests plug fakes. Nothing here knows a vendor.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from workflows.model import Deadline, DeadlineKind, Incident, Page, TimelineEvent
+
+
+class FirebellError(Exception):
+    """Base of every error the process raises; `bot/` turns it into a message to the person."""
+
+
+class NotFound(FirebellError):
+    pass
+
+
+class InvalidRequest(FirebellError):
+    pass
+
+
+class ExternalServiceError(FirebellError):
+    """A remote service (chat, pager, tickets) failed. `retryable` says whether to try again."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class Button:
+    action: str  # "ack", "resolve", ...
+    label: str
+    value: str  # usually the incident id
+    style: str | None = None  # "primary" | "danger"
+
+
+@dataclass(frozen=True)
+class Message:
+    """Words rendered from a template, plus the actions a person can take on them."""
+
+    text: str
+    buttons: tuple[Button, ...] = ()
+    links: tuple[tuple[str, str], ...] = field(default=())  # (label, url)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class ChatPort(Protocol):
+    """A chat platform: channels, messages, direct messages."""
+
+    def create_channel(self, *, name: str, private: bool) -> str:
+        """Create a channel and return its id. Picks a free name if `name` is taken."""
+        ...
+
+    def invite(self, *, channel: str, people: list[str]) -> None:
+        """Invite people (by their chat ids) to a channel."""
+        ...
+
+    def set_topic(self, *, channel: str, topic: str) -> None: ...
+
+    def post(self, *, channel: str, message: Message) -> str:
+        """Post to a channel; returns the message id."""
+        ...
+
+    def send_direct(self, *, person: str, message: Message) -> str:
+        """Send a direct message to a person (chat id); returns the message id."""
+        ...
+
+
+@runtime_checkable
+class Pinning(Protocol):
+    """Optional chat capability: pin a message."""
+
+    def pin(self, *, channel: str, message_id: str) -> None: ...
+
+
+class PagerPort(Protocol):
+    """Reaches one person through one channel (chat, sms, voice)."""
+
+    channels: frozenset[str]
+
+    def send_page(self, *, page: Page, incident: Incident, message: Message) -> str:
+        """Deliver a page; returns the provider's reference. Raises ExternalServiceError."""
+        ...
+
+
+class TicketPort(Protocol):
+    def open_ticket(self, *, incident: Incident, body: str) -> str:
+        """Create a ticket for an incident; returns its key or URL."""
+        ...
+
+    def update_ticket(self, *, ticket: str, incident: Incident, comment: str) -> None: ...
+
+
+class Timers(Protocol):
+    """Wakes the process at a time; the database, not the timer, holds what is due."""
+
+    def wake_at(self, when: datetime) -> None: ...
+
+
+class Transaction(Protocol):
+    """One atomic unit of work against the store."""
+
+    def add_incident(self, incident: Incident) -> Incident: ...
+    def get_incident(self, incident_id: int, *, for_update: bool = False) -> Incident: ...
+    def save_incident(self, incident: Incident) -> None: ...
+    def incident_by_channel(self, channel: str) -> Incident | None: ...
+    def list_incidents(self, *, open_only: bool = True, limit: int = 50) -> list[Incident]: ...
+
+    def append_event(self, event: TimelineEvent) -> bool:
+        """Append to the timeline; False when an event with the same source_id is there already."""
+        ...
+
+    def events(self, incident_id: int) -> list[TimelineEvent]: ...
+
+    def add_page(self, page: Page) -> Page: ...
+    def pages(self, incident_id: int) -> list[Page]: ...
+    def save_page(self, page: Page) -> None: ...
+
+    def claim_page(self, page_id: int) -> Page | None:
+        """Move a queued page to `sending`; None if someone else took it or it was cancelled."""
+        ...
+
+    def queued_pages(self, *, limit: int = 100) -> list[Page]: ...
+
+    def schedule(self, deadline: Deadline) -> Deadline: ...
+
+    def cancel_deadlines(self, *, incident_id: int, kinds: tuple[DeadlineKind, ...]) -> int: ...
+
+    def claim_due(self, *, now: datetime) -> Deadline | None:
+        """Lock one due deadline (skipping ones others hold) and mark it done in this transaction.
+
+        If the transaction rolls back, the deadline is due again: acted on exactly once.
+        """
+        ...
+
+    def pending_deadlines(self, incident_id: int) -> list[Deadline]: ...
+
+    def next_due_at(self) -> datetime | None: ...
+
+
+class Store(Protocol):
+    def transaction(self) -> AbstractContextManager[Transaction]: ...

@@ -1,0 +1,46 @@
+"""Words live in templates/*.j2, rendered in a sandbox with strict undefined variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from workflows.ports import FirebellError
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+class TemplateProblem(FirebellError):
+    pass
+
+
+def _local(value: Any, zone: str = "UTC", fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
+    return str(value.astimezone(ZoneInfo(zone)).strftime(fmt)) if value else "—"
+
+
+@lru_cache(maxsize=8)
+def environment(extra_dir: str | None = None) -> SandboxedEnvironment:
+    paths = [extra_dir, str(TEMPLATES)] if extra_dir else [str(TEMPLATES)]
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(paths),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        autoescape=False,
+    )
+    env.filters["local"] = _local
+    return env
+
+
+def render(name: str, *, extra_dir: str | None = None, **values: Any) -> str:
+    """Render `templates/<name>.j2`. A broken template is an error, never half a text."""
+    try:
+        return environment(extra_dir).get_template(f"{name}.j2").render(**values).strip()
+    except TemplateError as error:
+        raise TemplateProblem(f"template {name}.j2: {error}") from error

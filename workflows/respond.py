@@ -1,0 +1,174 @@
+"""Responding to an incident: acknowledge, status updates and their reminders, roles, notes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from workflows.context import Context, Effect, record
+from workflows.durations import format_duration
+from workflows.escalate import queue_pages
+from workflows.model import ROLES, Deadline, DeadlineKind, Incident, PageStatus, Stage, State
+from workflows.oncall import resolve_targets
+from workflows.ports import InvalidRequest, Message, Transaction
+from workflows.render import render
+
+
+def acknowledge(ctx: Context, *, incident_id: int, person: str) -> Incident:
+    """Acknowledge: stops every pending escalation step and page of the incident."""
+    with ctx.unit() as (tx, effects):
+        incident = tx.get_incident(incident_id, for_update=True)
+        if incident.state != State.TRIGGERED:
+            by = ctx.display(incident.acknowledged_by) or "someone"
+            raise InvalidRequest(f"{incident.ref} is already {incident.state.value} (by {by})")
+        now = ctx.now()
+        incident.state, incident.acknowledged_at, incident.acknowledged_by = (
+            State.ACKNOWLEDGED, now, person,
+        )
+        tx.save_incident(incident)
+        tx.cancel_deadlines(incident_id=incident_id, kinds=(DeadlineKind.ESCALATE,))
+        for page in tx.pages(incident_id):
+            if page.status in (PageStatus.QUEUED, PageStatus.SENT, PageStatus.SENDING):
+                page.status = (
+                    PageStatus.ACKNOWLEDGED if page.person == person else PageStatus.CANCELLED
+                )
+                tx.save_page(page)
+        after = format_duration(int((now - incident.declared_at).total_seconds()))
+        record(tx, incident, kind="acknowledged", at=now, actor=person, text=f"after {after}")
+        ctx.post(
+            effects, incident,
+            Message(render("acknowledged", incident=incident, person=ctx.display(person), after=after)),
+        )
+        ctx.refresh_topic(effects, incident)
+    return incident
+
+
+def post_status(
+    ctx: Context, *, incident_id: int, stage: str, text: str, author: str
+) -> Incident:
+    """A status update with its stage; restarts the clock of the update reminder."""
+    parsed = Stage.parse(stage)
+    with ctx.unit() as (tx, effects):
+        incident = _open_incident(tx, incident_id)
+        now = ctx.now()
+        incident.stage, incident.last_update_at = parsed, now
+        tx.save_incident(incident)
+        record(tx, incident, kind="status_update", at=now, actor=author, text=text,
+               data={"stage": parsed.value})
+        ctx.post(effects, incident, Message(render(
+            "status_update", incident=incident, stage=parsed.value, text=text,
+            author=ctx.display(author),
+        )))
+        ctx.refresh_topic(effects, incident)
+        tx.cancel_deadlines(incident_id=incident_id, kinds=(DeadlineKind.UPDATE_REMINDER,))
+        _schedule_reminder(ctx, tx, effects, incident)
+    return incident
+
+
+def remind(
+    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, deadline: Deadline
+) -> None:
+    """No update within the priority's `update_every`: remind the channel, then again later."""
+    if incident.state not in (State.TRIGGERED, State.ACKNOWLEDGED, State.MITIGATED):
+        return
+    every = ctx.catalog.response_for(incident.priority).update_every
+    if every is None:
+        return
+    last = incident.last_update_at or incident.declared_at
+    since = format_duration(int((ctx.now() - last).total_seconds()))
+    record(tx, incident, kind="update_reminder", at=ctx.now(), text=f"no update for {since}")
+    ctx.post(effects, incident, Message(render(
+        "reminder", incident=incident, since=since, every=format_duration(every.seconds),
+        commander=ctx.display(incident.commander),
+    )))
+    _schedule_reminder(ctx, tx, effects, incident)
+
+
+def _schedule_reminder(
+    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident
+) -> None:
+    every = ctx.catalog.response_for(incident.priority).update_every
+    if every is None or incident.id is None:
+        return
+    due = ctx.now() + timedelta(seconds=every.seconds)
+    ctx.schedule(tx, effects, Deadline(incident.id, DeadlineKind.UPDATE_REMINDER, due))
+
+
+def set_role(ctx: Context, *, incident_id: int, role: str, person: str, actor: str) -> Incident:
+    """Give a role (commander, comms, customer, scribe) to a person and invite them."""
+    if role not in ROLES:
+        raise InvalidRequest(f"unknown role '{role}': use one of {', '.join(ROLES)}")
+    ctx.catalog.person(person)  # an unknown person is a clear error, not a silent no-op
+    with ctx.unit() as (tx, effects):
+        incident = _open_incident(tx, incident_id)
+        previous = incident.roles.get(role)
+        incident.roles[role] = person
+        tx.save_incident(incident)
+        text = f"{ROLES[role]}: {ctx.display(person)}" + (
+            f" (was {ctx.display(previous)})" if previous else ""
+        )
+        record(tx, incident, kind="role_set", at=ctx.now(), actor=actor, text=text,
+               data={"role": role, "person": person})
+        ctx.post(effects, incident, Message(render("notice", text=f":bust_in_silhouette: {text}")))
+        _invite(ctx, effects, incident, [person])
+        ctx.refresh_topic(effects, incident)
+    return incident
+
+
+def add_note(ctx: Context, *, incident_id: int, text: str, actor: str) -> None:
+    if not text.strip():
+        raise InvalidRequest("a note needs some text: `/incident note <text>`")
+    with ctx.store.transaction() as tx:
+        incident = tx.get_incident(incident_id)
+        record(tx, incident, kind="note", at=ctx.now(), actor=actor, text=text.strip())
+
+
+def record_message(
+    ctx: Context, *, channel: str, text: str, author: str, message_id: str
+) -> bool:
+    """A chat message in an incident channel joins its timeline; a retried delivery counts once."""
+    with ctx.store.transaction() as tx:
+        incident = tx.incident_by_channel(channel)
+        if incident is None:
+            return False
+        return record(tx, incident, kind="message", at=ctx.now(), actor=author, text=text,
+                      source_id=message_id)
+
+
+def page_now(ctx: Context, *, incident_id: int, target: str, actor: str) -> list[str]:
+    """`/incident page <team|@person>`: page now, outside the policy, and invite them."""
+    targets = _targets(ctx, target)
+    with ctx.unit() as (tx, effects):
+        incident = _open_incident(tx, incident_id)
+        people = resolve_targets(ctx.catalog, targets=targets, at=ctx.now())
+        if not people:
+            raise InvalidRequest(f"nobody is on call for '{target}' right now")
+        queue_pages(ctx, tx, effects, incident, people=people, step=incident.escalation_step,
+                    round=incident.escalation_round)
+        names = ", ".join(str(ctx.display(p)) for p in people)
+        record(tx, incident, kind="manual_page", at=ctx.now(), actor=actor, text=f"paged {names}")
+        ctx.post(effects, incident, Message(render("notice", text=f":pager: Paging {names}.")))
+        _invite(ctx, effects, incident, people)
+    return people
+
+
+def _targets(ctx: Context, target: str) -> list[str]:
+    name = target.strip()
+    try:
+        return [f"team:{ctx.catalog.team(name.removeprefix('team:')).id}"]
+    except LookupError:
+        pass
+    return [f"person:{ctx.catalog.find_person(name).id}"]
+
+
+def _invite(ctx: Context, effects: list[Effect], incident: Incident, people: list[str]) -> None:
+    if incident.channel and incident.id is not None:
+        channel = incident.channel
+        effects.append(Effect(incident.id, "invite",
+                              lambda: ctx.chat.invite(channel=channel, people=people)))
+
+
+def _open_incident(tx: Transaction, incident_id: int) -> Incident:
+    incident = tx.get_incident(incident_id, for_update=True)
+    if incident.state == State.CLOSED:
+        raise InvalidRequest(f"{incident.ref} is closed")
+    return incident
