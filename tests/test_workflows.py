@@ -1,0 +1,226 @@
+"""The incident loop on both databases, with in-memory chat and pager and a fake clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+
+from adapters.timers import ManualTimers
+from storage.store import SqlStore
+from tests.fakes import RecordingChat, RecordingPager
+from workflows import lifecycle, respond
+from workflows.catalog import parse_catalog
+from workflows.clock import FakeClock
+from workflows.context import Context
+from workflows.deadlines import run_due
+from workflows.declare import DeclareRequest, declare
+from workflows.model import PageStatus, Stage, State
+from workflows.ports import InvalidRequest
+
+CATALOG = """
+timezone: Europe/Berlin
+business_hours: {days: Mon-Fri, hours: "09:00-17:00", holidays: DE}
+people:
+  - {id: alice, name: Alice, slack: UALICE}
+  - {id: bob, name: Bob, slack: UBOB}
+  - {id: carol, name: Carol, slack: UCAROL}
+  - {id: erin, name: Erin, slack: UERIN}
+  - {id: frank, name: Frank, slack: UFRANK}
+teams:
+  - {id: payments, name: Payments, slack_channel: CPAY, escalation_policy: pay}
+services:
+  - {id: checkout, name: Checkout API, team: payments, runbook: "https://runbooks.example/checkout",
+     dashboards: ["https://grafana.example/d/checkout"], match: {service: checkout}}
+schedules:
+  - id: pay-primary
+    team: payments
+    rotation: {every: 1w, handoff: "Mon 09:00", start: "2026-01-05", members: [alice, carol]}
+  - id: pay-secondary
+    team: payments
+    rotation: {every: 1w, handoff: "Mon 09:00", start: "2026-01-05", members: [bob]}
+escalation_policies:
+  - id: pay
+    repeat: 1
+    steps:
+      - {notify: ["schedule:pay-primary"], ack_timeout: 5m}
+      - {notify: ["schedule:pay-secondary", "person:erin"], ack_timeout: 5m}
+escalation_groups:
+  legal: [frank]
+priorities:
+  matrix:
+    critical: {high: P1, low: P2}
+    major: {high: P2, low: P3}
+    minor: {high: P3, low: P4}
+  nonproduction: P3
+  response:
+    P1: {page: true, ack_within: 5m, channels: [voice, sms, chat], update_every: 15m, monitor_for: 1h}
+    P2: {page: true, ack_within: 15m, channels: [sms, chat], update_every: 20m, monitor_for: 30m}
+    P3: {page: false, ack_within: 8h business, channels: [chat]}
+    P4: {page: false, ack_within: 5d business, channels: [ticket]}
+"""
+
+
+class World:
+    def __init__(self, store: SqlStore, start: datetime) -> None:
+        self.clock = FakeClock(start)
+        self.chat = RecordingChat()
+        self.pager = RecordingPager(channels=frozenset({"chat", "sms"}))
+        self.ctx = Context(
+            catalog=parse_catalog(CATALOG), store=store, chat=self.chat, clock=self.clock,
+            timers=ManualTimers(), pagers={"chat": self.pager, "sms": self.pager},
+        )
+
+    def advance(self, **delta: float) -> int:
+        self.clock.advance(timedelta(**delta))
+        return run_due(self.ctx)
+
+    def declare(self, **overrides: object) -> int:
+        values: dict[str, object] = dict(
+            title="Checkout is down", service="checkout", severity="critical", urgency="high",
+            reporter="frank",
+        )
+        values.update(overrides)
+        incident = declare(self.ctx, DeclareRequest(**values))  # type: ignore[arg-type]
+        assert incident.id is not None
+        return incident.id
+
+    def kinds(self, incident_id: int) -> list[str]:
+        with self.ctx.store.transaction() as tx:
+            return [event.kind for event in tx.events(incident_id)]
+
+
+@pytest.fixture
+def world(store: SqlStore, start_time: datetime) -> Iterator[World]:
+    yield World(store, start_time)
+
+
+def test_p1_opens_a_channel_and_pages_primary_on_every_channel(world: World) -> None:
+    incident_id = world.declare()
+    assert list(world.chat.channels.values()) == ["inc-20261124-checkout-is-down"]
+    # Week of 2026-11-23: rotation started 2026-01-05 with alice; 46 weeks later -> alice.
+    assert world.pager.sent == [("alice", "sms", incident_id), ("alice", "chat", incident_id)]
+    topic = next(iter(world.chat.topics.values()))
+    assert "P1" in topic and "Investigating" in topic and "Frank" in topic
+    assert world.kinds(incident_id)[:2] == ["declared", "channel_created"]
+
+
+def test_unacknowledged_page_escalates_to_every_target_of_the_next_step(world: World) -> None:
+    incident_id = world.declare()
+    world.pager.sent.clear()
+    assert world.advance(minutes=4, seconds=59) == 0
+    assert world.pager.sent == []
+    world.advance(seconds=1)
+    assert sorted({p for p, _, _ in world.pager.sent}) == ["bob", "erin"]
+    assert "escalated" in world.kinds(incident_id)
+
+
+def test_repeat_runs_the_policy_again_then_says_it_is_exhausted(world: World) -> None:
+    world.declare()
+    for _ in range(4):
+        world.advance(minutes=5)
+    people = world.pager.people()
+    assert people.count("alice") == 4  # step 1 twice (round 1 and 2), two channels each
+    world.advance(minutes=5)
+    assert any("no more steps" in text for text in world.chat.texts())
+    assert world.advance(hours=1) == 1  # only the update reminder remains
+
+
+def test_acknowledge_stops_every_pending_step(world: World) -> None:
+    incident_id = world.declare()
+    incident = respond.acknowledge(world.ctx, incident_id=incident_id, person="alice")
+    assert incident.state == State.ACKNOWLEDGED
+    world.pager.sent.clear()
+    world.advance(minutes=30)
+    assert world.pager.sent == []
+    with world.ctx.store.transaction() as tx:
+        statuses = {p.person: p.status for p in tx.pages(incident_id)}
+    assert statuses["alice"] == PageStatus.ACKNOWLEDGED
+    with pytest.raises(InvalidRequest, match="already acknowledged"):
+        respond.acknowledge(world.ctx, incident_id=incident_id, person="bob")
+
+
+def test_update_reminder_fires_when_no_status_was_posted(world: World) -> None:
+    incident_id = world.declare()
+    respond.acknowledge(world.ctx, incident_id=incident_id, person="alice")
+    world.advance(minutes=10)
+    respond.post_status(world.ctx, incident_id=incident_id, stage="identified", text="bad deploy",
+                        author="alice")
+    world.advance(minutes=14)
+    assert "update_reminder" not in world.kinds(incident_id)
+    world.advance(minutes=1)
+    assert world.kinds(incident_id).count("update_reminder") == 1
+    assert any("No status update" in text for text in world.chat.texts())
+    with world.ctx.store.transaction() as tx:
+        assert tx.get_incident(incident_id).stage == Stage.IDENTIFIED
+
+
+def test_resolve_watches_recovery_then_closes_unless_reopened(world: World) -> None:
+    incident_id = world.declare()
+    respond.acknowledge(world.ctx, incident_id=incident_id, person="alice")
+    lifecycle.resolve(world.ctx, incident_id=incident_id, actor="alice")
+    world.advance(minutes=30)
+    lifecycle.reopen(world.ctx, incident_id=incident_id, actor="alice")
+    world.advance(hours=2)
+    with world.ctx.store.transaction() as tx:
+        assert tx.get_incident(incident_id).state == State.ACKNOWLEDGED
+    lifecycle.resolve(world.ctx, incident_id=incident_id, actor="alice")
+    world.advance(minutes=59)
+    with world.ctx.store.transaction() as tx:
+        assert tx.get_incident(incident_id).state == State.RESOLVED
+    world.advance(minutes=1)
+    with world.ctx.store.transaction() as tx:
+        assert tx.get_incident(incident_id).state == State.CLOSED
+    kinds = world.kinds(incident_id)
+    assert kinds.count("resolved") == 2 and kinds[-1] == "closed"
+
+
+def test_p3_goes_to_the_queue_without_channel_or_page(world: World) -> None:
+    incident_id = world.declare(severity="minor")
+    assert world.chat.channels == {}
+    assert world.pager.sent == []
+    assert world.chat.posts[0][0] == "CPAY"  # the team's channel hears about it
+    assert world.kinds(incident_id) == ["declared"]
+
+
+def test_non_production_is_capped(world: World) -> None:
+    incident_id = world.declare(environment="staging")
+    with world.ctx.store.transaction() as tx:
+        assert tx.get_incident(incident_id).priority == "P3"
+
+
+def test_roles_notes_and_unknown_people(world: World) -> None:
+    incident_id = world.declare()
+    respond.set_role(world.ctx, incident_id=incident_id, role="comms", person="erin", actor="frank")
+    with pytest.raises(LookupError, match="nobody"):
+        respond.set_role(world.ctx, incident_id=incident_id, role="scribe", person="nobody",
+                         actor="frank")
+    with pytest.raises(InvalidRequest, match="unknown role"):
+        respond.set_role(world.ctx, incident_id=incident_id, role="boss", person="erin",
+                         actor="frank")
+    respond.add_note(world.ctx, incident_id=incident_id, text="rolled back", actor="frank")
+    assert world.kinds(incident_id)[-2:] == ["role_set", "note"]
+    assert ("C0001", ["erin"]) in world.chat.invites
+
+
+def test_failed_page_is_on_the_timeline(world: World) -> None:
+    world.pager.fail_for.add("alice")
+    incident_id = world.declare()
+    assert "page_failed" in world.kinds(incident_id)
+
+
+def test_retried_chat_message_counts_once(world: World) -> None:
+    incident_id = world.declare()
+    channel = next(iter(world.chat.channels))
+    for _ in range(2):
+        respond.record_message(world.ctx, channel=channel, text="looking", author="alice",
+                               message_id=f"{channel}:1.0001")
+    assert world.kinds(incident_id).count("message") == 1
+
+
+def test_raising_priority_starts_paging(world: World) -> None:
+    incident_id = world.declare(severity="minor")
+    assert world.pager.sent == []
+    lifecycle.retriage(world.ctx, incident_id=incident_id, actor="frank", severity="critical")
+    assert "alice" in world.pager.people()
