@@ -10,8 +10,18 @@ from datetime import datetime
 
 from workflows.catalog import Catalog, Team
 from workflows.model import Deadline, Incident, TimelineEvent
+from workflows.ports import (
+    ChatPort,
+    Clock,
+    FirebellError,
+    Message,
+    PagerPort,
+    Store,
+    TicketPort,
+    Timers,
+    Transaction,
+)
 from workflows.render import render
-from workflows.ports import ChatPort, Message, Clock, FirebellError, PagerPort, Store, TicketPort, Timers, Transaction
 
 log = logging.getLogger(__name__)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 from workflows.context import Context, Effect, record
 from workflows.durations import format_duration
@@ -130,9 +131,7 @@ def queue_pages(
             )
             page_id = page.id
             assert page_id is not None
-            effects.append(
-                Effect(incident.id, f"page {page_id}", lambda p=page_id: deliver_page(ctx, p))
-            )
+            effects.append(Effect(incident.id, f"page {page_id}", partial(deliver_page, ctx, page_id)))
 
 
 def deliver_page(ctx: Context, page_id: int) -> None:
