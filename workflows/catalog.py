@@ -1,0 +1,733 @@
+"""The catalog (`FIREBELL_CONFIG`): people, teams, services, schedules, policies, priorities.
+
+`parse_catalog` reads the YAML of DESIGN.md's "The catalog" into typed models and reports every
+mistake at once, each with its file, line and path (`escalation_policies[0].steps[1].notify[0]`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+import holidays as holiday_data
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from workflows.durations import Duration, parse_days, parse_duration, parse_handoff, parse_hours
+
+__all__ = [
+    "BusinessHours", "Catalog", "CatalogError", "EscalationPolicy", "EscalationStep", "Layer",
+    "Override", "Person", "Priorities", "Response", "Restriction", "Rotation", "Schedule",
+    "Service", "Team", "UnknownEntity", "check_catalog", "load_catalog", "parse_catalog",
+]  # fmt: skip
+
+
+class UnknownEntity(LookupError):
+    """A person, team, schedule, policy, severity ... that the catalog does not have."""
+
+    def __init__(self, kind: str, id: str, known: Iterable[str] = ()) -> None:
+        self.kind, self.id, self.known = kind, id, sorted(known)
+        hint = (
+            f" (known: {', '.join(self.known)})" if self.known else f" (the catalog has no {kind})"
+        )
+        super().__init__(f"unknown {kind} {id!r}{hint}")
+
+    def __str__(self) -> str:  # LookupError would quote the message like a KeyError does
+        return str(self.args[0])
+
+
+class CatalogError(Exception):
+    """The catalog has problems; `problems` holds all of them, one "<file>:<line>: <path>: ..." each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def _duration(value: Any) -> Duration:
+    return value if isinstance(value, Duration) else parse_duration(value)
+
+
+def _zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError, OSError):
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name like Europe/Berlin)"
+        ) from None
+    return name
+
+
+def _id(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.@+-]*", value):
+        raise ValueError(
+            f"bad id {value!r}: use letters, digits, '-', '_' or '.' (no spaces or ':')"
+        )
+    return value
+
+
+def _days(value: str) -> str:
+    parse_days(value)
+    return value
+
+
+def _hours(value: str) -> str:
+    parse_hours(value)
+    return value
+
+
+def _label(value: Any) -> Any:
+    # Alert labels are strings; `tier: 1` or `critical: true` in YAML mean the same words.
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if isinstance(value, int | float) else value
+
+
+DurationField = Annotated[
+    Duration,
+    PlainValidator(_duration, json_schema_input_type=str | int),
+    PlainSerializer(str, return_type=str),
+]
+Zone = Annotated[str, AfterValidator(_zone)]
+Id = Annotated[str, AfterValidator(_id)]
+Label = Annotated[str, BeforeValidator(_label)]
+Days = Annotated[str, AfterValidator(_days)]
+Hours = Annotated[str, AfterValidator(_hours)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Named(_Model):
+    @model_validator(mode="before")
+    @classmethod
+    def _name_defaults_to_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("name") and isinstance(data.get("id"), str):
+            return {**data, "name": data["id"]}
+        return data
+
+
+class Person(_Named):
+    id: Id
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    slack: str | None = None
+    teams: str | None = None
+    timezone: Zone | None = None  # None: the catalog's zone, see Catalog.person_zone
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\+[1-9]\d{6,14}", re.sub(r"[ ()-]", "", value)):
+            raise ValueError(f"phone {value!r} must be in international form, e.g. +15550100001")
+        return None if value is None else re.sub(r"[ ()-]", "", value)
+
+
+class Team(_Named):
+    id: Id
+    name: str
+    slack_channel: str | None = None
+    teams_channel: str | None = None
+    escalation_policy: str | None = None
+
+
+class Service(_Named):
+    id: Id
+    name: str
+    team: str
+    runbook: str | None = None
+    dashboards: list[str] = []
+    match: dict[str, Label] = {}  # alert labels that select this service
+    environment: str = "production"
+
+
+class Restriction(_Model):
+    """When a layer is active: `days` ("Mon-Fri") and `hours` ("09:00-17:00", may run overnight)."""
+
+    days: Days = "Mon-Sun"
+    hours: Hours = "00:00-24:00"
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        return parse_days(self.days)
+
+    @property
+    def window(self) -> tuple[int, int]:
+        """(start, end) in minutes of the day; end <= start means the window runs overnight."""
+        return parse_hours(self.hours)
+
+
+class Override(_Model):
+    """`person` is on call from `start` to `end`; naive times are in the schedule's zone."""
+
+    person: str
+    start: datetime
+    end: datetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Override:
+        naive = self.start.tzinfo is None, self.end.tzinfo is None
+        if naive[0] == naive[1] and self.end <= self.start:
+            raise ValueError(f"override ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
+class Rotation(_Model):
+    """Members take turns, each for `every`, handing off at `handoff` ("Mon 09:00" or "09:00").
+
+    The first member's turn begins at the first handoff on or after `start`; the cycle runs
+    both ways from there, so a schedule never has a hole before its start date.
+    """
+
+    every: DurationField
+    handoff: str = "09:00"
+    start: date
+    members: list[str] = Field(min_length=1)
+
+    @field_validator("handoff", mode="before")
+    @classmethod
+    def _check_handoff(cls, value: Any) -> Any:
+        parse_handoff(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_every(self) -> Rotation:
+        if self.every.business:
+            raise ValueError("a rotation's `every` is wall-clock time, not business time")
+        if self.every.seconds < 60:
+            raise ValueError(f"rotation `every` must be at least 1m (got {self.every})")
+        if self.handoff_weekday is not None and self.every.seconds % (7 * 86400):
+            raise ValueError(
+                f"handoff {self.handoff!r} names a day, which needs `every` in whole weeks "
+                f"(got {self.every}); write just the time, e.g. '09:00'"
+            )
+        return self
+
+    @property
+    def handoff_weekday(self) -> int | None:
+        return parse_handoff(self.handoff)[0]
+
+    @property
+    def handoff_minute(self) -> int:
+        return parse_handoff(self.handoff)[1]
+
+
+class Layer(Rotation):
+    """One rotation of a schedule; a later layer wins wherever it has someone on call."""
+
+    name: str = ""
+    restrictions: Restriction | None = None
+
+
+class Schedule(_Model):
+    id: Id
+    team: str
+    name: str = ""
+    timezone: Zone | None = None  # filled with the catalog's zone once loaded
+    rotation: Rotation | None = None  # shorthand for a single layer
+    layers: list[Layer] = []
+    overrides: list[Override] = []
+
+    @model_validator(mode="after")
+    def _unique_layer_names(self) -> Schedule:
+        names = [layer.name for layer in self.layers if layer.name]
+        if len(names) != len(set(names)):
+            raise ValueError(f"layer names must be unique (got {', '.join(names)})")
+        return self
+
+    @property
+    def all_layers(self) -> list[Layer]:
+        """Bottom to top; a plain `rotation:` is the bottom layer, named "rotation"."""
+        layers = [Layer(name="rotation", **self.rotation.model_dump())] if self.rotation else []
+        for number, layer in enumerate(self.layers, start=1):
+            layers.append(
+                layer if layer.name else layer.model_copy(update={"name": f"layer {number}"})
+            )
+        return layers
+
+
+class EscalationStep(_Model):
+    notify: list[str] = Field(min_length=1)  # schedule:<id>, person:<id>, team:<id>, group:<name>
+    ack_timeout: DurationField
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _one_target(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class EscalationPolicy(_Named):
+    id: Id
+    name: str
+    repeat: int = Field(default=0, ge=0)  # run the whole list this many more times
+    steps: list[EscalationStep] = Field(min_length=1)
+
+
+class Response(_Model):
+    """What a priority gets: paging or not, how fast an ack is due, channels, update cadence."""
+
+    page: bool = False
+    ack_within: DurationField
+    channels: list[Literal["voice", "sms", "chat", "email", "ticket"]] = ["chat"]
+    update_every: DurationField | None = None
+    monitor_for: DurationField | None = None
+
+
+DEFAULT_MATRIX = {
+    "critical": {"high": "P1", "low": "P2"},
+    "major": {"high": "P2", "low": "P3"},
+    "minor": {"high": "P3", "low": "P4"},
+}
+DEFAULT_RESPONSE = {
+    "P1": {"page": True, "ack_within": "5m", "channels": ["voice", "sms", "chat"],
+           "update_every": "15m", "monitor_for": "1h"},
+    "P2": {"page": True, "ack_within": "15m", "channels": ["sms", "chat"],
+           "update_every": "20m", "monitor_for": "30m"},
+    "P3": {"page": False, "ack_within": "8h business", "channels": ["chat"]},
+    "P4": {"page": False, "ack_within": "5d business", "channels": ["ticket"]},
+}  # fmt: skip
+
+
+def _priority(value: str) -> str:
+    if not re.fullmatch(r"P[1-9]\d*", value):
+        raise ValueError(f"priority {value!r} must look like P1, P2, ...")
+    return value
+
+
+Priority = Annotated[str, AfterValidator(_priority)]
+
+
+class Priorities(_Model):
+    matrix: dict[str, dict[str, Priority]] = Field(default_factory=lambda: DEFAULT_MATRIX)
+    nonproduction: Priority = "P3"  # the best priority a non-production environment gets
+    response: dict[Priority, Response] = Field(
+        default_factory=lambda: {k: Response(**v) for k, v in DEFAULT_RESPONSE.items()}
+    )
+
+    @field_validator("matrix", mode="before")
+    @classmethod
+    def _lowercase(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {
+            str(sev).lower(): {str(u).lower(): p for u, p in row.items()}
+            if isinstance(row, dict)
+            else row
+            for sev, row in value.items()
+        }
+
+
+class BusinessHours(_Model):
+    days: Days = "Mon-Fri"
+    hours: Hours = "09:00-17:00"
+    holidays: str | None = None  # country code ("DE"), optionally with a region ("DE-BY")
+    timezone: Zone | None = None  # None: the catalog's zone
+
+    @field_validator("holidays", mode="before")
+    @classmethod
+    def _country(cls, value: Any) -> Any:
+        value = "NO" if value is False else value  # YAML 1.1 reads a bare NO (Norway) as false
+        if isinstance(value, str):
+            country, _, region = value.upper().partition("-")
+            supported = holiday_data.list_supported_countries()
+            if country not in supported:
+                raise ValueError(f"unknown holiday country {value!r} (use a code like DE, US, GB)")
+            if region and region not in supported[country]:
+                raise ValueError(
+                    f"unknown region {region!r} of {country} (known: {', '.join(supported[country])})"
+                )
+            return value.upper()
+        return value
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        return parse_days(self.days)
+
+    @property
+    def window(self) -> tuple[int, int]:
+        return parse_hours(self.hours)
+
+
+class Catalog(BaseModel):
+    """Everything Firebell knows about the organisation; build it with `parse_catalog`.
+
+    Unknown top-level sections are kept (`model_extra`) so that other parts can add their own.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    timezone: Zone = "UTC"
+    business_hours: BusinessHours = BusinessHours()
+    people: list[Person] = []
+    teams: list[Team] = []
+    services: list[Service] = []
+    schedules: list[Schedule] = []
+    escalation_policies: list[EscalationPolicy] = []
+    escalation_groups: dict[str, list[str]] = {}
+    priorities: Priorities = Priorities()
+
+    _index: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Catalog:
+        # Naive override times are wall-clock times in their schedule's zone: store them aware.
+        self.schedules = [_localized(s, s.timezone or self.timezone) for s in self.schedules]
+        for section, kind in _SECTIONS:
+            index: dict[str, Any] = {}
+            for item in getattr(self, section):
+                index.setdefault(item.id, item)
+            self._index[kind] = index
+        return self
+
+    def _get(self, kind: str, id: str) -> Any:
+        try:
+            return self._index[kind][id]
+        except KeyError:
+            raise UnknownEntity(kind, str(id), self._index[kind]) from None
+
+    def person(self, person_id: str) -> Person:
+        return self._get("person", person_id)  # type: ignore[no-any-return]
+
+    def team(self, team_id: str) -> Team:
+        return self._get("team", team_id)  # type: ignore[no-any-return]
+
+    def service(self, service_id: str) -> Service:
+        return self._get("service", service_id)  # type: ignore[no-any-return]
+
+    def schedule(self, schedule_id: str) -> Schedule:
+        return self._get("schedule", schedule_id)  # type: ignore[no-any-return]
+
+    def policy(self, policy_id: str) -> EscalationPolicy:
+        return self._get("policy", policy_id)  # type: ignore[no-any-return]
+
+    def group(self, name: str) -> list[str]:
+        """The targets of an escalation group (`legal`, `security`, ...)."""
+        if name not in self.escalation_groups:
+            raise UnknownEntity("group", name, self.escalation_groups)
+        return self.escalation_groups[name]
+
+    def person_zone(self, person_id: str) -> str:
+        """The person's time zone name, or the catalog's when they have none."""
+        return self.person(person_id).timezone or self.timezone
+
+    def schedule_zone(self, schedule_id: str) -> str:
+        return self.schedule(schedule_id).timezone or self.timezone
+
+    @property
+    def business_zone(self) -> str:
+        return self.business_hours.timezone or self.timezone
+
+    def person_by_chat_id(self, chat_id: str) -> Person | None:
+        """The person whose Slack or Teams id this is."""
+        return next((p for p in self.people if chat_id in (p.slack, p.teams)), None)
+
+    def find_person(self, ref: str) -> Person:
+        """A person from what someone typed: id, "@id", "<@U123>", "<@U123|name>", chat id, email."""
+        text = ref.strip()
+        mention = re.fullmatch(r"<[@!]([^|>]+)(?:\|[^>]*)?>", text)
+        mailto = re.fullmatch(r"<mailto:([^|>]+)(?:\|[^>]*)?>", text)
+        key = mention.group(1) if mention else mailto.group(1) if mailto else text.removeprefix("@")
+        if key in self._index["person"]:
+            return self.person(key)
+        found = self.person_by_chat_id(key) or next(
+            (
+                p
+                for p in self.people
+                if (p.email or "").lower() == key.lower() or p.name.lower() == key.lower()
+            ),
+            None,
+        )
+        if found is None:
+            raise UnknownEntity("person", ref, self._index["person"])
+        return found
+
+    def schedules_of_team(self, team_id: str) -> list[Schedule]:
+        self.team(team_id)
+        return [s for s in self.schedules if s.team == team_id]
+
+    def team_for_service(self, service_id: str) -> Team:
+        return self.team(self.service(service_id).team)
+
+    def match_service(self, labels: dict[str, str]) -> Service | None:
+        """The service whose `match` labels all equal the alert's; the most specific one wins."""
+        found = [
+            s
+            for s in self.services
+            if s.match and all(labels.get(k) == v for k, v in s.match.items())
+        ]
+        return max(found, key=lambda s: len(s.match), default=None)
+
+    def priority_for(self, *, severity: str, urgency: str, environment: str = "production") -> str:
+        """The matrix's priority; outside production it is no better than `nonproduction`."""
+        matrix = self.priorities.matrix
+        row = matrix.get(severity.strip().lower())
+        if row is None:
+            raise UnknownEntity("severity", severity, matrix)
+        priority = row.get(urgency.strip().lower())
+        if priority is None:
+            raise UnknownEntity("urgency", urgency, row)
+        if environment.strip().lower() not in ("production", "prod"):
+            priority = max(priority, self.priorities.nonproduction, key=lambda p: int(p[1:]))
+        return priority
+
+    def response_for(self, priority: str) -> Response:
+        if priority not in self.priorities.response:
+            raise UnknownEntity("priority", priority, self.priorities.response)
+        return self.priorities.response[priority]
+
+
+def _localized(schedule: Schedule, zone: str) -> Schedule:
+    tz = ZoneInfo(zone)
+    overrides = [
+        o.model_copy(
+            update={
+                "start": o.start if o.start.tzinfo else o.start.replace(tzinfo=tz),
+                "end": o.end if o.end.tzinfo else o.end.replace(tzinfo=tz),
+            }
+        )
+        for o in schedule.overrides
+    ]
+    return schedule.model_copy(update={"timezone": zone, "overrides": overrides})
+
+
+def parse_catalog(text: str, *, source: str = "firebell.yaml") -> Catalog:
+    """Read catalog YAML; raises CatalogError listing every problem with its line and path."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise CatalogError([f"{source}{line}: YAML syntax error: {problem}"]) from None
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise CatalogError(
+            [f"{source}: the catalog must be a mapping (timezone:, people:, teams: ...)"]
+        )
+    found: list[tuple[tuple[Any, ...], str]] = []
+    catalog = None
+    try:
+        catalog = Catalog.model_validate(data)
+    except ValidationError as exc:
+        found += [(err["loc"], _message(err)) for err in exc.errors(include_url=False)]
+    found += _check_references(data)
+    if catalog is not None:
+        for i, schedule in enumerate(catalog.schedules):
+            for j, o in enumerate(schedule.overrides):
+                if o.end <= o.start:
+                    found.append(
+                        (("schedules", i, "overrides", j), "override ends before it starts")
+                    )
+    located = list(_duplicate_keys(root, ()))
+    located += [(_line(root, loc), loc, message) for loc, message in found]
+    if located:
+        located.sort(key=lambda item: item[0] or 10**9)
+        raise CatalogError([_format(source, line, loc, msg) for line, loc, msg in located])
+    assert catalog is not None
+    return catalog
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    """Read and check the catalog file; raises CatalogError listing every problem."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogError([f"{path}: cannot read the catalog: {exc.strerror or exc}"]) from exc
+    return parse_catalog(text, source=str(path))
+
+
+def check_catalog(path: str | Path) -> list[str]:
+    """Every problem of the catalog file, each "<file>:<line>: <path>: <message>"; [] when fine."""
+    try:
+        load_catalog(path)
+    except CatalogError as exc:
+        return exc.problems
+    return []
+
+
+_Located = tuple[int | None, tuple[Any, ...], str]
+_MESSAGES = {
+    "missing": "missing required key",
+    "extra_forbidden": "unknown key",
+    "too_short": "must not be empty",
+}
+
+
+def _message(error: Any) -> str:
+    message = _MESSAGES.get(error["type"], error["msg"])
+    return re.sub(r"^(Value error|Assertion failed), ", "", message)
+
+
+def _format(source: str, line: int | None, loc: tuple[Any, ...], message: str) -> str:
+    path = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in loc).lstrip(".")
+    return f"{source}{f':{line}' if line else ''}: {f'{path}: ' if path else ''}{message}"
+
+
+def _line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The line of the deepest node of `loc` that exists in the YAML (1-based)."""
+    node, line = root, None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            entry = next(((k, v) for k, v in node.value if k.value == str(key)), None)
+            if entry is None:
+                break
+            line, node = entry[0].start_mark.line + 1, entry[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _duplicate_keys(node: yaml.Node | None, loc: tuple[Any, ...]) -> Iterable[_Located]:
+    # PyYAML silently keeps the last of two equal keys; a second `overrides:` would vanish.
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if key.value in seen:
+                message = "duplicate key (the later one would silently win)"
+                yield key.start_mark.line + 1, (*loc, key.value), message
+            seen.add(key.value)
+            yield from _duplicate_keys(value, (*loc, key.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _duplicate_keys(item, (*loc, i))
+
+
+def _items(data: Any, key: str) -> list[tuple[int, dict[str, Any]]]:
+    value = data.get(key) if isinstance(data, dict) else None
+    return (
+        [(i, x) for i, x in enumerate(value) if isinstance(x, dict)]
+        if isinstance(value, list)
+        else []
+    )
+
+
+def _unknown(kind: str, name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"unknown {kind} {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+def _check_references(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """Cross-references, on the raw data so they are found even when other parts are invalid."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+
+    def add(message: str, *loc: Any) -> None:
+        found.append((loc, message))
+
+    ids: dict[str, set[str]] = {}
+    for section, kind in _SECTIONS:
+        first: dict[str, int] = {}
+        for i, item in _items(data, section):
+            id = item.get("id")
+            if isinstance(id, str) and id in first:
+                add(
+                    f"duplicate {kind} id {id!r} (first at {section}[{first[id]}])",
+                    section,
+                    i,
+                    "id",
+                )
+            elif isinstance(id, str):
+                first[id] = i
+        ids[kind] = set(first)
+    groups = data.get("escalation_groups")
+    ids["group"] = set(groups) if isinstance(groups, dict) else set()
+    staffed = {s.get("team") for _, s in _items(data, "schedules")}
+    owners: dict[str, Any] = {}
+    for i, person in _items(data, "people"):
+        for field in ("slack", "teams"):
+            chat_id, owner = person.get(field), person.get("id")
+            if isinstance(chat_id, str) and owners.setdefault(chat_id, owner) != owner:
+                add(f"{field} id {chat_id!r} is also {owners[chat_id]!r}'s", "people", i, field)
+
+    def ref(kind: str, name: Any, *loc: Any) -> None:
+        if isinstance(name, str) and name not in ids[kind]:
+            add(_unknown(kind, name, ids[kind]), *loc)
+
+    def target(value: Any, *loc: Any) -> None:
+        kind, sep, name = value.partition(":") if isinstance(value, str) else ("person", "", None)
+        kind, name = (kind, name) if sep else ("person", value)
+        if kind not in ("schedule", "person", "team", "group"):
+            add(f"unknown target {value!r} (use schedule:, person:, team: or group:)", *loc)
+        elif kind == "team" and name in ids["team"] and name not in staffed:
+            add(f"team {name!r} has no schedules to page", *loc)
+        else:
+            ref(kind, name, *loc)
+
+    for i, team in _items(data, "teams"):
+        ref("policy", team.get("escalation_policy"), "teams", i, "escalation_policy")
+    for i, service in _items(data, "services"):
+        ref("team", service.get("team"), "services", i, "team")
+    for i, schedule in _items(data, "schedules"):
+        ref("team", schedule.get("team"), "schedules", i, "team")
+        rotations: list[tuple[tuple[Any, ...], Any]] = [(("rotation",), schedule.get("rotation"))]
+        rotations += [(("layers", j), layer) for j, layer in _items(schedule, "layers")]
+        for where, rotation in rotations:
+            members = rotation.get("members") if isinstance(rotation, dict) else None
+            for k, member in enumerate(members if isinstance(members, list) else []):
+                ref("person", member, "schedules", i, *where, "members", k)
+        for j, override in _items(schedule, "overrides"):
+            ref("person", override.get("person"), "schedules", i, "overrides", j, "person")
+    for i, policy in _items(data, "escalation_policies"):
+        for j, step in _items(policy, "steps"):
+            notify = step.get("notify")
+            for k, value in enumerate(notify if isinstance(notify, list) else [notify]):
+                target(value, "escalation_policies", i, "steps", j, "notify", k)
+    for name, members in groups.items() if isinstance(groups, dict) else ():
+        for k, value in enumerate(members if isinstance(members, list) else []):
+            target(value, "escalation_groups", name, k)
+
+    # Every priority the matrix can produce needs a response, and every row all urgencies.
+    priorities = data["priorities"] if isinstance(data.get("priorities"), dict) else {}
+    matrix = priorities.get("matrix", DEFAULT_MATRIX)
+    response = priorities.get("response", DEFAULT_RESPONSE)
+    defined = set(response) if isinstance(response, dict) else set()
+    rows = (
+        [(k, v) for k, v in matrix.items() if isinstance(v, dict)]
+        if isinstance(matrix, dict)
+        else []
+    )
+    for severity, row in rows:
+        for urgency, priority in row.items():
+            if isinstance(priority, str) and priority not in defined:
+                add(_no_response(priority), "priorities", "matrix", severity, urgency)
+        if missing := ", ".join(sorted(map(str, set(rows[0][1]) - set(row)))):
+            add(f"no priority for urgency {missing}", "priorities", "matrix", severity)
+    nonproduction = priorities.get("nonproduction", "P3")
+    if isinstance(nonproduction, str) and defined and nonproduction not in defined:
+        add(_no_response(nonproduction), "priorities", "nonproduction")
+    return found
+
+
+def _no_response(priority: str) -> str:
+    return f"priority {priority!r} has no entry in priorities.response"
+
+
+_SECTIONS = [
+    ("people", "person"),
+    ("teams", "team"),
+    ("services", "service"),
+    ("schedules", "schedule"),
+    ("escalation_policies", "policy"),
+]
