@@ -102,6 +102,11 @@ class ConsoleChat:
         self.catalog = catalog
         self.out.use_zone(catalog.timezone)
 
+    def reserve(self, channels: list[str]) -> None:
+        """Channels that exist already (incidents of an earlier session): new ones get other names."""
+        for channel in channels:
+            self.channels.setdefault(channel, False)
+
     def create_channel(self, *, name: str, private: bool) -> str:
         channel, n = f"#{name}", 1
         while channel in self.channels:

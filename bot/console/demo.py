@@ -23,6 +23,7 @@ from typing import TextIO
 from adapters.timers import ManualTimers
 from bot.commands import Commands, Invocation
 from bot.console.chat import ConsoleChat, ConsolePager, ConsoleWriter
+from bot.console.repl import known_channels
 from workflows import queries
 from workflows.clock import FakeClock
 from workflows.context import Context
@@ -170,6 +171,7 @@ def _play(*, catalog_path: Path | str, speed: float, url: str, stdout: TextIO | 
     ctx = build_console_context(catalog_path=catalog_path, database_url=url, clock=clock,
                                 timers=ManualTimers(), chat=chat, pagers=pagers)
     chat.attach(ctx.catalog)
+    chat.reserve(known_channels(ctx))  # a reused database keeps its incidents' channel names
     pager.attach(ctx.catalog)
     out = ConsoleWriter(clock, stream=writing, zone=ctx.catalog.timezone)
     writing.write(

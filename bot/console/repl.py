@@ -87,6 +87,7 @@ def run_console(
     )
     # The chat and pager learn names, phones and the time zone once the catalog is loaded.
     chat.attach(ctx.catalog)
+    chat.reserve(known_channels(ctx))
     pager.attach(ctx.catalog)
     people = ctx.catalog.people
     session = _Session(
@@ -117,6 +118,13 @@ def run_console(
             dispose()
     writing.write("bye\n")
     return 0
+
+
+def known_channels(ctx: Context) -> list[str]:
+    """The channels of incidents already in the database, so that a new one gets a name of its own."""
+    with ctx.store.transaction() as tx:
+        incidents = tx.list_incidents(open_only=False, limit=100_000)
+    return [incident.channel for incident in incidents if incident.channel]
 
 
 def _read(reading: TextIO, writing: TextIO, prompt: str, *, interactive: bool) -> str | None:

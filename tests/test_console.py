@@ -1,0 +1,196 @@
+"""`firebell console`: a script of chat commands piped in, the chat and pages read back out."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from app import Settings
+from bot.console.chat import ConsoleChat, ConsolePager
+from bot.console.repl import run_console
+from storage.store import SqlStore
+from tests.conftest import DEMO_CATALOG, ROOT
+from workflows.catalog import load_catalog, parse_catalog
+from workflows.clock import FakeClock
+from workflows.model import Incident, Page
+from workflows.ports import Button, ExternalServiceError, Message
+
+
+def _console(tmp_path: Path, *lines: str) -> str:
+    settings = Settings(
+        firebell_config=str(tmp_path / "absent.yaml"),  # falls back to the demo catalog
+        database_url=f"sqlite:///{tmp_path / 'console.db'}",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    out = io.StringIO()
+    status = run_console(settings=settings, default_catalog=DEMO_CATALOG,
+                         stdin=io.StringIO("\n".join(lines) + "\n"), stdout=out)
+    assert status == 0
+    return out.getvalue()
+
+
+def _after(text: str, marker: str) -> str:
+    assert marker in text, f"{marker!r} not in output"
+    return text[text.index(marker):]
+
+
+def test_a_whole_incident_typed_into_the_console(tmp_path: Path) -> None:
+    text = _console(
+        tmp_path,
+        "/incident declare service=checkout severity=critical urgency=high Checkout down",
+        "/wait 31s",
+        "/as bob",
+        "/incident ack 1",
+        "/incident status identified cause found",
+        "/incident role commander @nobody",
+        "rolling back the PSP timeout change",
+        "/incident resolve 1",
+        "/quit",
+    )
+    declared = _after(text, "you (alice)> /incident declare")
+    assert "firebell (to alice): Declared INC-1 (P1) in #inc-" in declared
+    assert "📟 SMS to Alice Doe (+15550100001): You are paged for INC-1 (P1): Checkout down" in declared
+    assert "[Acknowledge: /incident ack 1]" in declared
+
+    waited = _after(declared, "you (alice)> /wait 31s")
+    assert "📟 SMS to Bob Brandt (+15550100002)" in waited
+    assert "escalating to step 2: paging Bob Brandt" in waited
+    assert "SMS to Bob" not in declared.split("/wait 31s")[0]  # not before the timeout
+
+    acked = _after(waited, "you (bob)> /incident ack 1")
+    assert "✅ Bob Brandt acknowledged INC-1" in acked
+    assert "firebell (to bob): You acknowledged INC-1." in acked
+
+    status = _after(acked, "you (bob)> /incident status identified cause found")
+    assert "Stage: *Identified* · Priority P1 · by Bob Brandt" in status
+
+    error = _after(status, "you (bob)> /incident role commander @nobody")
+    assert "⚠ unknown person '@nobody' (known: alice, bob, erin)" in error
+
+    resolved = _after(error, "you (bob)> /incident resolve 1")
+    assert "🟢 INC-1 resolved by Bob Brandt" in resolved
+    assert "firebell (to bob): INC-1 resolved." in resolved
+    assert text.rstrip().endswith("bye")
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'console.db'}")
+    try:
+        with store.transaction() as tx:
+            events = tx.events(1)
+    finally:
+        store.dispose()
+    kinds = [event.kind for event in events]
+    assert kinds.index("escalated") < kinds.index("acknowledged") < kinds.index("resolved")
+    message = next(event for event in events if event.kind == "message")
+    assert (message.actor, message.text) == ("bob", "rolling back the PSP timeout change")
+
+
+def test_wait_stops_at_every_deadline_on_the_way(tmp_path: Path) -> None:
+    text = _console(
+        tmp_path,
+        "/incident declare service=checkout severity=critical urgency=high Checkout down",
+        "/wait 2m",
+    )
+    waited = _after(text, "/wait 2m")
+    # 30s: Bob, 60s: Erin, 90s: the policy has no more steps — each at its own time.
+    assert waited.index("SMS to Bob Brandt") < waited.index("SMS to Erin Engel")
+    assert "has no more steps" in waited
+    assert "No status update on INC-1" in waited
+
+
+def test_mistakes_are_explained_and_the_session_goes_on(tmp_path: Path) -> None:
+    text = _console(
+        tmp_path,
+        "/as mallory",
+        "/incident declare service=checkout Checkout down",
+        "/incident frobnicate",
+        "/incident ack 7",
+        "/wait soon",
+        "/dance",
+        "hello?",
+        "/oncall payments",
+    )
+    assert "⚠ unknown person 'mallory'" in text
+    assert "⚠ declare needs severity=..., urgency=..." in text
+    assert "⚠ unknown command '/incident frobnicate'" in text
+    assert "⚠ " in _after(text, "/incident ack 7").splitlines()[1]
+    assert "⚠ not a duration: 'soon'" in text
+    assert "⚠ unknown command /dance" in text
+    assert "⚠ you are in no channel" in text
+    assert "*payments-primary* (payments): alice" in text
+    assert "you (alice)> " in _after(text, "/oncall payments")  # still alice, session went on
+    assert text.rstrip().endswith("bye")  # end of input ends the session
+
+
+def test_console_chat_prints_posts_with_buttons_and_the_time() -> None:
+    catalog = load_catalog(DEMO_CATALOG)
+    clock = FakeClock(datetime(2026, 11, 24, 8, 30, tzinfo=UTC))
+    out = io.StringIO()
+    chat = ConsoleChat(clock, stream=out, catalog=catalog)
+    first = chat.create_channel(name="inc-20261124-checkout-down", private=False)
+    second = chat.create_channel(name="inc-20261124-checkout-down", private=True)
+    chat.invite(channel=first, people=["alice", "bob"])
+    chat.invite(channel=first, people=["alice"])  # already there: nothing printed
+    chat.post(channel=first, message=Message(
+        ":white_check_mark: Line one\nline two",
+        buttons=(Button("ack", "Acknowledge", "1", "primary"),),
+        links=(("Runbook", "https://runbooks.example/checkout"),),
+    ))
+    chat.send_direct(person="erin", message=Message("hello"))
+    assert (first, second) == ("#inc-20261124-checkout-down", "#inc-20261124-checkout-down-2")
+    assert out.getvalue().splitlines() == [
+        "[09:30:00] ── channel #inc-20261124-checkout-down created ──",
+        "[09:30:00] ── private channel #inc-20261124-checkout-down-2 created ──",
+        "[09:30:00] #inc-20261124-checkout-down  → Alice Doe, Bob Brandt joined",
+        "[09:30:00] #inc-20261124-checkout-down  firebell: ✅ Line one",
+        "           line two",
+        "           Runbook: https://runbooks.example/checkout",
+        "           [Acknowledge: /incident ack 1]",
+        "[09:30:00] 💬 DM to Erin Engel: hello",
+    ]
+
+
+def test_console_pager_prints_sms_calls_and_chat_and_needs_a_phone() -> None:
+    catalog = load_catalog(DEMO_CATALOG)
+    clock = FakeClock(datetime(2026, 11, 24, 8, 30, tzinfo=UTC))
+    out = io.StringIO()
+    pager = ConsolePager(clock, stream=out, catalog=catalog)
+    incident = Incident(title="Checkout down", service="checkout", team="payments",
+                        severity="critical", urgency="high", environment="production",
+                        priority="P1", declared_at=clock.now(), id=1)
+    message = Message("You are paged for INC-1", buttons=(Button("ack", "Acknowledge", "1"),))
+    for channel in ("sms", "voice", "chat"):
+        pager.send_page(page=Page(1, "bob", channel, clock.now()), incident=incident, message=message)
+    assert out.getvalue().splitlines() == [
+        "[09:30:00] 📟 SMS to Bob Brandt (+15550100002): You are paged for INC-1 Reply ACK 1.",
+        "[09:30:00] 📞 call to Bob Brandt (+15550100002): “You are paged for INC-1 Press 1 to acknowledge.”",
+        "[09:30:00] 💬 DM to Bob Brandt: You are paged for INC-1",
+        "           [Acknowledge: /incident ack 1]",
+    ]
+    assert [channel for _, channel, _ in pager.sent] == ["sms", "voice", "chat"]
+    no_phone = parse_catalog(DEMO_CATALOG.read_text().replace('phone: "+15550100005",', ""))
+    pager.attach(no_phone)
+    with pytest.raises(ExternalServiceError, match="Erin Engel has no phone number"):
+        pager.send_page(page=Page(1, "erin", "sms", clock.now()), incident=incident, message=message)
+
+
+@pytest.mark.slow
+def test_firebell_console_reads_piped_stdin(tmp_path: Path) -> None:
+    firebell = Path(sys.executable).parent / "firebell"
+    command = [str(firebell)] if firebell.exists() else [sys.executable, str(ROOT / "app.py")]
+    environment = {**os.environ, "PYTHONIOENCODING": "utf-8",
+                   "DATABASE_URL": f"sqlite:///{tmp_path / 'console.db'}",
+                   "FIREBELL_CONFIG": str(tmp_path / "absent.yaml")}
+    script = "/oncall checkout\n/incident list\n/quit\n"
+    result = subprocess.run(
+        [*command, "console"], cwd=tmp_path, input=script, capture_output=True, text=True,
+        encoding="utf-8", env=environment, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "*payments-primary* (payments): alice" in result.stdout
+    assert "No open incidents." in result.stdout
