@@ -8,7 +8,7 @@ from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, update
+from sqlalchemy import Engine, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -175,14 +175,21 @@ class SqlTransaction:
         self._session.refresh(row)
         return _page(row)
 
-    def queued_pages(self, *, limit: int = 100) -> list[Page]:
+    def queued_pages(self, *, now: datetime, limit: int = 100) -> list[Page]:
         query = (
             select(PageRow)
-            .where(PageRow.status == PageStatus.QUEUED.value)
+            .where(
+                PageRow.status == PageStatus.QUEUED.value,
+                or_(col(PageRow.send_at).is_(None), col(PageRow.send_at) <= now),
+            )
             .order_by(col(PageRow.id))
             .limit(limit)
         )
         return [_page(row) for row in self._session.exec(query)]
+
+    def page_by_ref(self, ref: str) -> Page | None:
+        row = self._session.exec(select(PageRow).where(PageRow.ref == ref)).first()
+        return _page(row) if row else None
 
     # deadlines -----------------------------------------------------------
     def schedule(self, deadline: Deadline) -> Deadline:
@@ -232,10 +239,14 @@ class SqlTransaction:
         return [_deadline(row) for row in self._session.exec(query)]
 
     def next_due_at(self) -> datetime | None:
-        value = self._session.exec(
+        deadline = self._session.exec(
             select(func.min(DeadlineRow.due_at)).where(col(DeadlineRow.done).is_(False))
         ).first()
-        return _aware(value)
+        page = self._session.exec(
+            select(func.min(PageRow.send_at)).where(PageRow.status == PageStatus.QUEUED.value)
+        ).first()
+        due = [_aware(value) for value in (deadline, page) if value is not None]
+        return min(due) if due else None
 
 
 class SqlStore:

@@ -73,6 +73,7 @@ class PageRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_pages_incident", "incident_id"),
         Index("ix_pages_status", "status"),
+        Index("ix_pages_ref", "ref"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -83,9 +84,11 @@ class PageRow(SQLModel, table=True):
     round: int = 0
     status: str
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    send_at: datetime | None = Field(default=None, sa_column=_utc())
     sent_at: datetime | None = Field(default=None, sa_column=_utc())
     ref: str | None = None
     error: str | None = None
+    provider_status: str | None = None
 
 
 class DeadlineRow(SQLModel, table=True):

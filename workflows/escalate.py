@@ -165,7 +165,7 @@ def deliver_page(ctx: Context, page_id: int) -> None:
 def deliver_queued(ctx: Context) -> int:
     """Deliver pages still queued, e.g. after a crash between commit and delivery."""
     with ctx.store.transaction() as tx:
-        pages = tx.queued_pages()
+        pages = tx.queued_pages(now=ctx.now())
     for page in pages:
         assert page.id is not None
         deliver_page(ctx, page.id)

@@ -115,10 +115,15 @@ class Page:
     step: int = 0
     round: int = 0
     status: PageStatus = PageStatus.QUEUED
+    send_at: datetime | None = None  # a person's notification rules may delay a channel
     sent_at: datetime | None = None
     ref: str | None = None
     error: str | None = None
+    provider_status: str | None = None  # delivery status reported back (Twilio callbacks)
     id: int | None = None
+
+    def due(self, now: datetime) -> bool:
+        return self.send_at is None or self.send_at <= now
 
 
 @dataclass
