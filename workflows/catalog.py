@@ -125,6 +125,13 @@ class _Named(_Model):
         return data
 
 
+class NotifyRule(_Model):
+    """One channel of a person's own paging rule: `{channel: sms, after: 1m}`."""
+
+    channel: Literal["chat", "sms", "voice", "email"]
+    after: DurationField = Duration(0)
+
+
 class Person(_Named):
     id: Id
     name: str
@@ -133,6 +140,7 @@ class Person(_Named):
     slack: str | None = None
     teams: str | None = None
     timezone: Zone | None = None  # None: the catalog's zone, see Catalog.person_zone
+    notify: list[NotifyRule] = []  # overrides the priority's channels for this person
 
     @field_validator("phone")
     @classmethod
@@ -150,6 +158,14 @@ class Team(_Named):
     escalation_policy: str | None = None
 
 
+class MaintenanceWindow(_Model):
+    """Pages for the service are held back from `start` to `end` (aware, or in the catalog zone)."""
+
+    start: datetime
+    end: datetime
+    reason: str = "maintenance"
+
+
 class Service(_Named):
     id: Id
     name: str
@@ -158,6 +174,7 @@ class Service(_Named):
     dashboards: list[str] = []
     match: dict[str, Label] = {}  # alert labels that select this service
     environment: str = "production"
+    maintenance: list[MaintenanceWindow] = []
 
 
 class Restriction(_Model):
@@ -367,6 +384,18 @@ class BusinessHours(_Model):
         return parse_hours(self.hours)
 
 
+class NotificationClock(_Model):
+    """A duty to notify someone (a regulator, customers) within a time of an incident's discovery."""
+
+    id: Id
+    name: str
+    applies_to: list[Literal["security", "privacy", "compliance"]] = Field(min_length=1)
+    within: DurationField
+    remind_before: list[DurationField] = []  # reminders this long before the deadline
+    page_group: str | None = None  # paged when the deadline nears unmet
+    page_before: DurationField = Duration(3600)
+
+
 class Catalog(BaseModel):
     """Everything Firebell knows about the organisation; build it with `parse_catalog`.
 
@@ -384,6 +413,7 @@ class Catalog(BaseModel):
     escalation_policies: list[EscalationPolicy] = []
     escalation_groups: dict[str, list[str]] = {}
     priorities: Priorities = Priorities()
+    notification_clocks: list[NotificationClock] = []
 
     _index: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
 
@@ -694,6 +724,8 @@ def _check_references(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]
             notify = step.get("notify")
             for k, value in enumerate(notify if isinstance(notify, list) else [notify]):
                 target(value, "escalation_policies", i, "steps", j, "notify", k)
+    for i, clock in _items(data, "notification_clocks"):
+        ref("group", clock.get("page_group"), "notification_clocks", i, "page_group")
     for name, members in groups.items() if isinstance(groups, dict) else ():
         for k, value in enumerate(members if isinstance(members, list) else []):
             target(value, "escalation_groups", name, k)
