@@ -29,15 +29,19 @@ def _console(tmp_path: Path, *lines: str) -> str:
         _env_file=None,  # type: ignore[call-arg]
     )
     out = io.StringIO()
-    status = run_console(settings=settings, default_catalog=DEMO_CATALOG,
-                         stdin=io.StringIO("\n".join(lines) + "\n"), stdout=out)
+    status = run_console(
+        settings=settings,
+        default_catalog=DEMO_CATALOG,
+        stdin=io.StringIO("\n".join(lines) + "\n"),
+        stdout=out,
+    )
     assert status == 0
     return out.getvalue()
 
 
 def _after(text: str, marker: str) -> str:
     assert marker in text, f"{marker!r} not in output"
-    return text[text.index(marker):]
+    return text[text.index(marker) :]
 
 
 def test_a_whole_incident_typed_into_the_console(tmp_path: Path) -> None:
@@ -55,7 +59,10 @@ def test_a_whole_incident_typed_into_the_console(tmp_path: Path) -> None:
     )
     declared = _after(text, "you (alice)> /incident declare")
     assert "firebell (to alice): Declared INC-1 (P1) in #inc-" in declared
-    assert "📟 SMS to Alice Doe (+15550100001): You are paged for INC-1 (P1): Checkout down" in declared
+    assert (
+        "📟 SMS to Alice Doe (+15550100001): You are paged for INC-1 (P1): Checkout down"
+        in declared
+    )
     assert "[Acknowledge: /incident ack 1]" in declared
 
     waited = _after(declared, "you (alice)> /wait 31s")
@@ -136,11 +143,14 @@ def test_console_chat_prints_posts_with_buttons_and_the_time() -> None:
     second = chat.create_channel(name="inc-20261124-checkout-down", private=True)
     chat.invite(channel=first, people=["alice", "bob"])
     chat.invite(channel=first, people=["alice"])  # already there: nothing printed
-    chat.post(channel=first, message=Message(
-        ":white_check_mark: Line one\nline two",
-        buttons=(Button("ack", "Acknowledge", "1", "primary"),),
-        links=(("Runbook", "https://runbooks.example/checkout"),),
-    ))
+    chat.post(
+        channel=first,
+        message=Message(
+            ":white_check_mark: Line one\nline two",
+            buttons=(Button("ack", "Acknowledge", "1", "primary"),),
+            links=(("Runbook", "https://runbooks.example/checkout"),),
+        ),
+    )
     chat.send_direct(person="erin", message=Message("hello"))
     assert (first, second) == ("#inc-20261124-checkout-down", "#inc-20261124-checkout-down-2")
     assert out.getvalue().splitlines() == [
@@ -160,12 +170,22 @@ def test_console_pager_prints_sms_calls_and_chat_and_needs_a_phone() -> None:
     clock = FakeClock(datetime(2026, 11, 24, 8, 30, tzinfo=UTC))
     out = io.StringIO()
     pager = ConsolePager(clock, stream=out, catalog=catalog)
-    incident = Incident(title="Checkout down", service="checkout", team="payments",
-                        severity="critical", urgency="high", environment="production",
-                        priority="P1", declared_at=clock.now(), id=1)
+    incident = Incident(
+        title="Checkout down",
+        service="checkout",
+        team="payments",
+        severity="critical",
+        urgency="high",
+        environment="production",
+        priority="P1",
+        declared_at=clock.now(),
+        id=1,
+    )
     message = Message("You are paged for INC-1", buttons=(Button("ack", "Acknowledge", "1"),))
     for channel in ("sms", "voice", "chat"):
-        pager.send_page(page=Page(1, "bob", channel, clock.now()), incident=incident, message=message)
+        pager.send_page(
+            page=Page(1, "bob", channel, clock.now()), incident=incident, message=message
+        )
     assert out.getvalue().splitlines() == [
         "[09:30:00] 📟 SMS to Bob Brandt (+15550100002): You are paged for INC-1 Reply ACK 1.",
         "[09:30:00] 📞 call to Bob Brandt (+15550100002): “You are paged for INC-1 Press 1 to acknowledge.”",
@@ -176,20 +196,31 @@ def test_console_pager_prints_sms_calls_and_chat_and_needs_a_phone() -> None:
     no_phone = parse_catalog(DEMO_CATALOG.read_text().replace('phone: "+15550100005",', ""))
     pager.attach(no_phone)
     with pytest.raises(ExternalServiceError, match="Erin Engel has no phone number"):
-        pager.send_page(page=Page(1, "erin", "sms", clock.now()), incident=incident, message=message)
+        pager.send_page(
+            page=Page(1, "erin", "sms", clock.now()), incident=incident, message=message
+        )
 
 
 @pytest.mark.slow
 def test_firebell_console_reads_piped_stdin(tmp_path: Path) -> None:
     firebell = Path(sys.executable).parent / "firebell"
     command = [str(firebell)] if firebell.exists() else [sys.executable, str(ROOT / "app.py")]
-    environment = {**os.environ, "PYTHONIOENCODING": "utf-8",
-                   "DATABASE_URL": f"sqlite:///{tmp_path / 'console.db'}",
-                   "FIREBELL_CONFIG": str(tmp_path / "absent.yaml")}
+    environment = {
+        **os.environ,
+        "PYTHONIOENCODING": "utf-8",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'console.db'}",
+        "FIREBELL_CONFIG": str(tmp_path / "absent.yaml"),
+    }
     script = "/oncall checkout\n/incident list\n/quit\n"
     result = subprocess.run(
-        [*command, "console"], cwd=tmp_path, input=script, capture_output=True, text=True,
-        encoding="utf-8", env=environment, timeout=120,
+        [*command, "console"],
+        cwd=tmp_path,
+        input=script,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=environment,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "*payments-primary* (payments): alice" in result.stdout

@@ -24,7 +24,9 @@ def _in_order(text: str, *needles: str) -> None:
         position = found + len(needle)
 
 
-def test_demo_plays_the_whole_incident_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_plays_the_whole_incident_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     database = tmp_path / "demo.db"
     out = io.StringIO()
@@ -67,17 +69,38 @@ def test_demo_plays_the_whole_incident_in_order(tmp_path: Path, monkeypatch: pyt
         store.dispose()
     assert incident.state.value == "closed" and incident.acknowledged_by == "bob"
     assert incident.commander == "bob"
-    story = ["declared", "paged", "escalated", "acknowledged", "role_set", "status_update",
-             "update_reminder", "status_update", "mitigated", "status_update", "resolved", "closed"]
+    story = [
+        "declared",
+        "paged",
+        "escalated",
+        "acknowledged",
+        "role_set",
+        "status_update",
+        "update_reminder",
+        "status_update",
+        "mitigated",
+        "status_update",
+        "resolved",
+        "closed",
+    ]
     remaining = iter(kinds)
     assert all(kind in remaining for kind in story), kinds  # a subsequence, in this order
 
     postmortem = tmp_path / "postmortem-INC-1.md"
     assert postmortem.exists()
     draft = postmortem.read_text(encoding="utf-8")
-    _in_order(draft, "# Postmortem draft: INC-1 Checkout down", "## Summary", "## Impact",
-              "## Metrics", "| Time to acknowledge (TTA) | 40s |", "## Timeline",
-              "| 09:30:30 | escalated |", "| 09:35:20 | closed |", "## Action items")
+    _in_order(
+        draft,
+        "# Postmortem draft: INC-1 Checkout down",
+        "## Summary",
+        "## Impact",
+        "## Metrics",
+        "| Time to acknowledge (TTA) | 40s |",
+        "## Timeline",
+        "| 09:30:30 | escalated |",
+        "| 09:35:20 | closed |",
+        "## Action items",
+    )
 
 
 def test_demo_twice_on_one_database_numbers_the_second_incident(
@@ -86,8 +109,10 @@ def test_demo_twice_on_one_database_numbers_the_second_incident(
     monkeypatch.chdir(tmp_path)
     database = str(tmp_path / "demo.db")
     for _ in range(2):
-        assert run_demo(catalog_path=DEMO_CATALOG, speed=0, database=database,
-                        stdout=io.StringIO()) == 0
+        assert (
+            run_demo(catalog_path=DEMO_CATALOG, speed=0, database=database, stdout=io.StringIO())
+            == 0
+        )
     assert (tmp_path / "postmortem-INC-2.md").exists()
 
 
@@ -97,8 +122,13 @@ def test_firebell_demo_command_exits_zero(tmp_path: Path) -> None:
     command = [str(firebell)] if firebell.exists() else [sys.executable, str(ROOT / "app.py")]
     environment = {**os.environ, "PYTHONIOENCODING": "utf-8"}
     result = subprocess.run(
-        [*command, "demo", "--speed", "0"], cwd=tmp_path, capture_output=True, text=True,
-        encoding="utf-8", env=environment, timeout=120,
+        [*command, "demo", "--speed", "0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=environment,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "INC-1 is closed" in result.stdout

@@ -40,8 +40,9 @@ def button_hint(button: Button) -> str:
 class ConsoleWriter:
     """Writes time-stamped lines to a stream; continuation lines are indented under the first."""
 
-    def __init__(self, clock: Clock | None = None, *, stream: TextIO | None = None,
-                 zone: str = "UTC") -> None:
+    def __init__(
+        self, clock: Clock | None = None, *, stream: TextIO | None = None, zone: str = "UTC"
+    ) -> None:
         self.clock: Clock = clock or SystemClock()
         self._stream = stream
         self.zone = ZoneInfo(zone)
@@ -85,11 +86,18 @@ def _name(catalog: Catalog | None, person: str) -> str:
 class ConsoleChat:
     """The chat port on a terminal: channels are names such as `#inc-20261124-checkout-down`."""
 
-    def __init__(self, clock: Clock | None = None, *, stream: TextIO | None = None,
-                 catalog: Catalog | None = None, zone: str | None = None,
-                 bot_name: str = "firebell") -> None:
-        self.out = ConsoleWriter(clock, stream=stream,
-                                 zone=zone or (catalog.timezone if catalog else "UTC"))
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        *,
+        stream: TextIO | None = None,
+        catalog: Catalog | None = None,
+        zone: str | None = None,
+        bot_name: str = "firebell",
+    ) -> None:
+        self.out = ConsoleWriter(
+            clock, stream=stream, zone=zone or (catalog.timezone if catalog else "UTC")
+        )
         self.catalog = catalog
         self.bot_name = bot_name
         self.channels: dict[str, bool] = {}  # name -> private
@@ -153,10 +161,17 @@ class ConsolePager:
 
     channels: frozenset[str] = frozenset({"chat", "sms", "voice"})
 
-    def __init__(self, clock: Clock | None = None, *, stream: TextIO | None = None,
-                 catalog: Catalog | None = None, zone: str | None = None) -> None:
-        self.out = ConsoleWriter(clock, stream=stream,
-                                 zone=zone or (catalog.timezone if catalog else "UTC"))
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        *,
+        stream: TextIO | None = None,
+        catalog: Catalog | None = None,
+        zone: str | None = None,
+    ) -> None:
+        self.out = ConsoleWriter(
+            clock, stream=stream, zone=zone or (catalog.timezone if catalog else "UTC")
+        )
         self.catalog = catalog
         self.sent: list[tuple[str, str, int | None]] = []  # (person, channel, incident id)
 
@@ -174,7 +189,9 @@ class ConsolePager:
             except LookupError:
                 pass
         if page.channel in ("sms", "voice") and self.catalog is not None and phone is None:
-            raise ExternalServiceError(f"{name} has no phone number in the catalog", retryable=False)
+            raise ExternalServiceError(
+                f"{name} has no phone number in the catalog", retryable=False
+            )
         one_line = " ".join(message.text.split())
         to = f"{name} ({phone})" if phone else name
         if page.channel == "sms":

@@ -69,11 +69,17 @@ def alert(demo: _Demo) -> None:
         "🔔 Alertmanager → firebell: CheckoutHighErrorRate firing "
         "{service=checkout, severity=critical, urgency=high} — 5xx ratio 23% for 2m"
     )
-    demo.incident = declare(demo.ctx, DeclareRequest(
-        title="Checkout down", service="checkout", severity="critical", urgency="high",
-        description="Alertmanager: CheckoutHighErrorRate, 5xx ratio 23% on checkout for 2m.",
-        reporter="alertmanager",
-    ))
+    demo.incident = declare(
+        demo.ctx,
+        DeclareRequest(
+            title="Checkout down",
+            service="checkout",
+            severity="critical",
+            urgency="high",
+            description="Alertmanager: CheckoutHighErrorRate, 5xx ratio 23% on checkout for 2m.",
+            reporter="alertmanager",
+        ),
+    )
 
 
 SCRIPT = (
@@ -85,15 +91,26 @@ SCRIPT = (
     Beat(40, types("bob", "/incident ack {id}")),
     Beat(45, types("bob", "/incident role commander @bob")),
     Beat(50, heading("4. Status updates")),
-    Beat(50, types("bob", "/incident status investigating 5xx at 23% on checkout; PSP latency is up.")),
+    Beat(
+        50,
+        types("bob", "/incident status investigating 5xx at 23% on checkout; PSP latency is up."),
+    ),
     Beat(70, says("alice", "Sorry, my phone was on silent. Joining now, I can check the deploys.")),
     Beat(75, types("bob", "/incident role scribe @alice")),
     Beat(90, narrate("Everyone is heads-down; nobody posts an update …")),
     Beat(110, heading("5. An update is overdue: Firebell reminds the commander")),
-    Beat(120, types("bob", "/incident status identified PSP timeout config changed at 09:25; rolling it back.")),
+    Beat(
+        120,
+        types(
+            "bob",
+            "/incident status identified PSP timeout config changed at 09:25; rolling it back.",
+        ),
+    ),
     Beat(150, heading("6. Mitigated")),
     Beat(150, types("bob", "/incident mitigate")),
-    Beat(160, types("bob", "/incident status monitoring Rollback done; 5xx back to 0.1%. Watching.")),
+    Beat(
+        160, types("bob", "/incident status monitoring Rollback done; 5xx back to 0.1%. Watching.")
+    ),
     Beat(200, heading("7. Resolved: the recovery watch runs (2m)")),
     Beat(200, types("bob", "/incident resolve")),
     Beat(320, heading("8. The recovery watch ran out: the incident closes")),
@@ -118,15 +135,25 @@ class _Demo:
         text = command.format(id=self.incident_id)
         self.out.line(f"{self.ctx.display(person)} › {text}")
         word, _, rest = text.partition(" ")
-        reply = self.commands.handle(Invocation(
-            command=word.removeprefix("/"), text=rest, user=person, channel=self.channel,
-        ))
+        reply = self.commands.handle(
+            Invocation(
+                command=word.removeprefix("/"),
+                text=rest,
+                user=person,
+                channel=self.channel,
+            )
+        )
         self.out.line(f"firebell (to {person}): {reply.text}")
 
     def say(self, person: str, text: str) -> None:
         self.out.line(f"{self.channel}  {person}: {text}")
-        record_message(self.ctx, channel=self.channel, text=text, author=person,
-                       message_id=f"demo-{uuid.uuid4().hex}")
+        record_message(
+            self.ctx,
+            channel=self.channel,
+            text=text,
+            author=person,
+            message_id=f"demo-{uuid.uuid4().hex}",
+        )
 
     @property
     def channel(self) -> str:
@@ -168,8 +195,14 @@ def _play(*, catalog_path: Path | str, speed: float, url: str, stdout: TextIO | 
     chat = ConsoleChat(clock, stream=writing)
     pager = ConsolePager(clock, stream=writing)
     pagers: dict[str, PagerPort] = {"chat": pager, "sms": pager, "voice": pager}
-    ctx = build_console_context(catalog_path=catalog_path, database_url=url, clock=clock,
-                                timers=ManualTimers(), chat=chat, pagers=pagers)
+    ctx = build_console_context(
+        catalog_path=catalog_path,
+        database_url=url,
+        clock=clock,
+        timers=ManualTimers(),
+        chat=chat,
+        pagers=pagers,
+    )
     chat.attach(ctx.catalog)
     chat.reserve(known_channels(ctx))  # a reused database keeps its incidents' channel names
     pager.attach(ctx.catalog)
@@ -199,6 +232,7 @@ def _play(*, catalog_path: Path | str, speed: float, url: str, stdout: TextIO | 
 def _run_script(demo: _Demo, *, speed: float) -> None:
     beats = sorted(SCRIPT, key=lambda beat: beat.at)
     elapsed = timedelta(0)
+    started = time.monotonic()
     while elapsed <= LIMIT:
         second = int(elapsed.total_seconds())
         while beats and beats[0].at <= second:
@@ -206,10 +240,11 @@ def _run_script(demo: _Demo, *, speed: float) -> None:
         run_due(demo.ctx)
         if not beats and demo.state() == State.CLOSED:
             return
-        if speed > 0:
-            time.sleep(STEP.total_seconds() / speed)
         demo.clock.advance(STEP)
         elapsed += STEP
+        if speed > 0:
+            # Sleep to where real time should be, so the work of each step does not add up.
+            time.sleep(max(0.0, started + elapsed.total_seconds() / speed - time.monotonic()))
 
 
 def _finish(demo: _Demo) -> None:
@@ -255,10 +290,17 @@ def _postmortem(
 ) -> str:
     catalog = ctx.catalog
     return render(
-        "postmortem_demo.md", incident=incident, events=events, metrics=metrics, demo=True,
+        "postmortem_demo.md",
+        incident=incident,
+        events=events,
+        metrics=metrics,
+        demo=True,
         updates=[event for event in events if event.kind == "status_update"],
-        service=catalog.service(incident.service), team=catalog.team(incident.team),
-        declared_by=ctx.display(incident.declared_by), commander=ctx.display(incident.commander),
-        acknowledged_by=ctx.display(incident.acknowledged_by), zone=catalog.timezone,
+        service=catalog.service(incident.service),
+        team=catalog.team(incident.team),
+        declared_by=ctx.display(incident.declared_by),
+        commander=ctx.display(incident.commander),
+        acknowledged_by=ctx.display(incident.acknowledged_by),
+        zone=catalog.timezone,
         display=lambda person: ctx.display(person) or "",
     )

@@ -7,6 +7,7 @@ is a chat message in the current incident channel and joins its timeline.
 
 from __future__ import annotations
 
+import logging
 import sys
 import uuid
 from dataclasses import dataclass
@@ -66,12 +67,16 @@ class _Session:
 
 
 def run_console(
-    *, settings: Settings, default_catalog: Path | str, stdin: TextIO | None = None,
+    *,
+    settings: Settings,
+    default_catalog: Path | str,
+    stdin: TextIO | None = None,
     stdout: TextIO | None = None,
 ) -> int:
     """Run the terminal chat until `/quit` or end of input; returns the exit status."""
     from app import build_console_context  # the composition root knows the concrete store
 
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter is not chat
     reading = stdin or sys.stdin
     writing = stdout or sys.stdout
     catalog_path = (
@@ -82,8 +87,12 @@ def run_console(
     pager = ConsolePager(clock, stream=writing)
     pagers: dict[str, PagerPort] = {"chat": pager, "sms": pager, "voice": pager}
     ctx = build_console_context(
-        catalog_path=catalog_path, database_url=settings.database_url, clock=clock,
-        timers=ManualTimers(), chat=chat, pagers=pagers,
+        catalog_path=catalog_path,
+        database_url=settings.database_url,
+        clock=clock,
+        timers=ManualTimers(),
+        chat=chat,
+        pagers=pagers,
     )
     # The chat and pager learn names, phones and the time zone once the catalog is loaded.
     chat.attach(ctx.catalog)
@@ -91,7 +100,9 @@ def run_console(
     pager.attach(ctx.catalog)
     people = ctx.catalog.people
     session = _Session(
-        ctx=ctx, commands=Commands(ctx, forms=False), clock=clock,
+        ctx=ctx,
+        commands=Commands(ctx, forms=False),
+        clock=clock,
         out=ConsoleWriter(clock, stream=writing, zone=ctx.catalog.timezone),
         user=people[0].id if people else "you",
     )
@@ -148,8 +159,9 @@ def _handle(session: _Session, line: str) -> None:
     word, _, rest = line.partition(" ")
     word = word.lower()
     if word in ("/incident", "/oncall"):
-        invocation = Invocation(command=word[1:], text=rest, user=session.user,
-                                channel=session.channel)
+        invocation = Invocation(
+            command=word[1:], text=rest, user=session.user, channel=session.channel
+        )
         _show(session, session.commands.handle(invocation))
     elif word == "/as":
         person = session.ctx.catalog.find_person(rest)
@@ -169,7 +181,11 @@ def _handle(session: _Session, line: str) -> None:
 
 def _show(session: _Session, reply: Reply) -> None:
     session.out.line(f"firebell (to {session.user}): {reply.text}")
-    if reply.incident is not None and reply.incident.channel and reply.incident.channel != session.channel:
+    if (
+        reply.incident is not None
+        and reply.incident.channel
+        and reply.incident.channel != session.channel
+    ):
         session.channel = reply.incident.channel
         session.out.line(f"(you are now in {session.channel})")
 
@@ -203,5 +219,10 @@ def _say(session: _Session, text: str) -> None:
     if session.channel is None:
         raise ValueError("you are in no channel: declare an incident or `/join #inc-...` first")
     session.out.line(f"{session.channel}  {session.user}: {text}")
-    record_message(session.ctx, channel=session.channel, text=text, author=session.user,
-                   message_id=f"console-{uuid.uuid4().hex}")
+    record_message(
+        session.ctx,
+        channel=session.channel,
+        text=text,
+        author=session.user,
+        message_id=f"console-{uuid.uuid4().hex}",
+    )
