@@ -112,6 +112,7 @@ def run_console(
         "Deadlines are checked after every line. /help for help.\n"
     )
     interactive = stdin is None and reading.isatty()
+    run_due(ctx)  # deadlines that fell due while no process was running
     try:
         while True:
             line = _read(reading, writing, f"you ({session.user})> ", interactive=interactive)
