@@ -1,0 +1,149 @@
+"""The HTTP face of `firebell serve`: Slack's events, health, metrics and the JSON API.
+
+`routes(firebell)` is a plain list; other front-ends (webhooks, Twilio, Teams) add theirs to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from workflows import queries
+from workflows.model import Incident
+from workflows.ports import FirebellError
+
+if TYPE_CHECKING:
+    from app import Firebell
+
+
+def build_http_app(firebell: Firebell, *, extra_routes: Iterable[BaseRoute] = ()) -> Starlette:
+    """The ASGI app `firebell serve` runs under uvicorn."""
+    return Starlette(routes=[*routes(firebell), *extra_routes])
+
+
+def routes(firebell: Firebell) -> list[BaseRoute]:
+    registry = CollectorRegistry()
+    registry.register(_IncidentCollector(firebell))
+    # Everything below is blocking (SQL, Bolt's dispatch): it runs in the thread pool, never on
+    # the event loop.
+
+    async def slack_events(request: Request) -> Response:
+        if firebell.slack is None:
+            return PlainTextResponse(
+                "Slack is off: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET", status_code=404
+            )
+        # slack_sdk's verifier fails with a ValueError (a 500) on an empty or non-numeric
+        # timestamp; such a request is simply unsigned.
+        if not request.headers.get("x-slack-request-timestamp", "").isdigit():
+            return PlainTextResponse("invalid request signature", status_code=401)
+        bolt_request = to_bolt_request(request, await request.body())
+        bolt_response = await run_in_threadpool(firebell.slack.dispatch, bolt_request)
+        return to_starlette_response(bolt_response)
+
+    async def healthz(request: Request) -> Response:
+        database = await run_in_threadpool(_ping, firebell)
+        scheduler = bool(firebell.timers.running)
+        ok = database == "ok" and scheduler
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "database": database,
+             "scheduler": "running" if scheduler else "stopped"},
+            status_code=200 if ok else 503,
+        )
+
+    async def metrics(request: Request) -> Response:
+        body = await run_in_threadpool(generate_latest, registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    async def incidents(request: Request) -> Response:
+        found = await run_in_threadpool(queries.open_incidents, firebell.ctx)
+        return JSONResponse({"incidents": [_incident_json(i) for i in found]})
+
+    async def oncall(request: Request) -> Response:
+        params = request.query_params
+        query = params.get("schedule") or params.get("team") or params.get("service")
+        try:
+            at = _parse_time(params["at"]) if params.get("at") else firebell.ctx.now()
+            answers = queries.who_is_on_call(firebell.ctx.catalog, query=query, at=at)
+        except (FirebellError, LookupError, ValueError) as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        return JSONResponse({"at": at.isoformat(), "oncall": [
+            {"schedule": a.schedule, "team": a.team, "now": _people(firebell, a.now),
+             "next_at": a.next_at.isoformat() if a.next_at else None,
+             "next": _people(firebell, a.next_people)}
+            for a in answers
+        ]})
+
+    return [
+        Route("/slack/events", slack_events, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/api/v1/incidents", incidents, methods=["GET"]),
+        Route("/api/v1/oncall", oncall, methods=["GET"]),
+    ]
+
+
+def _ping(firebell: Firebell) -> str:
+    try:
+        firebell.store.ping()
+    except Exception as error:  # any failure means "not reachable"; the reason is reported
+        return f"unreachable: {type(error).__name__}"
+    return "ok"
+
+
+def _parse_time(text: str) -> datetime:
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        raise ValueError(f"'at' needs a time zone, e.g. {text}Z")
+    return when.astimezone(UTC)
+
+
+def _people(firebell: Firebell, people: Sequence[str]) -> list[dict[str, str | None]]:
+    return [{"id": p, "name": firebell.ctx.display(p)} for p in people]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _incident_json(incident: Incident) -> dict[str, Any]:
+    return {
+        "id": incident.id, "ref": incident.ref, "title": incident.title,
+        "service": incident.service, "team": incident.team, "priority": incident.priority,
+        "severity": incident.severity, "urgency": incident.urgency,
+        "environment": incident.environment, "state": incident.state.value,
+        "stage": incident.stage.value, "channel": incident.channel, "drill": incident.drill,
+        "roles": incident.roles, "declared_at": _iso(incident.declared_at),
+        "acknowledged_at": _iso(incident.acknowledged_at), "resolved_at": _iso(incident.resolved_at),
+    }
+
+
+class _IncidentCollector(Collector):
+    """Open incidents by state and priority, read from the store at scrape time."""
+
+    def __init__(self, firebell: Firebell) -> None:
+        self.firebell = firebell
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "firebell_open_incidents", "Open incidents by state and priority",
+            labels=["state", "priority"],
+        )
+        counts: dict[tuple[str, str], int] = {}
+        with self.firebell.store.transaction() as tx:
+            for incident in tx.list_incidents(open_only=True, limit=10_000):
+                key = (incident.state.value, incident.priority)
+                counts[key] = counts.get(key, 0) + 1
+        for (state, priority), count in sorted(counts.items()):
+            gauge.add_metric([state, priority], count)
+        yield gauge

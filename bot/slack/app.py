@@ -1,0 +1,195 @@
+"""Bolt listeners: each acks, turns the payload into one workflow call, and answers the person.
+
+The words of `/incident` and `/oncall` live in `bot.commands`; process rules in `workflows/`.
+Bolt runs with `process_before_response=False`, so a listener's `ack()` is Slack's HTTP answer
+and the work after it runs on Bolt's thread pool, well inside Slack's 3-second limit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack, App, Respond, Say
+from slack_sdk import WebClient
+from slack_sdk.webhook import WebhookClient
+
+from bot.commands import Commands, DeclareForm, Invocation
+from bot.slack.blocks import ACTION_PREFIX, DECLARE_CALLBACK, declare_modal, read_declare_form
+from bot.slack.chat import web_client
+from workflows import respond as responding
+from workflows.context import Context
+from workflows.declare import declare
+from workflows.ports import FirebellError
+
+if TYPE_CHECKING:
+    from app import Settings
+
+log = logging.getLogger(__name__)
+
+# What a person can fix: shown to them as a warning, not logged as a failure of ours.
+USER_ERRORS = (FirebellError, LookupError, ValueError)
+# Message subtypes that are people talking; edits, joins, topic changes ... are not.
+_SPOKEN = {None, "file_share", "thread_broadcast"}
+_BUTTONS = re.compile(ACTION_PREFIX + r"(ack|resolve)")
+_ONCALL_QUESTION = re.compile(
+    r"(?:who(?:'s|\s+is)\s+on[\s-]?call|on[\s-]?call)(?:\s+(?:for|on|in|at))?\s*(?P<query>.*)",
+    re.IGNORECASE | re.DOTALL,
+)
+_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+
+Tell = Callable[[str], object]
+
+
+def build_slack(*, ctx: Context, settings: Settings) -> App:
+    """The Bolt app for `POST /slack/events` (or Socket Mode) on the given context."""
+    app = App(
+        client=web_client(token=settings.slack_bot_token or "", base_url=settings.slack_api_url),
+        signing_secret=settings.slack_signing_secret or "",
+        token_verification_enabled=False,
+        process_before_response=False,
+        listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-listener"),
+    )
+    listeners = _Listeners(ctx)
+    app.command("/incident")(listeners.command)
+    app.command("/oncall")(listeners.command)
+    app.view(DECLARE_CALLBACK)(listeners.declare_submitted)
+    app.action(_BUTTONS)(listeners.button)
+    app.event("message")(listeners.message)
+    app.event("app_mention")(listeners.mention)
+    return app
+
+
+@contextmanager
+def _answering(tell: Tell) -> Iterator[None]:
+    """Turn an error into a message to the person who asked."""
+    try:
+        yield
+    except USER_ERRORS as error:
+        tell(f":warning: {error}")
+    except Exception:
+        log.exception("a Slack request failed")
+        tell(":warning: Something went wrong in Firebell; the details are in its log.")
+
+
+class _Listeners:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.commands = Commands(
+            ctx, forms=True, mention=self._mention, channel_link=lambda channel: f"<#{channel}>"
+        )
+
+    def _mention(self, person: str) -> str:
+        try:
+            found = self.ctx.catalog.person(person)
+        except LookupError:
+            return person
+        return f"<@{found.slack}>" if found.slack else found.name
+
+    # slash commands ------------------------------------------------------------
+    def command(self, ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        ack()
+
+        def tell(text: str) -> None:
+            respond(text=text, response_type="ephemeral")
+
+        invocation = Invocation(
+            command=command["command"].lstrip("/"), text=command.get("text") or "",
+            user=command["user_id"], channel=command.get("channel_id"),
+        )
+        with _answering(tell):
+            reply = self.commands.handle(invocation)
+            if reply.form is not None:
+                client.views_open(trigger_id=command["trigger_id"],
+                                  view=self._declare_view(reply.form, command))
+                return
+            respond(text=reply.text, response_type="in_channel" if reply.public else "ephemeral")
+
+    def _declare_view(self, form: DeclareForm, command: dict[str, Any]) -> dict[str, Any]:
+        catalog = self.ctx.catalog
+        # Where to confirm once submitted: the command's response_url lives for 30 minutes.
+        metadata = {"channel": command.get("channel_id") or "",
+                    "response_url": command.get("response_url") or ""}
+        return declare_modal(
+            title=form.title, services=[(s.name, s.id) for s in catalog.services],
+            severities=list(catalog.priorities.matrix), drill=form.drill, service=form.service,
+            metadata=metadata,
+        )
+
+    # the declaration modal --------------------------------------------------------
+    def declare_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any],
+                          client: WebClient) -> None:
+        ack()
+        user = body["user"]["id"]
+        metadata = json.loads(view.get("private_metadata") or "{}")
+        response_url = metadata.get("response_url")
+
+        def tell(text: str) -> None:
+            if response_url:
+                WebhookClient(response_url, timeout=10).send(text=text, response_type="ephemeral")
+            else:
+                client.chat_postMessage(channel=user, text=text)
+
+        with _answering(tell):
+            request = replace(read_declare_form(view), reporter=self.commands.actor(user))
+            incident = declare(self.ctx, request)
+            where = f" in <#{incident.channel}>" if incident.channel else ""
+            tell(f"Declared {incident.ref} ({incident.priority}){where}.")
+
+    # buttons: the same words as the commands -------------------------------------
+    def button(self, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
+               client: WebClient) -> None:
+        ack()
+        user = body["user"]["id"]
+        channel = (body.get("channel") or {}).get("id")
+
+        def tell(text: str) -> None:
+            if body.get("response_url"):
+                respond(text=text, response_type="ephemeral", replace_original=False)
+            elif channel:
+                client.chat_postEphemeral(channel=channel, user=user, text=text)
+            else:
+                client.chat_postMessage(channel=user, text=text)
+
+        verb = action["action_id"].removeprefix(ACTION_PREFIX)
+        with _answering(tell):
+            reply = self.commands.handle(
+                Invocation(command="incident", text=f"{verb} {int(action['value'])}", user=user,
+                           channel=channel)
+            )
+            tell(reply.text)
+
+    # Events API ------------------------------------------------------------------
+    def message(self, event: dict[str, Any]) -> None:
+        """People's messages in an incident channel join its timeline (once, even if redelivered)."""
+        if event.get("bot_id") or event.get("subtype") not in _SPOKEN:
+            return
+        channel, ts, user = event.get("channel"), event.get("ts"), event.get("user")
+        if not (channel and ts and user):
+            return
+        responding.record_message(
+            self.ctx, channel=channel, text=event.get("text") or "",
+            author=self.commands.actor(user), message_id=f"{channel}:{ts}",
+        )
+
+    def mention(self, event: dict[str, Any], say: Say) -> None:
+        """`@firebell who is on call for payments?` answers like `/oncall payments`, in the thread."""
+        thread = event.get("thread_ts") or event.get("ts")
+
+        def tell(text: str) -> None:
+            say(text=text, thread_ts=thread)
+
+        question = _MENTION.sub("", event.get("text") or "").strip()
+        match = _ONCALL_QUESTION.search(question)
+        if match is None:
+            tell('Ask me "who is on call for <team or service>?", or try `/incident help`.')
+            return
+        query = match.group("query").strip().rstrip("?!. ").strip()
+        with _answering(tell):
+            tell(self.commands.oncall(query).text)

@@ -1,0 +1,135 @@
+"""Block Kit for Firebell's messages and the declaration modal. Words come from templates."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from workflows.declare import DeclareRequest
+from workflows.ports import Message
+
+ACTION_PREFIX = "firebell_"
+DECLARE_CALLBACK = "firebell_declare"
+SECTION_LIMIT = 3000  # Slack's limit on a section's text
+ENVIRONMENTS = ("production", "staging", "development")
+URGENCIES = ("high", "low")
+
+Block = dict[str, Any]
+
+
+def escape(text: str) -> str:
+    """Slack's mrkdwn escaping: workflow text is plain words, never Slack markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def message_blocks(message: Message) -> list[Block]:
+    """A message as sections (mrkdwn), its links as a context line, its buttons as actions."""
+    text = escape(message.text)
+    blocks: list[Block] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
+        for chunk in _chunks(text, SECTION_LIMIT)
+    ]
+    if message.links:
+        links = " · ".join(f"<{url}|{escape(label)}>" for label, url in message.links)
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": links}]})
+    if message.buttons:
+        elements = []
+        for button in message.buttons:
+            element: Block = {
+                "type": "button",
+                "action_id": ACTION_PREFIX + button.action,
+                "text": {"type": "plain_text", "text": button.label},
+                "value": button.value,
+            }
+            if button.style:
+                element["style"] = button.style
+            elements.append(element)
+        blocks.append({"type": "actions", "elements": elements})
+    return blocks
+
+
+def _chunks(text: str, size: int) -> list[str]:
+    text = text or " "  # a section may not be empty
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _option(label: str, value: str) -> Block:
+    return {"text": {"type": "plain_text", "text": label[:75]}, "value": value}
+
+
+def _select(
+    block_id: str, label: str, options: Iterable[tuple[str, str]], initial: str | None = None
+) -> Block:
+    choices = [_option(text, value) for text, value in options][:100]
+    element: Block = {"type": "static_select", "action_id": "value", "options": choices}
+    chosen = next((c for c in choices if c["value"] == initial), None)
+    if chosen is not None:
+        element["initial_option"] = chosen
+    return {"type": "input", "block_id": block_id, "label": _plain(label), "element": element}
+
+
+def _plain(text: str) -> Block:
+    return {"type": "plain_text", "text": text}
+
+
+def declare_modal(
+    *,
+    title: str,
+    services: Iterable[tuple[str, str]],  # (name, id)
+    severities: Iterable[str],
+    drill: bool,
+    service: str | None,
+    metadata: dict[str, str],
+) -> Block:
+    """The declaration form: `firebell_declare`, read back by `read_declare_form`."""
+    title_input: Block = {"type": "plain_text_input", "action_id": "value", "max_length": 150}
+    if title:
+        title_input["initial_value"] = title[:150]
+    flags = [_option("Security or privacy incident (private channel)", "security"),
+             _option("Drill (practice; pages by chat only)", "drill")]
+    flags_element: Block = {"type": "checkboxes", "action_id": "value", "options": flags}
+    if drill:
+        flags_element["initial_options"] = [flags[1]]
+    return {
+        "type": "modal",
+        "callback_id": DECLARE_CALLBACK,
+        "title": _plain("Declare an incident"),
+        "submit": _plain("Declare"),
+        "close": _plain("Cancel"),
+        "private_metadata": json.dumps(metadata),
+        "blocks": [
+            {"type": "input", "block_id": "title", "label": _plain("Title"), "element": title_input},
+            _select("service", "Service", services, service),
+            _select("severity", "Severity", ((s.capitalize(), s) for s in severities)),
+            _select("urgency", "Urgency", ((u.capitalize(), u) for u in URGENCIES), "high"),
+            _select("environment", "Environment", ((e.capitalize(), e) for e in ENVIRONMENTS),
+                    "production"),
+            {"type": "input", "block_id": "description", "optional": True,
+             "label": _plain("What is happening?"),
+             "element": {"type": "plain_text_input", "action_id": "value", "multiline": True}},
+            {"type": "input", "block_id": "flags", "optional": True, "label": _plain("Flags"),
+             "element": flags_element},
+        ],
+    }
+
+
+def read_declare_form(view: dict[str, Any]) -> DeclareRequest:
+    """The submitted `declare_modal` as a request (without its reporter: who submitted it)."""
+    state: dict[str, dict[str, Any]] = view.get("state", {}).get("values", {})
+
+    def value(block_id: str) -> str:
+        element = state.get(block_id, {}).get("value", {})
+        if element.get("type") == "static_select":
+            return str((element.get("selected_option") or {}).get("value") or "")
+        return str(element.get("value") or "")
+
+    flags = {
+        option.get("value")
+        for option in state.get("flags", {}).get("value", {}).get("selected_options") or []
+    }
+    return DeclareRequest(
+        title=value("title"), service=value("service"), severity=value("severity"),
+        urgency=value("urgency"), environment=value("environment") or "production",
+        description=value("description"), security="security" in flags, drill="drill" in flags,
+    )

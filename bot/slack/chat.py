@@ -1,0 +1,168 @@
+"""The chat and pager ports over Slack's Web API (`slack_sdk.WebClient`).
+
+Catalog person ids become Slack user ids here; Slack errors become `ExternalServiceError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry import RateLimitErrorRetryHandler, default_retry_handlers
+
+from bot.slack.blocks import message_blocks
+from workflows.catalog import Catalog
+from workflows.model import Incident, Page
+from workflows.ports import ExternalServiceError, Message
+
+log = logging.getLogger(__name__)
+
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+# Errors that say "try again later"; every other Slack error needs a person to fix something.
+_RETRYABLE = {"ratelimited", "internal_error", "fatal_error", "service_unavailable",
+              "request_timeout", "team_added_to_org"}  # fmt: skip
+_NAME_ATTEMPTS = 20
+_TOPIC_LIMIT = 250
+_CHANNEL_NAME_LIMIT = 80
+
+
+def _error(what: str, error: SlackClientError) -> ExternalServiceError:
+    if isinstance(error, SlackApiError):
+        code = str(error.response.get("error", "unknown_error"))
+        status = error.response.status_code
+        retryable = code in _RETRYABLE or status == 429 or status >= 500
+        return ExternalServiceError(f"Slack {what} failed: {code}", retryable=retryable)
+    return ExternalServiceError(f"Slack {what} failed: {error}", retryable=True)
+
+
+def web_client(*, token: str, base_url: str) -> WebClient:
+    """A Web API client whose 429 answers are retried after Slack's Retry-After."""
+    return WebClient(
+        token=token,
+        base_url=base_url,
+        timeout=15,
+        retry_handlers=[*default_retry_handlers(), RateLimitErrorRetryHandler(max_retry_count=2)],
+    )
+
+
+def _code(error: SlackApiError) -> str:
+    return str(error.response.get("error", ""))
+
+
+class SlackChat:
+    """`ChatPort` (and `Pinning`) over the Slack Web API."""
+
+    def __init__(self, client: WebClient, *, catalog: Catalog) -> None:
+        self.client = client
+        self.catalog = catalog
+
+    @classmethod
+    def create(cls, *, token: str, base_url: str, catalog: Catalog) -> SlackChat:
+        return cls(web_client(token=token, base_url=base_url), catalog=catalog)
+
+    # person ids -> Slack ids ------------------------------------------------
+    def slack_id(self, person: str) -> str | None:
+        """The Slack user id of a catalog person, or `person` itself if it is a Slack id."""
+        try:
+            found = self.catalog.person(person)
+        except LookupError:
+            found = self.catalog.person_by_chat_id(person)
+        if found is not None and found.slack:
+            return found.slack
+        return person if _SLACK_USER.match(person) else None
+
+    def _require_slack_id(self, person: str) -> str:
+        user = self.slack_id(person)
+        if user is None:
+            raise ExternalServiceError(
+                f"{person} has no Slack id: add `slack: U...` to them in the catalog", retryable=False
+            )
+        return user
+
+    # ChatPort ------------------------------------------------------------------
+    def create_channel(self, *, name: str, private: bool) -> str:
+        base = name[:_CHANNEL_NAME_LIMIT]
+        for attempt in range(1, _NAME_ATTEMPTS + 1):
+            suffix = "" if attempt == 1 else f"-{attempt}"
+            candidate = base[: _CHANNEL_NAME_LIMIT - len(suffix)] + suffix
+            try:
+                response = self.client.conversations_create(name=candidate, is_private=private)
+            except SlackApiError as error:
+                if _code(error) == "name_taken":
+                    continue
+                raise _error("conversations.create", error) from error
+            except SlackClientError as error:
+                raise _error("conversations.create", error) from error
+            return str(response["channel"]["id"])
+        raise ExternalServiceError(
+            f"Slack conversations.create failed: {base}, {base}-2 … {base}-{_NAME_ATTEMPTS} are taken",
+            retryable=False,
+        )
+
+    def invite(self, *, channel: str, people: list[str]) -> None:
+        users = {person: self.slack_id(person) for person in people}
+        known = sorted({user for user in users.values() if user})
+        if known:
+            try:
+                self.client.conversations_invite(
+                    channel=channel, users=",".join(known), force=len(known) > 1
+                )
+            except SlackApiError as error:
+                if _code(error) not in ("already_in_channel", "cant_invite_self"):
+                    raise _error("conversations.invite", error) from error
+            except SlackClientError as error:
+                raise _error("conversations.invite", error) from error
+        unknown = sorted(person for person, user in users.items() if user is None)
+        if unknown:
+            raise ExternalServiceError(
+                f"cannot invite {', '.join(unknown)}: no Slack id in the catalog", retryable=False
+            )
+
+    def set_topic(self, *, channel: str, topic: str) -> None:
+        try:
+            self.client.conversations_setTopic(channel=channel, topic=topic[:_TOPIC_LIMIT])
+        except SlackClientError as error:
+            raise _error("conversations.setTopic", error) from error
+
+    def post(self, *, channel: str, message: Message) -> str:
+        """Posts Block Kit with the plain text as the notification fallback; returns `channel:ts`."""
+        try:
+            response = self.client.chat_postMessage(
+                channel=channel, text=message.text, blocks=message_blocks(message),
+                unfurl_links=False,
+            )
+        except SlackClientError as error:
+            raise _error("chat.postMessage", error) from error
+        return f"{response['channel']}:{response['ts']}"
+
+    def send_direct(self, *, person: str, message: Message) -> str:
+        user = self._require_slack_id(person)
+        try:
+            opened = self.client.conversations_open(users=user)
+        except SlackClientError as error:
+            raise _error("conversations.open", error) from error
+        return self.post(channel=str(opened["channel"]["id"]), message=message)
+
+    # Pinning -------------------------------------------------------------------
+    def pin(self, *, channel: str, message_id: str) -> None:
+        timestamp = message_id.rpartition(":")[2]
+        try:
+            self.client.pins_add(channel=channel, timestamp=timestamp)
+        except SlackApiError as error:
+            if _code(error) != "already_pinned":
+                raise _error("pins.add", error) from error
+        except SlackClientError as error:
+            raise _error("pins.add", error) from error
+
+
+class SlackPager:
+    """`PagerPort` for the `chat` channel: a direct message with an Acknowledge button."""
+
+    channels: frozenset[str] = frozenset({"chat"})
+
+    def __init__(self, chat: SlackChat) -> None:
+        self.chat = chat
+
+    def send_page(self, *, page: Page, incident: Incident, message: Message) -> str:
+        return self.chat.send_direct(person=page.person, message=message)

@@ -1,0 +1,200 @@
+"""A fake Slack Web API on loopback that speaks the documented wire format.
+
+Requests come form-encoded or as JSON (slack_sdk uses both), with the bot token in the
+Authorization header; answers are `{"ok": true, ...}` or `{"ok": false, "error": ...}`. Every
+call is recorded. Slash-command and interactivity `response_url`s point at `/response/<id>`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import count
+from typing import Any
+from urllib.parse import parse_qsl
+
+BOT_USER = "U0FIREBELL"
+BOT_ID = "B0FIREBELL"
+TEAM = "T0FIREBELL"
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.throttled: list[str] = []  # methods answered with 429
+        self.responses: dict[str, list[dict[str, Any]]] = {}  # response_url id -> bodies
+        self.taken_names: set[str] = set()
+        self.channels: dict[str, dict[str, Any]] = {}
+        self._fail_next: dict[str, int] = {}  # method -> Retry-After seconds
+        self._lock = threading.Lock()
+        self._ids = count(1)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    # lifecycle -----------------------------------------------------------------
+    def start(self) -> FakeSlack:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        """What SLACK_API_URL should be."""
+        return f"{self.base}/api/"
+
+    def response_url(self) -> tuple[str, str]:
+        """A fresh response_url and its id."""
+        key = f"r{next(self._ids)}"
+        return key, f"{self.base}/response/{key}"
+
+    # test controls ------------------------------------------------------------
+    def throttle_next(self, method: str, *, retry_after: int = 1) -> None:
+        """Answer the next call of `method` with HTTP 429 and Retry-After."""
+        with self._lock:
+            self._fail_next[method] = retry_after
+
+    def calls_to(self, method: str, **where: Any) -> list[Call]:
+        with self._lock:
+            calls = list(self.calls)
+        return [c for c in calls if c.method == method
+                and all(c.params.get(k) == v for k, v in where.items())]
+
+    def direct_messages(self, user: str) -> list[Call]:
+        """chat.postMessage calls into the DM channel `conversations.open` gave for `user`."""
+        return self.calls_to("chat.postMessage", channel=f"D{user}")
+
+    def texts(self, key: str) -> list[str]:
+        with self._lock:
+            return [str(body.get("text", "")) for body in self.responses.get(key, [])]
+
+    def wait_for(self, predicate: Callable[[], Any], *, timeout: float = 5.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+            time.sleep(0.02)
+
+    def wait_for_response(self, key: str, *, count: int = 1, timeout: float = 5.0) -> list[str]:
+        self.wait_for(lambda: len(self.texts(key)) >= count, timeout=timeout)
+        return self.texts(key)
+
+    # the API ---------------------------------------------------------------------
+    def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(params.get("channel", ""))
+        if method == "auth.test":
+            return {"url": "https://firebell-test.slack.com/", "team": "Firebell Test",
+                    "user": "firebell", "team_id": TEAM, "user_id": BOT_USER, "bot_id": BOT_ID}
+        if method == "conversations.create":
+            name = str(params.get("name", ""))
+            if name in self.taken_names:
+                return {"ok": False, "error": "name_taken"}
+            self.taken_names.add(name)
+            new = {"id": f"C{next(self._ids):06d}", "name": name,
+                   "is_private": str(params.get("is_private")).lower() in ("1", "true")}
+            self.channels[new["id"]] = new
+            return {"channel": new}
+        if method in ("conversations.invite", "conversations.setTopic", "conversations.info"):
+            return {"channel": self.channels.get(channel, {"id": channel})}
+        if method == "conversations.open":
+            return {"channel": {"id": f"D{params.get('users')}"}}
+        if method == "chat.postMessage":
+            ts = f"{time.time():.6f}"
+            return {"channel": channel, "ts": ts, "message": {"text": params.get("text"), "ts": ts}}
+        if method == "chat.postEphemeral":
+            return {"message_ts": f"{time.time():.6f}"}
+        if method == "views.open":
+            view = params.get("view")
+            view = json.loads(view) if isinstance(view, str) else view
+            return {"view": {**(view or {}), "id": f"V{next(self._ids)}"}}
+        if method == "users.info":
+            return {"user": {"id": params.get("user"), "name": str(params.get("user")).lower()}}
+        if method == "pins.add":
+            return {}
+        return {"ok": False, "error": "unknown_method"}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, body: dict[str, Any] | str,
+                      headers: dict[str, str] | None = None) -> None:
+                data = (body if isinstance(body, str) else json.dumps(body)).encode()
+                self.send_response(status)
+                content_type = "text/plain" if isinstance(body, str) else "application/json"
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _params(self) -> dict[str, Any]:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                if "json" in (self.headers.get("Content-Type") or ""):
+                    return dict(json.loads(raw or "{}"))
+                return dict(parse_qsl(raw, keep_blank_values=True))
+
+            def do_POST(self) -> None:
+                params = self._params()
+                if self.path.startswith("/response/"):
+                    with fake._lock:
+                        fake.responses.setdefault(self.path.rsplit("/", 1)[1], []).append(params)
+                    self._send(200, "ok")
+                    return
+                if not self.path.startswith("/api/"):
+                    self._send(404, "not found")
+                    return
+                method = self.path.removeprefix("/api/").split("?")[0]
+                with fake._lock:
+                    retry_after = fake._fail_next.pop(method, None)
+                    if retry_after is not None:
+                        fake.throttled.append(method)
+                if retry_after is not None:
+                    self._send(429, {"ok": False, "error": "ratelimited"},
+                               {"Retry-After": str(retry_after)})
+                    return
+                token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+                if not token.startswith("xoxb-"):
+                    self._send(200, {"ok": False, "error": "not_authed"})
+                    return
+                with fake._lock:
+                    answer = fake._answer(method, params)
+                    if answer.get("ok", True):
+                        fake.calls.append(Call(method, params))
+                self._send(200, {"ok": True, **answer})
+
+        return Handler
