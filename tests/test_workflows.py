@@ -23,11 +23,11 @@ CATALOG = """
 timezone: Europe/Berlin
 business_hours: {days: Mon-Fri, hours: "09:00-17:00", holidays: DE}
 people:
-  - {id: alice, name: Alice, slack: UALICE}
-  - {id: bob, name: Bob, slack: UBOB}
-  - {id: carol, name: Carol, slack: UCAROL}
-  - {id: erin, name: Erin, slack: UERIN}
-  - {id: frank, name: Frank, slack: UFRANK}
+  - {id: alice, name: Alice, slack: UALICE, phone: "+15550100001"}
+  - {id: bob, name: Bob, slack: UBOB, phone: "+15550100002"}
+  - {id: carol, name: Carol, slack: UCAROL, phone: "+15550100003"}
+  - {id: erin, name: Erin, slack: UERIN, phone: "+15550100004"}
+  - {id: frank, name: Frank, slack: UFRANK, phone: "+15550100005"}
 teams:
   - {id: payments, name: Payments, slack_channel: CPAY, escalation_policy: pay}
 services:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from workflows.context import Context, Effect
-from workflows.escalate import deliver_queued, on_ack_timeout
+from workflows.escalate import on_ack_timeout
 from workflows.lifecycle import close_after_watch
 from workflows.model import Deadline, DeadlineKind, Incident
+from workflows.paging import deliver_queued
 from workflows.ports import Transaction
 from workflows.respond import remind
 

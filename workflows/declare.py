@@ -8,8 +8,9 @@ from datetime import timedelta
 
 from workflows.context import Context, Effect, record
 from workflows.durations import format_duration
-from workflows.escalate import ack_button, start_escalation
+from workflows.escalate import start_escalation
 from workflows.model import Deadline, DeadlineKind, Incident
+from workflows.paging import ack_button
 from workflows.ports import Button, InvalidRequest, Message, Transaction
 from workflows.render import render
 

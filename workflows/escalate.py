@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import partial
 
 from workflows.context import Context, Effect, record
 from workflows.durations import format_duration
-from workflows.model import (
-    Deadline,
-    DeadlineKind,
-    EscalationStepSnapshot,
-    Incident,
-    Page,
-    PageStatus,
-    State,
-)
+from workflows.model import Deadline, DeadlineKind, EscalationStepSnapshot, Incident, State
 from workflows.oncall import resolve_targets
-from workflows.ports import Button, ExternalServiceError, Message, Transaction
+from workflows.paging import queue_pages
+from workflows.ports import Message, Transaction
 from workflows.render import render
 
 
@@ -96,81 +88,3 @@ def _page_step(
         Deadline(incident.id, DeadlineKind.ESCALATE, due, {"step": step, "round": round}),
     )
     return people
-
-
-def page_channels(ctx: Context, incident: Incident) -> list[str]:
-    """The channels a page goes through: the priority's, that a pager serves; drills use chat only."""
-    if incident.drill:
-        wanted = ["chat"]
-    else:
-        wanted = list(ctx.catalog.response_for(incident.priority).channels) or ["chat"]
-    channels = [channel for channel in wanted if channel in ctx.pagers]
-    return channels or [c for c in ("chat",) if c in ctx.pagers]
-
-
-def queue_pages(
-    ctx: Context,
-    tx: Transaction,
-    effects: list[Effect],
-    incident: Incident,
-    *,
-    people: list[str],
-    step: int,
-    round: int,
-) -> None:
-    """Store one page per person and channel, then deliver them once the transaction committed."""
-    assert incident.id is not None
-    now = ctx.now()
-    for person in people:
-        for channel in page_channels(ctx, incident):
-            page = tx.add_page(Page(incident.id, person, channel, now, step=step, round=round))
-            record(
-                tx, incident, kind="paged", at=now, actor=person,
-                text=f"{ctx.display(person)} paged by {channel}",
-                data={"page": page.id, "channel": channel, "step": step, "round": round},
-            )
-            page_id = page.id
-            assert page_id is not None
-            effects.append(Effect(incident.id, f"page {page_id}", partial(deliver_page, ctx, page_id)))
-
-
-def deliver_page(ctx: Context, page_id: int) -> None:
-    """Send one queued page through its pager. Claimed first, so it goes out once."""
-    with ctx.store.transaction() as tx:
-        page = tx.claim_page(page_id)
-        if page is None:
-            return
-        incident = tx.get_incident(page.incident_id)
-    ack_within = format_duration(ctx.catalog.response_for(incident.priority).ack_within.seconds)
-    text = render(
-        "page", incident=incident, step=page.step, round=page.round, ack_within=ack_within,
-        channel_ref=incident.channel,
-    )
-    try:
-        page.ref = ctx.pagers[page.channel].send_page(
-            page=page, incident=incident, message=Message(text, buttons=(ack_button(incident),))
-        )
-        page.status, page.sent_at = PageStatus.SENT, ctx.now()
-    except ExternalServiceError as error:
-        page.status, page.error = PageStatus.FAILED, str(error)
-    with ctx.store.transaction() as tx:
-        tx.save_page(page)
-        if page.status == PageStatus.FAILED:
-            record(
-                tx, incident, kind="page_failed", at=ctx.now(), actor=page.person,
-                text=f"page by {page.channel} to {page.person} failed: {page.error}",
-            )
-
-
-def deliver_queued(ctx: Context) -> int:
-    """Deliver pages still queued, e.g. after a crash between commit and delivery."""
-    with ctx.store.transaction() as tx:
-        pages = tx.queued_pages(now=ctx.now())
-    for page in pages:
-        assert page.id is not None
-        deliver_page(ctx, page.id)
-    return len(pages)
-
-
-def ack_button(incident: Incident) -> Button:
-    return Button("ack", "Acknowledge", str(incident.id), "primary")

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from workflows.context import Context, Effect, record
 from workflows.durations import format_duration
-from workflows.escalate import queue_pages
 from workflows.model import ROLES, Deadline, DeadlineKind, Incident, PageStatus, Stage, State
 from workflows.oncall import resolve_targets
+from workflows.paging import queue_pages
 from workflows.ports import InvalidRequest, Message, Transaction
 from workflows.render import render
 

@@ -1,0 +1,200 @@
+"""Pages: who is reached through which channel and when, delivered once, failing over fast.
+
+A page is a row first (an outbox): queued in the transaction that decided to page, claimed
+(`queued -> sending`) by whoever delivers it, and delivered after the commit. Pages still queued
+after a crash go out when the process returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+from workflows.catalog import Catalog, Person
+from workflows.context import Context, Effect, record
+from workflows.durations import format_duration
+from workflows.model import Incident, Page, PageStatus, State
+from workflows.ports import Button, ExternalServiceError, InvalidRequest, Message, Transaction
+from workflows.render import render
+
+PHONE_CHANNELS = ("sms", "voice")
+# Delivery states a provider reports that mean the person was not reached.
+UNDELIVERED = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled"})
+
+
+@dataclass(frozen=True)
+class PlannedPage:
+    person: str
+    channel: str
+    delay_seconds: int
+
+
+def notification_plan(
+    catalog: Catalog, *, incident: Incident, person: Person, available: frozenset[str]
+) -> list[PlannedPage]:
+    """Through which channels, and after how long, a person is paged for an incident.
+
+    The person's own `notify` rules win over the priority's channels; a drill pages by chat
+    only; a channel needs a pager and, for SMS and voice, a phone number.
+    """
+    if incident.drill:
+        rules = [("chat", 0)]
+    elif person.notify:
+        rules = [(rule.channel, rule.after.seconds) for rule in person.notify]
+    else:
+        rules = [(c, 0) for c in catalog.response_for(incident.priority).channels]
+    usable = [
+        PlannedPage(person.id, channel, delay)
+        for channel, delay in rules
+        if channel in available and (channel not in PHONE_CHANNELS or person.phone)
+    ]
+    if not usable and "chat" in available:
+        usable = [PlannedPage(person.id, "chat", 0)]  # never page nobody for want of a rule
+    return usable
+
+
+def queue_pages(
+    ctx: Context,
+    tx: Transaction,
+    effects: list[Effect],
+    incident: Incident,
+    *,
+    people: list[str],
+    step: int,
+    round: int,
+) -> None:
+    """Store the pages of each person's plan, then deliver the immediate ones after commit."""
+    assert incident.id is not None
+    now = ctx.now()
+    available = frozenset(ctx.pagers)
+    for person_id in people:
+        person = ctx.catalog.person(person_id)
+        for planned in notification_plan(ctx.catalog, incident=incident, person=person,
+                                         available=available):
+            send_at = now + timedelta(seconds=planned.delay_seconds)
+            page = tx.add_page(Page(incident.id, person_id, planned.channel, now, step=step,
+                                    round=round, send_at=send_at))
+            later = f" in {format_duration(planned.delay_seconds)}" if planned.delay_seconds else ""
+            record(
+                tx, incident, kind="paged", at=now, actor=person_id,
+                text=f"{person.name} paged by {planned.channel}{later}",
+                data={"page": page.id, "channel": planned.channel, "step": step, "round": round,
+                      "send_at": send_at.isoformat()},
+            )
+            assert page.id is not None
+            if planned.delay_seconds:
+                effects.append(Effect(incident.id, "wake-up", partial(ctx.timers.wake_at, send_at)))
+            else:
+                effects.append(Effect(incident.id, f"page {page.id}",
+                                      partial(deliver_page, ctx, page.id)))
+
+
+def deliver_page(ctx: Context, page_id: int) -> None:
+    """Send one queued page through its pager. Claimed first, so it goes out once."""
+    with ctx.store.transaction() as tx:
+        page = tx.claim_page(page_id)
+        if page is None:
+            return
+        incident = tx.get_incident(page.incident_id)
+    if incident.state != State.TRIGGERED:
+        page.status = PageStatus.CANCELLED  # acknowledged between queueing and sending
+        with ctx.store.transaction() as tx:
+            tx.save_page(page)
+        return
+    ack_within = format_duration(ctx.catalog.response_for(incident.priority).ack_within.seconds)
+    text = render(
+        "page", incident=incident, step=page.step, round=page.round, ack_within=ack_within,
+        channel_ref=incident.channel,
+    )
+    try:
+        page.ref = ctx.pagers[page.channel].send_page(
+            page=page, incident=incident, message=Message(text, buttons=(ack_button(incident),))
+        )
+        page.status, page.sent_at = PageStatus.SENT, ctx.now()
+    except ExternalServiceError as error:
+        page.status, page.error = PageStatus.FAILED, str(error)
+    with ctx.unit() as (tx, effects):
+        tx.save_page(page)
+        if page.status == PageStatus.FAILED:
+            record(tx, incident, kind="page_failed", at=ctx.now(), actor=page.person,
+                   text=f"page by {page.channel} to {page.person} failed: {page.error}")
+            _fail_over(ctx, tx, effects, incident, page)
+
+
+def deliver_queued(ctx: Context) -> int:
+    """Deliver the pages whose time has come (delayed channels, or left over from a crash)."""
+    with ctx.store.transaction() as tx:
+        pages = tx.queued_pages(now=ctx.now())
+    for page in pages:
+        assert page.id is not None
+        deliver_page(ctx, page.id)
+    return len(pages)
+
+
+def record_delivery(ctx: Context, *, ref: str, status: str, error: str | None = None) -> Page | None:
+    """A provider's delivery report (e.g. a Twilio status callback). Undelivered: fail over now."""
+    with ctx.unit() as (tx, effects):
+        page = tx.page_by_ref(ref)
+        if page is None:
+            return None
+        page.provider_status = status
+        incident = tx.get_incident(page.incident_id, for_update=True)
+        failed = status in UNDELIVERED and page.status == PageStatus.SENT
+        if failed:
+            page.status, page.error = PageStatus.FAILED, error or status
+        tx.save_page(page)
+        if failed:
+            record(tx, incident, kind="page_failed", at=ctx.now(), actor=page.person,
+                   text=f"{page.channel} to {page.person}: {status}")
+            _fail_over(ctx, tx, effects, incident, page)
+    return page
+
+
+def _fail_over(
+    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, failed: Page
+) -> None:
+    """Reach the person through their next channel at once instead of waiting for the timeout."""
+    if incident.state != State.TRIGGERED or incident.id is None:
+        return
+    waiting = [
+        p for p in tx.pages(incident.id)
+        if p.person == failed.person and p.status == PageStatus.QUEUED
+        and (p.step, p.round) == (failed.step, failed.round)
+    ]
+    if waiting:
+        page = min(waiting, key=lambda p: p.send_at or p.created_at)
+        page.send_at = ctx.now()
+        tx.save_page(page)
+    else:
+        tried = {p.channel for p in tx.pages(incident.id)
+                 if p.person == failed.person and (p.step, p.round) == (failed.step, failed.round)}
+        order = [c for c in ("voice", "sms", "chat") if c in ctx.pagers and c not in tried]
+        person = ctx.catalog.person(failed.person)
+        order = [c for c in order if c not in PHONE_CHANNELS or person.phone]
+        if not order:
+            return
+        page = tx.add_page(Page(incident.id, failed.person, order[-1], ctx.now(), step=failed.step,
+                                round=failed.round, send_at=ctx.now()))
+    record(tx, incident, kind="page_failover", at=ctx.now(), actor=page.person,
+           text=f"{failed.channel} failed: trying {page.channel} now")
+    assert page.id is not None
+    effects.append(Effect(incident.id, f"page {page.id}", partial(deliver_page, ctx, page.id)))
+
+
+def incident_paging(tx: Transaction, *, person: str, incidents: list[Incident]) -> Incident:
+    """The open, unacknowledged incident a person was paged for most recently."""
+    paged: list[tuple[datetime, Incident]] = []
+    for incident in incidents:
+        if incident.state != State.TRIGGERED or incident.id is None:
+            continue
+        times = [p.created_at for p in tx.pages(incident.id) if p.person == person]
+        if times:
+            paged.append((max(times), incident))
+    if not paged:
+        raise InvalidRequest(f"{person} has no unacknowledged page")
+    return max(paged, key=lambda pair: pair[0])[1]
+
+
+def ack_button(incident: Incident) -> Button:
+    return Button("ack", "Acknowledge", str(incident.id), "primary")
