@@ -83,6 +83,14 @@ class Context:
                 )
             )
 
+    def invite(self, effects: list[Effect], incident: Incident, people: list[str]) -> None:
+        """Invite people to the incident's channel, after commit."""
+        if incident.channel and incident.id is not None and people:
+            channel, invited = incident.channel, list(people)
+            effects.append(
+                Effect(incident.id, "invite", lambda: self.chat.invite(channel=channel, people=invited))
+            )
+
     def refresh_topic(self, effects: list[Effect], incident: Incident) -> None:
         """Show priority, stage, state and commander in the channel topic."""
         if not incident.channel:

@@ -109,11 +109,7 @@ def _welcome(ctx: Context, effects: list[Effect], incident: Incident, *, paged: 
     )
     ctx.post(effects, incident, Message(text, buttons=buttons if incident.channel else (), links=links))
     ctx.refresh_topic(effects, incident)
-    if paged and incident.channel:
-        channel, people = incident.channel, list(paged)
-        effects.append(
-            Effect(_id(incident), "invite", lambda: ctx.chat.invite(channel=channel, people=people))
-        )
+    ctx.invite(effects, incident, paged)
 
 
 def _id(incident: Incident) -> int:

@@ -69,6 +69,7 @@ def on_ack_timeout(
         round=round, people=[ctx.display(p) for p in people] or ["nobody (empty step)"],
     )
     ctx.post(effects, incident, Message(text))
+    ctx.invite(effects, incident, people)
 
 
 def _page_step(

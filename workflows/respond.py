@@ -8,7 +8,7 @@ from workflows.context import Context, Effect, record
 from workflows.durations import format_duration
 from workflows.model import ROLES, Deadline, DeadlineKind, Incident, PageStatus, Stage, State
 from workflows.oncall import resolve_targets
-from workflows.paging import queue_pages
+from workflows.paging import incident_paging, queue_pages
 from workflows.ports import InvalidRequest, Message, Transaction
 from workflows.render import render
 
@@ -40,6 +40,17 @@ def acknowledge(ctx: Context, *, incident_id: int, person: str) -> Incident:
         )
         ctx.refresh_topic(effects, incident)
     return incident
+
+
+def acknowledge_page(ctx: Context, *, person: str, incident_id: int | None = None) -> Incident:
+    """Acknowledge from a page reply (an SMS answer, a key pressed in a call): the incident named,
+    else the one this person was paged for most recently and nobody acknowledged yet."""
+    if incident_id is None:
+        with ctx.store.transaction() as tx:
+            incident = incident_paging(tx, person=person, incidents=tx.list_incidents())
+        assert incident.id is not None
+        incident_id = incident.id
+    return acknowledge(ctx, incident_id=incident_id, person=person)
 
 
 def post_status(
@@ -109,7 +120,7 @@ def set_role(ctx: Context, *, incident_id: int, role: str, person: str, actor: s
         record(tx, incident, kind="role_set", at=ctx.now(), actor=actor, text=text,
                data={"role": role, "person": person})
         ctx.post(effects, incident, Message(render("notice", text=f":bust_in_silhouette: {text}")))
-        _invite(ctx, effects, incident, [person])
+        ctx.invite(effects, incident, [person])
         ctx.refresh_topic(effects, incident)
     return incident
 
@@ -147,7 +158,7 @@ def page_now(ctx: Context, *, incident_id: int, target: str, actor: str) -> list
         names = ", ".join(str(ctx.display(p)) for p in people)
         record(tx, incident, kind="manual_page", at=ctx.now(), actor=actor, text=f"paged {names}")
         ctx.post(effects, incident, Message(render("notice", text=f":pager: Paging {names}.")))
-        _invite(ctx, effects, incident, people)
+        ctx.invite(effects, incident, people)
     return people
 
 
@@ -158,13 +169,6 @@ def _targets(ctx: Context, target: str) -> list[str]:
     except LookupError:
         pass
     return [f"person:{ctx.catalog.find_person(name).id}"]
-
-
-def _invite(ctx: Context, effects: list[Effect], incident: Incident, people: list[str]) -> None:
-    if incident.channel and incident.id is not None:
-        channel = incident.channel
-        effects.append(Effect(incident.id, "invite",
-                              lambda: ctx.chat.invite(channel=channel, people=people)))
 
 
 def _open_incident(tx: Transaction, incident_id: int) -> Incident:
