@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry import RateLimitErrorRetryHandler, default_retry_handlers
@@ -27,13 +29,26 @@ _TOPIC_LIMIT = 250
 _CHANNEL_NAME_LIMIT = 80
 
 
-def _error(what: str, error: SlackClientError) -> ExternalServiceError:
+def _error(what: str, error: Exception) -> ExternalServiceError:
     if isinstance(error, SlackApiError):
         code = str(error.response.get("error", "unknown_error"))
         status = error.response.status_code
         retryable = code in _RETRYABLE or status == 429 or status >= 500
         return ExternalServiceError(f"Slack {what} failed: {code}", retryable=retryable)
+    # Not an answer from Slack at all (connection refused, timeout): worth another try.
     return ExternalServiceError(f"Slack {what} failed: {error}", retryable=True)
+
+
+@contextmanager
+def _slack(what: str, *, harmless: Collection[str] = ()) -> Iterator[None]:
+    """Translate Slack's errors (but those in `harmless`) into `ExternalServiceError`."""
+    try:
+        yield
+    except SlackApiError as error:
+        if _code(error) not in harmless:
+            raise _error(what, error) from error
+    except (SlackClientError, OSError) as error:  # urllib raises URLError, an OSError
+        raise _error(what, error) from error
 
 
 def web_client(*, token: str, base_url: str) -> WebClient:
@@ -92,7 +107,7 @@ class SlackChat:
                 if _code(error) == "name_taken":
                     continue
                 raise _error("conversations.create", error) from error
-            except SlackClientError as error:
+            except (SlackClientError, OSError) as error:
                 raise _error("conversations.create", error) from error
             return str(response["channel"]["id"])
         raise ExternalServiceError(
@@ -104,15 +119,10 @@ class SlackChat:
         users = {person: self.slack_id(person) for person in people}
         known = sorted({user for user in users.values() if user})
         if known:
-            try:
+            with _slack("conversations.invite", harmless={"already_in_channel", "cant_invite_self"}):
                 self.client.conversations_invite(
                     channel=channel, users=",".join(known), force=len(known) > 1
                 )
-            except SlackApiError as error:
-                if _code(error) not in ("already_in_channel", "cant_invite_self"):
-                    raise _error("conversations.invite", error) from error
-            except SlackClientError as error:
-                raise _error("conversations.invite", error) from error
         unknown = sorted(person for person, user in users.items() if user is None)
         if unknown:
             raise ExternalServiceError(
@@ -120,40 +130,29 @@ class SlackChat:
             )
 
     def set_topic(self, *, channel: str, topic: str) -> None:
-        try:
+        with _slack("conversations.setTopic"):
             self.client.conversations_setTopic(channel=channel, topic=topic[:_TOPIC_LIMIT])
-        except SlackClientError as error:
-            raise _error("conversations.setTopic", error) from error
 
     def post(self, *, channel: str, message: Message) -> str:
         """Posts Block Kit with the plain text as the notification fallback; returns `channel:ts`."""
-        try:
+        with _slack("chat.postMessage"):
             response = self.client.chat_postMessage(
                 channel=channel, text=message.text, blocks=message_blocks(message),
                 unfurl_links=False,
             )
-        except SlackClientError as error:
-            raise _error("chat.postMessage", error) from error
         return f"{response['channel']}:{response['ts']}"
 
     def send_direct(self, *, person: str, message: Message) -> str:
         user = self._require_slack_id(person)
-        try:
+        with _slack("conversations.open"):
             opened = self.client.conversations_open(users=user)
-        except SlackClientError as error:
-            raise _error("conversations.open", error) from error
         return self.post(channel=str(opened["channel"]["id"]), message=message)
 
     # Pinning -------------------------------------------------------------------
     def pin(self, *, channel: str, message_id: str) -> None:
         timestamp = message_id.rpartition(":")[2]
-        try:
+        with _slack("pins.add", harmless={"already_pinned"}):
             self.client.pins_add(channel=channel, timestamp=timestamp)
-        except SlackApiError as error:
-            if _code(error) != "already_pinned":
-                raise _error("pins.add", error) from error
-        except SlackClientError as error:
-            raise _error("pins.add", error) from error
 
 
 class SlackPager:

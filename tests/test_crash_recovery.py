@@ -1,0 +1,119 @@
+"""`firebell serve` killed with SIGKILL between a page and its ack timeout resumes from the
+database: the next step is paged exactly once after the restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.slack_fake import FakeSlack
+from tests.slack_helpers import BOT_TOKEN, DEMO_CATALOG, ROOT, SIGNING_SECRET, SlackSender, free_port
+
+pytestmark = pytest.mark.slow
+
+ACK_TIMEOUT = 2.0
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+def _catalog(tmp_path: Path) -> Path:
+    text = DEMO_CATALOG.read_text().replace("ack_timeout: 30s", f"ack_timeout: {ACK_TIMEOUT:.0f}s")
+    assert text.count(f"ack_timeout: {ACK_TIMEOUT:.0f}s") == 3
+    path = tmp_path / "catalog.yaml"
+    path.write_text(text)
+    return path
+
+
+class Serve:
+    """`python app.py serve` as a child process."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log = env, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.env['PORT']}"
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "app.py", "serve"], cwd=ROOT, env=self.env, stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("firebell serve did not become healthy:\n" + self.log.read_text())
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def test_a_killed_server_pages_the_next_step_once_after_restart(
+    tmp_path: Path, fake: FakeSlack
+) -> None:
+    env = {
+        **os.environ,
+        "FIREBELL_CONFIG": str(_catalog(tmp_path)),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'firebell.db'}",
+        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake.api_url, "HOST": "127.0.0.1", "PORT": str(free_port()),
+        "FIREBELL_POLL_SECONDS": "1",
+    }
+    env.pop("SLACK_APP_TOKEN", None)
+    serve = Serve(env, tmp_path / "serve.log")
+    serve.start()
+    try:
+        slack = SlackSender(serve.url, fake)
+        response, key = slack.command(
+            "/incident", "declare service=checkout severity=critical urgency=high Crash test",
+            user="U0ERIN",
+        )
+        assert response.status_code == 200
+        fake.wait_for(lambda: fake.direct_messages("U0ALICE"), timeout=ACK_TIMEOUT)
+        paged_at = time.monotonic()
+        serve.kill()  # before Alice's ack timeout runs out
+        assert fake.direct_messages("U0BOB") == []
+
+        time.sleep(max(0.0, paged_at + ACK_TIMEOUT + 0.5 - time.monotonic()))
+        assert fake.direct_messages("U0BOB") == []
+        serve.start()
+        restarted = time.monotonic()
+        fake.wait_for(lambda: fake.direct_messages("U0BOB"), timeout=5)
+        time.sleep(max(0.0, restarted + 5 - time.monotonic()))
+        assert len(fake.direct_messages("U0BOB")) == 1
+        assert len(fake.direct_messages("U0ALICE")) == 1
+        # The escalation went on from there: Erin, step 3, 2s later.
+        assert len(fake.direct_messages("U0ERIN")) == 1
+        slack.close()
+    finally:
+        serve.stop()
