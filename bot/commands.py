@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from workflows import lifecycle, queries, respond
+from workflows import clocks, involve, lifecycle, queries, respond
 from workflows.context import Context
 from workflows.declare import DeclareRequest, declare
 from workflows.model import ROLES, Incident
@@ -97,8 +97,11 @@ class Commands:
 
     def _cmd_declare(self, inv: Invocation, rest: str) -> Reply:
         options, words = _options(rest)
-        drill = "drill" in [w.lower() for w in words] or options.get("drill") in ("1", "yes", "true")
-        title = " ".join(w for w in words if w.lower() != "drill")
+        lowered = [w.lower() for w in words]
+        drill = "drill" in lowered or options.get("drill") in ("1", "yes", "true")
+        flags = tuple(f for f in ("security", "privacy", "compliance") if f in lowered)
+        flags += tuple(f for f in options.get("flags", "").split(",") if f)
+        title = " ".join(w for w in words if w.lower() not in ("drill", *flags))
         if self.forms and "service" not in options:
             return Reply("", form=DeclareForm(title=title, drill=drill))
         missing = [k for k in ("service", "severity", "urgency") if k not in options]
@@ -112,7 +115,7 @@ class Commands:
             urgency=options["urgency"], environment=options.get("environment", "production"),
             description=options.get("description", ""),
             security=options.get("security", "no").lower() in ("1", "yes", "true"),
-            drill=drill, reporter=self.actor(inv.user),
+            drill=drill, reporter=self.actor(inv.user), flags=flags,
         ))
         where = f" in {self.channel_link(incident.channel)}" if incident.channel else ""
         return Reply(f"Declared {incident.ref} ({incident.priority}){where}.", incident=incident)
@@ -166,9 +169,35 @@ class Commands:
         incident_id, target = self._incident_and_rest(inv, rest)
         if not target:
             raise InvalidRequest("usage: `/incident page <team|@person>`")
-        people = respond.page_now(self.ctx, incident_id=incident_id, target=target.strip(),
+        people = involve.page_now(self.ctx, incident_id=incident_id, target=target.strip(),
                                   actor=self.actor(inv.user))
         return Reply("Paged " + ", ".join(str(self.ctx.display(p)) for p in people) + ".")
+
+    def _cmd_escalate(self, inv: Invocation, rest: str) -> Reply:
+        incident_id, rest = self._incident_and_rest(inv, rest)
+        group, _, reason = rest.partition(" ")
+        if not group:
+            groups = "|".join(self.ctx.catalog.escalation_groups) or "group"
+            raise InvalidRequest(f"usage: `/incident escalate <{groups}> <reason>`")
+        people = involve.escalate_to_group(self.ctx, incident_id=incident_id, group=group,
+                                           reason=reason, actor=self.actor(inv.user))
+        return Reply(f"Escalated to {group}: " + ", ".join(str(self.ctx.display(p)) for p in people) + ".")
+
+    def _cmd_reassign(self, inv: Invocation, rest: str) -> Reply:
+        incident_id, target = self._incident_and_rest(inv, rest)
+        if not target:
+            raise InvalidRequest("usage: `/incident reassign <team|@person>`")
+        incident = involve.reassign(self.ctx, incident_id=incident_id, target=target.strip(),
+                                    actor=self.actor(inv.user))
+        return Reply(f"{incident.ref} reassigned to {target.strip()}.")
+
+    def _cmd_notified(self, inv: Invocation, rest: str) -> Reply:
+        incident_id, clock = self._incident_and_rest(inv, rest)
+        if not clock:
+            raise InvalidRequest("usage: `/incident notified <clock>` once the notice was sent")
+        incident = clocks.mark_notified(self.ctx, incident_id=incident_id, clock_id=clock.strip(),
+                                        actor=self.actor(inv.user))
+        return Reply(f"{clock.strip()} marked done for {incident.ref}.")
 
     def _cmd_mitigate(self, inv: Invocation, rest: str) -> Reply:
         incident = lifecycle.mitigate(self.ctx, incident_id=self._incident(inv, rest),

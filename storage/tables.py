@@ -31,6 +31,7 @@ class IncidentRow(SQLModel, table=True):
     description: str = ""
     security: bool = False
     drill: bool = False
+    flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     state: str
     stage: str
     channel: str | None = None
@@ -101,3 +102,4 @@ class DeadlineRow(SQLModel, table=True):
     due_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     done: bool = False
+import storage.schedule_tables  # noqa: E402, F401  (schedule tables join the same metadata)

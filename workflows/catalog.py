@@ -262,6 +262,7 @@ class Schedule(_Model):
     rotation: Rotation | None = None  # shorthand for a single layer
     layers: list[Layer] = []
     overrides: list[Override] = []
+    user_group: str | None = None  # chat user group kept to whoever is on call (Slack S0...)
 
     @model_validator(mode="after")
     def _unique_layer_names(self) -> Schedule:
@@ -457,6 +458,12 @@ class Catalog(BaseModel):
     def person_zone(self, person_id: str) -> str:
         """The person's time zone name, or the catalog's when they have none."""
         return self.person(person_id).timezone or self.timezone
+
+    def with_schedules(self, schedules: list[Schedule]) -> Catalog:
+        """A copy with these schedules in place of the file's (the effective ones, with changes)."""
+        copy = self.model_copy(update={"schedules": schedules})
+        copy._index = {}
+        return copy._resolve()
 
     def schedule_zone(self, schedule_id: str) -> str:
         return self.schedule(schedule_id).timezone or self.timezone

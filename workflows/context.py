@@ -97,7 +97,12 @@ class Context:
             return
         assert incident.id is not None
         channel = incident.channel
-        topic = render("topic", incident=incident, commander=self.display(incident.commander))
+        from workflows.clocks import clock_lines  # clocks build on this module
+
+        clocks = [line.replace(":stopwatch: ", "") for line in clock_lines(self, incident)]
+        topic = render(
+            "topic", incident=incident, commander=self.display(incident.commander), clocks=clocks
+        )
         effects.append(
             Effect(incident.id, "set topic", lambda: self.chat.set_topic(channel=channel, topic=topic))
         )

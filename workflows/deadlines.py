@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from workflows.ack_due import on_ack_due
+from workflows.clocks import on_clock
 from workflows.context import Context, Effect
-from workflows.escalate import on_ack_timeout
+from workflows.escalate import on_ack_timeout, on_maintenance_end
 from workflows.lifecycle import close_after_watch
 from workflows.model import Deadline, DeadlineKind, Incident
 from workflows.paging import deliver_queued
@@ -18,6 +20,9 @@ HANDLERS: dict[DeadlineKind, Handler] = {
     DeadlineKind.ESCALATE: on_ack_timeout,
     DeadlineKind.UPDATE_REMINDER: remind,
     DeadlineKind.RECOVERY_CLOSE: close_after_watch,
+    DeadlineKind.ACK_DUE: on_ack_due,
+    DeadlineKind.NOTIFICATION_CLOCK: on_clock,
+    DeadlineKind.MAINTENANCE_END: on_maintenance_end,
 }
 
 

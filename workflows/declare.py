@@ -6,12 +6,14 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
+from workflows.ack_due import schedule_ack_due
+from workflows.clocks import start_clocks
 from workflows.context import Context, Effect, record
 from workflows.durations import format_duration
 from workflows.escalate import start_escalation
 from workflows.model import Deadline, DeadlineKind, Incident
 from workflows.paging import ack_button
-from workflows.ports import Button, InvalidRequest, Message, Transaction
+from workflows.ports import Button, ExternalServiceError, InvalidRequest, Message, Transaction
 from workflows.render import render
 
 
@@ -23,9 +25,10 @@ class DeclareRequest:
     urgency: str
     environment: str = "production"
     description: str = ""
-    security: bool = False
+    security: bool = False  # private channel
     drill: bool = False
     reporter: str | None = None  # person id, or a chat mention when not in the catalog
+    flags: tuple[str, ...] = ()  # security, privacy, compliance: start notification clocks
 
 
 def channel_name(incident: Incident) -> str:
@@ -51,7 +54,9 @@ def declare(ctx: Context, request: DeclareRequest) -> Incident:
         title=title, service=service.id, team=team.id, severity=request.severity,
         urgency=request.urgency, environment=request.environment, priority=priority,
         declared_at=now, declared_by=request.reporter, description=request.description,
-        security=request.security, drill=request.drill,
+        security=request.security or bool({"security", "privacy"} & set(request.flags)),
+        drill=request.drill,
+        flags=sorted(set(request.flags) | ({"security"} if request.security else set())),
     )
     if request.reporter and ctx.knows(request.reporter):
         incident.roles["commander"] = request.reporter
@@ -61,10 +66,16 @@ def declare(ctx: Context, request: DeclareRequest) -> Incident:
             tx, incident, kind="declared", at=now, actor=request.reporter,
             text=f"{priority} declared: {title}",
             data={"severity": request.severity, "urgency": request.urgency,
-                  "environment": request.environment, "drill": request.drill},
+                  "environment": request.environment, "drill": request.drill,
+                  "flags": incident.flags},
         )
     if response.page:
-        _open_channel(ctx, incident)
+        try:
+            _open_channel(ctx, incident)
+        except ExternalServiceError as error:
+            # No channel is no reason not to page: the team's channel hears about it instead.
+            with ctx.store.transaction() as tx:
+                record(tx, incident, kind="channel_failed", at=ctx.now(), text=str(error))
     paged: list[str] = []
     with ctx.unit() as (tx, effects):
         incident = tx.get_incident(_id(incident), for_update=True)
@@ -72,6 +83,9 @@ def declare(ctx: Context, request: DeclareRequest) -> Incident:
             paged = start_escalation(ctx, tx, effects, incident)
             if response.update_every:
                 _remind_updates(ctx, tx, effects, incident, response.update_every.seconds)
+        else:
+            schedule_ack_due(ctx, tx, effects, incident)
+        start_clocks(ctx, tx, effects, incident)
         _welcome(ctx, effects, incident, paged=paged)
     return incident
 

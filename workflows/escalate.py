@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from workflows.catalog import Catalog
 from workflows.context import Context, Effect, record
 from workflows.durations import format_duration
-from workflows.model import Deadline, DeadlineKind, EscalationStepSnapshot, Incident, State
+from workflows.model import (
+    DIRECT,
+    Deadline,
+    DeadlineKind,
+    EscalationStepSnapshot,
+    Incident,
+    PageStatus,
+    State,
+)
 from workflows.oncall import resolve_targets
 from workflows.paging import queue_pages
 from workflows.ports import Message, Transaction
@@ -29,12 +40,74 @@ def snapshot_policy(ctx: Context, incident: Incident) -> None:
 def start_escalation(
     ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident
 ) -> list[str]:
-    """Page the first step of the incident's policy; returns who was paged."""
+    """Page the first step of the incident's policy; returns who was paged.
+
+    During a maintenance window of the service, pages are held back (and the channel is told)
+    until the window ends.
+    """
     snapshot_policy(ctx, incident)
+    window = maintenance_at(ctx.catalog, service_id=incident.service, at=ctx.now())
+    if window is not None:
+        assert incident.id is not None
+        end = window.end.strftime("%Y-%m-%d %H:%M %Z")
+        record(tx, incident, kind="paging_held", at=ctx.now(), text=f"{window.reason} until {end}",
+               data={"until": window.end.isoformat()})
+        ctx.post(effects, incident, Message(render(
+            "notice", text=f":construction: {incident.service} is in a maintenance window "
+                           f"({window.reason}) until {end}: pages are held back until then.",
+        )))
+        ctx.schedule(tx, effects, Deadline(incident.id, DeadlineKind.MAINTENANCE_END, window.end))
+        return []
     if not incident.policy:
         ctx.post(effects, incident, Message(render("escalated", incident=incident, exhausted=True)))
         return []
     return _page_step(ctx, tx, effects, incident, step=0, round=0)
+
+
+def restart_escalation(
+    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, *,
+    first: list[str] | None,
+) -> list[str]:
+    """Start the (possibly new) team's policy over, optionally with extra targets first."""
+    assert incident.id is not None
+    tx.cancel_deadlines(incident_id=incident.id, kinds=(DeadlineKind.ESCALATE,))
+    for page in tx.pages(incident.id):
+        if page.status == PageStatus.QUEUED and page.step != DIRECT:
+            page.status = PageStatus.CANCELLED
+            tx.save_page(page)
+    snapshot_policy(ctx, incident)
+    if first:
+        timeout = ctx.catalog.response_for(incident.priority).ack_within.seconds
+        incident.policy.insert(0, EscalationStepSnapshot(targets=first, ack_timeout_seconds=timeout))
+    if not incident.policy:
+        return []
+    return _page_step(ctx, tx, effects, incident, step=0, round=0)
+
+
+def on_maintenance_end(
+    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, deadline: Deadline
+) -> None:
+    """The maintenance window is over and nobody acknowledged: page now."""
+    assert incident.id is not None
+    if incident.state == State.TRIGGERED and not tx.pages(incident.id):
+        start_escalation(ctx, tx, effects, incident)
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+    reason: str
+
+
+def maintenance_at(catalog: Catalog, *, service_id: str, at: datetime) -> Window | None:
+    """The service's maintenance window at `at`, if any (naive times are in the catalog's zone)."""
+    zone = ZoneInfo(catalog.timezone)
+    for window in catalog.service(service_id).maintenance:
+        start, end = (t if t.tzinfo else t.replace(tzinfo=zone) for t in (window.start, window.end))
+        if start <= at < end:
+            return Window(start, end, window.reason)
+    return None
 
 
 def on_ack_timeout(

@@ -11,7 +11,8 @@ from workflows.model import Deadline, DeadlineKind, Incident, PageStatus, Stage,
 from workflows.ports import InvalidRequest, Message, Transaction
 from workflows.render import render
 
-_RUNNING = (DeadlineKind.ESCALATE, DeadlineKind.UPDATE_REMINDER)
+_RUNNING = (DeadlineKind.ESCALATE, DeadlineKind.UPDATE_REMINDER, DeadlineKind.ACK_DUE,
+            DeadlineKind.MAINTENANCE_END)
 
 
 def mitigate(ctx: Context, *, incident_id: int, actor: str) -> Incident:

@@ -64,6 +64,7 @@ class Incident:
     description: str = ""
     security: bool = False
     drill: bool = False
+    flags: list[str] = field(default_factory=list)  # security, privacy, compliance
     state: State = State.TRIGGERED
     stage: Stage = Stage.INVESTIGATING
     channel: str | None = None
@@ -93,6 +94,9 @@ class Incident:
     @property
     def commander(self) -> str | None:
         return self.roles.get("commander")
+
+
+DIRECT = -1  # the `step` of a page outside the escalation policy (manual, group, clock)
 
 
 class PageStatus(StrEnum):
@@ -142,6 +146,9 @@ class DeadlineKind(StrEnum):
     ESCALATE = "escalate"  # the ack timeout of the current step ran out
     UPDATE_REMINDER = "update_reminder"  # no status update within update_every
     RECOVERY_CLOSE = "recovery_close"  # recovery watch over: close
+    ACK_DUE = "ack_due"  # a queued (P3/P4) signal was not acknowledged within its business time
+    NOTIFICATION_CLOCK = "notification_clock"  # a regulator/customer notice deadline approaches
+    MAINTENANCE_END = "maintenance_end"  # pages held back by a maintenance window may go out
 
 
 @dataclass

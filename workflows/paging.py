@@ -14,7 +14,7 @@ from functools import partial
 from workflows.catalog import Catalog, Person
 from workflows.context import Context, Effect, record
 from workflows.durations import format_duration
-from workflows.model import Incident, Page, PageStatus, State
+from workflows.model import DIRECT, Incident, Page, PageStatus, State
 from workflows.ports import Button, ExternalServiceError, InvalidRequest, Message, Transaction
 from workflows.render import render
 
@@ -97,7 +97,7 @@ def deliver_page(ctx: Context, page_id: int) -> None:
         if page is None:
             return
         incident = tx.get_incident(page.incident_id)
-    if incident.state != State.TRIGGERED:
+    if page.step != DIRECT and incident.state != State.TRIGGERED:
         page.status = PageStatus.CANCELLED  # acknowledged between queueing and sending
         with ctx.store.transaction() as tx:
             tx.save_page(page)
@@ -155,7 +155,7 @@ def _fail_over(
     ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, failed: Page
 ) -> None:
     """Reach the person through their next channel at once instead of waiting for the timeout."""
-    if incident.state != State.TRIGGERED or incident.id is None:
+    if (failed.step != DIRECT and incident.state != State.TRIGGERED) or incident.id is None:
         return
     waiting = [
         p for p in tx.pages(incident.id)

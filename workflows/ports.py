@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from workflows.model import Deadline, DeadlineKind, Incident, Page, TimelineEvent
+from workflows.schedule_model import Offer, ScheduleVersion
 
 
 class FirebellError(Exception):
@@ -158,3 +159,42 @@ class Transaction(Protocol):
 
 class Store(Protocol):
     def transaction(self) -> AbstractContextManager[Transaction]: ...
+
+
+class ScheduleStore(Protocol):
+    """Schedule versions, shift offers and handoff notices; each call is its own transaction."""
+
+    def latest_versions(self) -> dict[str, ScheduleVersion]:
+        """The newest version of every schedule that has one."""
+        ...
+
+    def versions(self, schedule: str, *, limit: int = 20) -> list[ScheduleVersion]:
+        """Newest first."""
+        ...
+
+    def add_version(self, version: ScheduleVersion, *, after: int | None) -> ScheduleVersion | None:
+        """Store `version` as number `after + 1` (1 when `after` is None).
+
+        None when another writer added that number first: read the newest again and retry.
+        """
+        ...
+
+    def add_offer(self, offer: Offer) -> Offer: ...
+    def get_offer(self, offer_id: int) -> Offer: ...
+
+    def take_offer(self, offer_id: int, *, person: str, at: datetime) -> Offer | None:
+        """Mark the offer taken by `person`; None when someone else took it first."""
+        ...
+
+    def claim_handoff(self, *, schedule: str, at: datetime) -> bool:
+        """True once per (schedule, handoff time): the caller sends that handoff's notices."""
+        ...
+
+
+@runtime_checkable
+class UserGroups(Protocol):
+    """Optional chat capability: set the members of a user group (Slack `@payments-oncall`)."""
+
+    def set_user_group(self, *, group: str, people: list[str]) -> None:
+        """Make `people` (chat ids) the group's members."""
+        ...

@@ -7,8 +7,7 @@ from datetime import timedelta
 from workflows.context import Context, Effect, record
 from workflows.durations import format_duration
 from workflows.model import ROLES, Deadline, DeadlineKind, Incident, PageStatus, Stage, State
-from workflows.oncall import resolve_targets
-from workflows.paging import incident_paging, queue_pages
+from workflows.paging import incident_paging
 from workflows.ports import InvalidRequest, Message, Transaction
 from workflows.render import render
 
@@ -25,7 +24,9 @@ def acknowledge(ctx: Context, *, incident_id: int, person: str) -> Incident:
             State.ACKNOWLEDGED, now, person,
         )
         tx.save_incident(incident)
-        tx.cancel_deadlines(incident_id=incident_id, kinds=(DeadlineKind.ESCALATE,))
+        tx.cancel_deadlines(
+            incident_id=incident_id, kinds=(DeadlineKind.ESCALATE, DeadlineKind.ACK_DUE)
+        )
         for page in tx.pages(incident_id):
             if page.status in (PageStatus.QUEUED, PageStatus.SENT, PageStatus.SENDING):
                 page.status = (
@@ -143,32 +144,6 @@ def record_message(
             return False
         return record(tx, incident, kind="message", at=ctx.now(), actor=author, text=text,
                       source_id=message_id)
-
-
-def page_now(ctx: Context, *, incident_id: int, target: str, actor: str) -> list[str]:
-    """`/incident page <team|@person>`: page now, outside the policy, and invite them."""
-    targets = _targets(ctx, target)
-    with ctx.unit() as (tx, effects):
-        incident = _open_incident(tx, incident_id)
-        people = resolve_targets(ctx.catalog, targets=targets, at=ctx.now())
-        if not people:
-            raise InvalidRequest(f"nobody is on call for '{target}' right now")
-        queue_pages(ctx, tx, effects, incident, people=people, step=incident.escalation_step,
-                    round=incident.escalation_round)
-        names = ", ".join(str(ctx.display(p)) for p in people)
-        record(tx, incident, kind="manual_page", at=ctx.now(), actor=actor, text=f"paged {names}")
-        ctx.post(effects, incident, Message(render("notice", text=f":pager: Paging {names}.")))
-        ctx.invite(effects, incident, people)
-    return people
-
-
-def _targets(ctx: Context, target: str) -> list[str]:
-    name = target.strip()
-    try:
-        return [f"team:{ctx.catalog.team(name.removeprefix('team:')).id}"]
-    except LookupError:
-        pass
-    return [f"person:{ctx.catalog.find_person(name).id}"]
 
 
 def _open_incident(tx: Transaction, incident_id: int) -> Incident:

@@ -1,0 +1,47 @@
+"""Queued (P3/P4) signals: acknowledged within business time, reminded when they are not.
+
+"8 hours or the next business day if it is over the weekend": the deadline counts only business
+hours (holidays of the catalog's country excluded), and nobody is paged at night for it.
+"""
+
+from __future__ import annotations
+
+from workflows.business_time import deadline as business_deadline
+from workflows.context import Context, Effect, record
+from workflows.model import Deadline, DeadlineKind, Incident, State
+from workflows.ports import Message, Transaction
+from workflows.render import render
+
+
+def schedule_ack_due(ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident) -> None:
+    """Start the acknowledgement clock of a queued signal from the priority's `ack_within`."""
+    assert incident.id is not None
+    response = ctx.catalog.response_for(incident.priority)
+    due = business_deadline(
+        ctx.catalog.business_hours, start=ctx.now(), duration=response.ack_within,
+        zone=ctx.catalog.business_zone,
+    )
+    ctx.schedule(tx, effects, Deadline(incident.id, DeadlineKind.ACK_DUE, due))
+
+
+def on_ack_due(
+    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, deadline: Deadline
+) -> None:
+    """Nobody acknowledged in time: remind the team's channel and the ticket, page nobody."""
+    if incident.state != State.TRIGGERED:
+        return
+    ack_within = ctx.catalog.response_for(incident.priority).ack_within
+    text = (
+        f":hourglass: {incident.ref} ({incident.priority}) {incident.title} was not acknowledged "
+        f"within {ack_within}. Take it with `/incident ack {incident.ref}`."
+    )
+    record(tx, incident, kind="ack_overdue", at=ctx.now(), text=f"not acknowledged within {ack_within}")
+    team_channel = ctx.team_channel(ctx.catalog.team(incident.team))
+    if team_channel:
+        message = Message(render("notice", text=text))
+        effects.append(Effect(incident.id or 0, "remind team",
+                              lambda: ctx.chat.post(channel=team_channel, message=message)))
+    if ctx.tickets is not None and incident.ticket:
+        tickets, ticket = ctx.tickets, incident.ticket
+        effects.append(Effect(incident.id or 0, "ticket reminder",
+                              lambda: tickets.update_ticket(ticket=ticket, incident=incident, comment=text)))

@@ -1,0 +1,106 @@
+"""Notification clocks: duties to tell a regulator or customers within a time of discovery.
+
+A security, privacy or compliance incident starts the catalog's clocks at declaration. They
+show in the channel topic, remind at their offsets, and page a group when the deadline nears.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from workflows.catalog import NotificationClock
+from workflows.context import Context, Effect, record
+from workflows.durations import format_duration
+from workflows.model import DIRECT, Deadline, DeadlineKind, Incident, State
+from workflows.oncall import resolve_targets
+from workflows.paging import queue_pages
+from workflows.ports import InvalidRequest, Message, Transaction
+from workflows.render import render
+
+
+def clocks_for(ctx: Context, incident: Incident) -> list[NotificationClock]:
+    return [c for c in ctx.catalog.notification_clocks if set(c.applies_to) & set(incident.flags)]
+
+
+def clock_due(incident: Incident, clock: NotificationClock) -> datetime:
+    return incident.declared_at + timedelta(seconds=clock.within.seconds)
+
+
+def start_clocks(ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident) -> None:
+    """Start every clock that applies to the incident's flags."""
+    assert incident.id is not None
+    now = ctx.now()
+    for clock in clocks_for(ctx, incident):
+        due = clock_due(incident, clock)
+        moments = [("remind", due - timedelta(seconds=b.seconds)) for b in clock.remind_before]
+        if clock.page_group:
+            moments.append(("page", due - timedelta(seconds=clock.page_before.seconds)))
+        moments.append(("due", due))
+        for what, at in moments:
+            ctx.schedule(tx, effects, Deadline(
+                incident.id, DeadlineKind.NOTIFICATION_CLOCK, max(at, now),
+                {"clock": clock.id, "what": what},
+            ))
+        record(tx, incident, kind="clock_started", at=now, text=f"{clock.name} due {due:%Y-%m-%d %H:%M} UTC",
+               data={"clock": clock.id, "due": due.isoformat()})
+    if clocks_for(ctx, incident):
+        lines = clock_lines(ctx, incident)
+        ctx.post(effects, incident, Message(render("notice", text="\n".join(lines))))
+
+
+def clock_lines(ctx: Context, incident: Incident) -> list[str]:
+    """One line per running clock, for the topic and the pinned message."""
+    now = ctx.now()
+    lines = []
+    for clock in clocks_for(ctx, incident):
+        due = clock_due(incident, clock)
+        left = int((due - now).total_seconds())
+        when = due.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+        status = f"{format_duration(left)} left" if left > 0 else f"OVERDUE by {format_duration(-left)}"
+        lines.append(f":stopwatch: {clock.name}: due {when} ({status})")
+    return lines
+
+
+def on_clock(
+    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, deadline: Deadline
+) -> None:
+    """A clock's reminder, page or deadline moment came."""
+    if incident.state == State.CLOSED or _met(tx, incident, str(deadline.data["clock"])):
+        return
+    clock = next(c for c in ctx.catalog.notification_clocks if c.id == deadline.data["clock"])
+    due = clock_due(incident, clock)
+    left = format_duration(max(0, int((due - ctx.now()).total_seconds())))
+    what = deadline.data["what"]
+    if what == "due":
+        text = f":rotating_light: {clock.name} is due now for {incident.ref} and not marked done."
+    else:
+        text = f":stopwatch: {clock.name} for {incident.ref} is due in {left}. " \
+               f"Mark it done with `/incident notified {clock.id}`."
+    record(tx, incident, kind="clock_reminder", at=ctx.now(), text=text,
+           data={"clock": clock.id, "what": what})
+    ctx.post(effects, incident, Message(render("notice", text=text)))
+    if what == "page" and clock.page_group:
+        people = resolve_targets(ctx.catalog, targets=ctx.catalog.group(clock.page_group), at=ctx.now())
+        queue_pages(ctx, tx, effects, incident, people=people, step=DIRECT, round=0)
+        ctx.invite(effects, incident, people)
+
+
+def mark_notified(ctx: Context, *, incident_id: int, clock_id: str, actor: str) -> Incident:
+    """The notice was sent: the clock stops."""
+    with ctx.unit() as (tx, effects):
+        incident = tx.get_incident(incident_id, for_update=True)
+        known = [c.id for c in clocks_for(ctx, incident)]
+        if clock_id not in known:
+            raise InvalidRequest(
+                f"{incident.ref} has no clock '{clock_id}'" + (f"; running: {', '.join(known)}" if known else "")
+            )
+        record(tx, incident, kind="clock_met", at=ctx.now(), actor=actor, data={"clock": clock_id},
+               text=f"{clock_id} done")
+        ctx.post(effects, incident, Message(render(
+            "notice", text=f":white_check_mark: {clock_id} marked done by {ctx.display(actor)}.")))
+    return incident
+
+
+def _met(tx: Transaction, incident: Incident, clock_id: str) -> bool:
+    assert incident.id is not None
+    return any(e.kind == "clock_met" and e.data.get("clock") == clock_id for e in tx.events(incident.id))

@@ -1,0 +1,92 @@
+"""Bringing more people in: page someone now, escalate a decision to a group, reassign."""
+
+from __future__ import annotations
+
+from workflows.context import Context, record
+from workflows.escalate import restart_escalation
+from workflows.model import DIRECT, Incident, State
+from workflows.oncall import resolve_targets
+from workflows.paging import queue_pages
+from workflows.ports import InvalidRequest, Message, Transaction
+from workflows.render import render
+
+
+def page_now(ctx: Context, *, incident_id: int, target: str, actor: str) -> list[str]:
+    """`/incident page <team|@person>`: page now, outside the policy, and invite them."""
+    targets = _targets(ctx, target)
+    with ctx.unit() as (tx, effects):
+        incident = _open(tx, incident_id)
+        people = resolve_targets(ctx.catalog, targets=targets, at=ctx.now())
+        if not people:
+            raise InvalidRequest(f"nobody is on call for '{target}' right now")
+        queue_pages(ctx, tx, effects, incident, people=people, step=DIRECT, round=0)
+        names = ", ".join(str(ctx.display(p)) for p in people)
+        record(tx, incident, kind="manual_page", at=ctx.now(), actor=actor, text=f"paged {names}")
+        ctx.post(effects, incident, Message(render("notice", text=f":pager: Paging {names}.")))
+        ctx.invite(effects, incident, people)
+    return people
+
+
+def escalate_to_group(
+    ctx: Context, *, incident_id: int, group: str, reason: str, actor: str
+) -> list[str]:
+    """`/incident escalate <group> <reason>`: a decision an engineer should not make alone
+    (legal, security, executives, public communication). Invites and pages the group."""
+    if not reason.strip():
+        raise InvalidRequest(
+            f"say why: `/incident escalate {group} <reason>` — the reason goes on the record"
+        )
+    targets = ctx.catalog.group(group)
+    with ctx.unit() as (tx, effects):
+        incident = _open(tx, incident_id)
+        people = resolve_targets(ctx.catalog, targets=targets, at=ctx.now())
+        if not people:
+            raise InvalidRequest(f"nobody in group '{group}' can be reached right now")
+        queue_pages(ctx, tx, effects, incident, people=people, step=DIRECT, round=0)
+        names = ", ".join(str(ctx.display(p)) for p in people)
+        record(tx, incident, kind="escalated_to_group", at=ctx.now(), actor=actor,
+               text=f"{group}: {reason.strip()}", data={"group": group, "people": people})
+        ctx.post(effects, incident, Message(render(
+            "notice",
+            text=f":arrow_double_up: {ctx.display(actor)} escalated to *{group}* ({names}): {reason.strip()}",
+        )))
+        ctx.invite(effects, incident, people)
+    return people
+
+
+def reassign(ctx: Context, *, incident_id: int, target: str, actor: str) -> Incident:
+    """Hand the incident to another team (its policy starts over) or person (then the team's)."""
+    targets = _targets(ctx, target)
+    with ctx.unit() as (tx, effects):
+        incident = _open(tx, incident_id)
+        kind, _, name = targets[0].partition(":")
+        if kind == "team":
+            incident.team = name
+        incident.state, incident.acknowledged_at, incident.acknowledged_by = (
+            State.TRIGGERED, None, None,
+        )
+        people = restart_escalation(ctx, tx, effects, incident, first=None if kind == "team" else targets)
+        record(tx, incident, kind="reassigned", at=ctx.now(), actor=actor, text=f"to {target}",
+               data={"target": targets[0], "paged": people})
+        ctx.post(effects, incident, Message(render(
+            "notice", text=f":arrows_counterclockwise: {incident.ref} reassigned to {target} by "
+                           f"{ctx.display(actor)}; paging {', '.join(map(str, map(ctx.display, people)))}.",
+        )))
+        ctx.refresh_topic(effects, incident)
+    return incident
+
+
+def _targets(ctx: Context, target: str) -> list[str]:
+    name = target.strip()
+    try:
+        return [f"team:{ctx.catalog.team(name.removeprefix('team:')).id}"]
+    except LookupError:
+        pass
+    return [f"person:{ctx.catalog.find_person(name).id}"]
+
+
+def _open(tx: Transaction, incident_id: int) -> Incident:
+    incident = tx.get_incident(incident_id, for_update=True)
+    if incident.state in (State.RESOLVED, State.CLOSED):
+        raise InvalidRequest(f"{incident.ref} is {incident.state.value}")
+    return incident

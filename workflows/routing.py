@@ -1,0 +1,86 @@
+"""Routing: an alert's labels -> service -> team -> escalation policy, and its priority.
+
+Every alert must answer: which service, which team owns the next action, page or ticket? One
+that cannot is not ready for on-call; it is kept as unrouted and the catalog's owners hear of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workflows.catalog import Catalog
+
+# Words monitoring tools use for severity, mapped onto the matrix's usual rows.
+_SEVERITY_WORDS = {
+    "critical": "critical", "crit": "critical", "page": "critical", "fatal": "critical",
+    "emergency": "critical", "high": "critical", "p1": "critical", "sev1": "critical",
+    "major": "major", "error": "major", "err": "major", "p2": "major", "sev2": "major",
+    "minor": "minor", "warning": "minor", "warn": "minor", "info": "minor", "low": "minor",
+    "p3": "minor", "p4": "minor", "sev3": "minor", "sev4": "minor", "none": "minor",
+}  # fmt: skip
+_PRODUCTION = ("production", "prod")
+
+
+@dataclass(frozen=True)
+class Route:
+    service: str
+    team: str
+    policy: str | None
+    severity: str
+    urgency: str
+    environment: str
+    priority: str
+
+
+@dataclass(frozen=True)
+class Unrouted:
+    reason: str
+
+
+def route(catalog: Catalog, labels: dict[str, str]) -> Route | Unrouted:
+    """Where an alert with these labels goes, or why it goes nowhere."""
+    service = catalog.match_service(labels)
+    if service is None:
+        return Unrouted(_no_service(catalog, labels))
+    team = catalog.team(service.team)
+    severity = triage_severity(catalog, labels.get("severity", ""))
+    if severity is None:
+        known = ", ".join(catalog.priorities.matrix)
+        return Unrouted(f"severity {labels.get('severity', '')!r} is not one of {known}")
+    row = catalog.priorities.matrix[severity]
+    urgency = labels.get("urgency", "").strip().lower()
+    if urgency not in row:
+        urgency = "high" if "high" in row else next(iter(row))
+    environment = (labels.get("environment") or labels.get("env") or service.environment).lower()
+    if service.environment not in _PRODUCTION:
+        environment = service.environment  # a staging service never pages as production
+    priority = catalog.priority_for(severity=severity, urgency=urgency, environment=environment)
+    return Route(
+        service=service.id, team=team.id, policy=team.escalation_policy, severity=severity,
+        urgency=urgency, environment=environment, priority=priority,
+    )
+
+
+def triage_severity(catalog: Catalog, value: str) -> str | None:
+    """The matrix row for a severity label: the row's own name, or a common monitoring word."""
+    word = value.strip().lower()
+    matrix = catalog.priorities.matrix
+    if word in matrix:
+        return word
+    mapped = _SEVERITY_WORDS.get(word or "none")
+    if mapped in matrix:
+        return mapped
+    return None if word else _lowest(catalog)
+
+
+def _lowest(catalog: Catalog) -> str | None:
+    # No severity label at all: the least severe row, so an unlabelled alert never pages.
+    return list(catalog.priorities.matrix)[-1] if catalog.priorities.matrix else None
+
+
+def _no_service(catalog: Catalog, labels: dict[str, str]) -> str:
+    keys = sorted({k for s in catalog.services for k in s.match})
+    if not keys:
+        return "the catalog has no service with `match` labels"
+    shown = ", ".join(f"{k}={labels[k]!r}" for k in keys if k in labels) or "none of them"
+    return f"no service matches its labels (services match on {', '.join(keys)}; alert has {shown})"
