@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage.db import is_sqlite, make_engine
+from storage.postmortem_store import SqlFollowUps
 from storage.tables import DeadlineRow, IncidentRow, PageRow, TimelineRow
 from workflows.model import (
     OPEN_STATES,
@@ -190,6 +191,11 @@ class SqlTransaction:
     def page_by_ref(self, ref: str) -> Page | None:
         row = self._session.exec(select(PageRow).where(PageRow.ref == ref)).first()
         return _page(row) if row else None
+
+    # follow-ups (storage/postmortem_store.py) ------------------------------
+    def followups(self) -> SqlFollowUps:
+        """Postmortems and action items, in this same transaction."""
+        return SqlFollowUps(self._session, sqlite=self._sqlite)
 
     # deadlines -----------------------------------------------------------
     def schedule(self, deadline: Deadline) -> Deadline:

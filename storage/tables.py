@@ -103,3 +103,4 @@ class DeadlineRow(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     done: bool = False
 import storage.schedule_tables  # noqa: E402, F401  (schedule tables join the same metadata)
+import storage.postmortem_tables  # noqa: E402, F401  (postmortems and action items join the metadata)
