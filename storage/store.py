@@ -37,6 +37,17 @@ def _aware(value: Any) -> Any:
     return value
 
 
+def _utc(value: Any) -> Any:
+    # SQLite keeps no zone: every datetime goes in as UTC, whatever zone it came in.
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return value
+
+
+def _columns(record: Any) -> dict[str, Any]:
+    return {key: _utc(value) for key, value in asdict(record).items()}
+
+
 def _values(row: Any, cls: type) -> dict[str, Any]:
     return {f.name: _aware(getattr(row, f.name)) for f in fields(cls)}
 
@@ -51,7 +62,7 @@ def _incident(row: IncidentRow) -> Incident:
 
 
 def _incident_columns(incident: Incident) -> dict[str, Any]:
-    values = asdict(incident)
+    values = _columns(incident)
     values["state"] = incident.state.value
     values["stage"] = incident.stage.value
     return values
@@ -120,7 +131,7 @@ class SqlTransaction:
 
     # timeline ------------------------------------------------------------
     def append_event(self, event: TimelineEvent) -> bool:
-        row = TimelineRow(**asdict(event))
+        row = TimelineRow(**_columns(event))
         if event.source_id is not None:
             # A savepoint, so that a duplicate (a retried Slack event) leaves the rest intact.
             try:
@@ -144,7 +155,7 @@ class SqlTransaction:
 
     # pages ---------------------------------------------------------------
     def add_page(self, page: Page) -> Page:
-        row = PageRow(**{**asdict(page), "status": page.status.value})
+        row = PageRow(**{**_columns(page), "status": page.status.value})
         self._session.add(row)
         self._session.flush()
         page.id = row.id
@@ -158,7 +169,7 @@ class SqlTransaction:
         row = self._session.get(PageRow, page.id)
         if row is None:
             raise NotFound(f"there is no page {page.id}")
-        for key, value in asdict(page).items():
+        for key, value in _columns(page).items():
             setattr(row, key, value.value if key == "status" else value)
         self._session.add(row)
         self._session.flush()
@@ -181,7 +192,7 @@ class SqlTransaction:
             select(PageRow)
             .where(
                 PageRow.status == PageStatus.QUEUED.value,
-                or_(col(PageRow.send_at).is_(None), col(PageRow.send_at) <= now),
+                or_(col(PageRow.send_at).is_(None), col(PageRow.send_at) <= _utc(now)),
             )
             .order_by(col(PageRow.id))
             .limit(limit)
@@ -199,7 +210,7 @@ class SqlTransaction:
 
     # deadlines -----------------------------------------------------------
     def schedule(self, deadline: Deadline) -> Deadline:
-        row = DeadlineRow(**{**asdict(deadline), "kind": deadline.kind.value})
+        row = DeadlineRow(**{**_columns(deadline), "kind": deadline.kind.value})
         self._session.add(row)
         self._session.flush()
         deadline.id = row.id
@@ -220,7 +231,7 @@ class SqlTransaction:
     def claim_due(self, *, now: datetime) -> Deadline | None:
         query = (
             select(DeadlineRow)
-            .where(col(DeadlineRow.done).is_(False), col(DeadlineRow.due_at) <= now)
+            .where(col(DeadlineRow.done).is_(False), col(DeadlineRow.due_at) <= _utc(now))
             .order_by(col(DeadlineRow.due_at), col(DeadlineRow.id))
             .limit(1)
         )

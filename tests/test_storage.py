@@ -108,3 +108,17 @@ def test_duplicate_source_id_is_ignored_without_losing_the_transaction(store: Sq
         assert tx.append_event(TimelineEvent(incident_id, T0, "note", text="kept"))
     with store.transaction() as tx:
         assert [e.kind for e in tx.events(incident_id)] == ["message", "note"]
+
+
+def test_a_deadline_in_another_zone_is_due_at_the_same_instant(store: SqlStore) -> None:
+    from zoneinfo import ZoneInfo
+
+    incident_id = _incident(store)
+    berlin = datetime(2026, 11, 24, 12, 0, tzinfo=ZoneInfo("Europe/Berlin"))  # 11:00 UTC
+    with store.transaction() as tx:
+        tx.schedule(Deadline(incident_id, DeadlineKind.ESCALATE, berlin))
+    with store.transaction() as tx:
+        assert tx.claim_due(now=datetime(2026, 11, 24, 10, 59, tzinfo=UTC)) is None
+        assert tx.next_due_at() == berlin
+    with store.transaction() as tx:
+        assert tx.claim_due(now=datetime(2026, 11, 24, 11, 0, tzinfo=UTC)) is not None

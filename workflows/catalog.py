@@ -396,6 +396,28 @@ class NotificationClock(_Model):
     page_before: DurationField = Duration(3600)
 
 
+class PostmortemPolicy(_Model):
+    """`postmortem:` when a postmortem is owed, by when, and how its follow-up is chased."""
+
+    required_for: list[Priority] = ["P1", "P2"]
+    optional_for: list[Priority] = ["P3"]
+    due: DurationField = Duration(86400, business=True)  # after resolution: next business day
+    remind_every: DurationField = Duration(86400, business=True)
+    template: str | None = None  # a team's own Jinja2 file instead of templates/postmortem.md.j2
+    repeat_window: DurationField = Duration(30 * 86400)
+    cause_tags: list[str] = []  # empty: any tag is accepted
+    key_moment_reaction: str = "star"  # this reaction on a message marks a key moment
+    action_reminder_every: DurationField = Duration(86400, business=True)
+    weekly_summary: str = "Mon 09:00"  # per-team summary of open action items
+
+    @field_validator("weekly_summary")
+    @classmethod
+    def _check_summary(cls, value: str) -> str:
+        if parse_handoff(value)[0] is None:
+            raise ValueError(f"weekly_summary {value!r} needs a day and a time, e.g. 'Mon 09:00'")
+        return value
+
+
 class Catalog(BaseModel):
     """Everything Firebell knows about the organisation; build it with `parse_catalog`.
 
@@ -414,6 +436,8 @@ class Catalog(BaseModel):
     escalation_groups: dict[str, list[str]] = {}
     priorities: Priorities = Priorities()
     notification_clocks: list[NotificationClock] = []
+    postmortem: PostmortemPolicy = PostmortemPolicy()
+    handoff_after: DurationField = Duration(8 * 3600)  # remind the commander to hand off
 
     _index: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
 

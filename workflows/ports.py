@@ -198,3 +198,49 @@ class UserGroups(Protocol):
     def set_user_group(self, *, group: str, people: list[str]) -> None:
         """Make `people` (chat ids) the group's members."""
         ...
+
+
+@dataclass(frozen=True)
+class ChatFile:
+    """A file shared in a channel: its name and where people open it."""
+
+    name: str
+    url: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """A message as the platform reports it (live or read back from history)."""
+
+    message_id: str  # "<channel>:<ts>" on Slack: the timeline's source_id
+    author: str  # the platform's user id
+    text: str
+    at: datetime
+    files: tuple[ChatFile, ...] = ()
+    edited: bool = False
+    from_bot: bool = False  # posted by an app (Firebell itself): already on the timeline
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    messages: tuple[ChatMessage, ...]
+    next_cursor: str | None = None  # None: this was the last page
+
+
+@runtime_checkable
+class ChannelHistory(Protocol):
+    """Optional chat capability: read a channel's past messages, a page at a time."""
+
+    def history(self, *, channel: str, cursor: str | None, oldest: datetime | None) -> HistoryPage:
+        """One page of messages (any order); pass `next_cursor` back for the next page."""
+        ...
+
+
+@runtime_checkable
+class FileUpload(Protocol):
+    """Optional chat capability: share a text file (a postmortem draft) in a channel."""
+
+    def upload(self, *, channel: str, filename: str, title: str, content: str) -> str:
+        """Upload `content` as `filename`; returns the file's id or link."""
+        ...

@@ -28,11 +28,13 @@ def acknowledge(ctx: Context, *, incident_id: int, person: str) -> Incident:
             incident_id=incident_id, kinds=(DeadlineKind.ESCALATE, DeadlineKind.ACK_DUE)
         )
         for page in tx.pages(incident_id):
-            if page.status in (PageStatus.QUEUED, PageStatus.SENT, PageStatus.SENDING):
-                page.status = (
-                    PageStatus.ACKNOWLEDGED if page.person == person else PageStatus.CANCELLED
-                )
-                tx.save_page(page)
+            if page.status == PageStatus.QUEUED:
+                page.status = PageStatus.CANCELLED  # not sent yet: no need any more
+            elif page.status in (PageStatus.SENT, PageStatus.SENDING) and page.person == person:
+                page.status = PageStatus.ACKNOWLEDGED
+            else:
+                continue
+            tx.save_page(page)
         after = format_duration(int((now - incident.declared_at).total_seconds()))
         record(tx, incident, kind="acknowledged", at=now, actor=person, text=f"after {after}")
         ctx.post(
