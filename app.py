@@ -6,19 +6,25 @@ import argparse
 import logging
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.timers import SchedulerTimers
 from storage.db import upgrade
+from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
 from workflows.catalog import CatalogError, check_catalog, load_catalog
 from workflows.clock import SystemClock
 from workflows.context import Context
 from workflows.deadlines import run_due
+from workflows.durations import format_duration
+from workflows.handoffs import schedule_tick
 from workflows.ports import ChatPort, Clock, PagerPort, Timers
+from workflows.schedule_changes import sync_catalog
 
 log = logging.getLogger("firebell")
 HERE = Path(__file__).resolve().parent
@@ -55,6 +61,11 @@ class Settings(BaseSettings):
     firebell_webhook_token: str | None = None
     public_url: str | None = None
     firebell_poll_seconds: float = 15.0
+    firebell_calendar_secret: str | None = None  # signs calendar feed URLs (bot/calendars.py)
+
+    @property
+    def twilio_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from_number)
 
     @property
     def slack_enabled(self) -> bool:
@@ -81,7 +92,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
     upgrade(settings.database_url)
     store = SqlStore(settings.database_url)
     holder: dict[str, Context] = {}
-    timers = SchedulerTimers(lambda: run_due(holder["ctx"]), poll_seconds=settings.firebell_poll_seconds)
+    timers = SchedulerTimers(lambda: (schedule_tick(holder["ctx"]), run_due(holder["ctx"]))[1], poll_seconds=settings.firebell_poll_seconds)
     chat: ChatPort
     pagers: dict[str, PagerPort] = {}
     slack_app = None
@@ -101,8 +112,10 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
     ctx = Context(
         catalog=catalog, store=store, chat=chat, clock=clock or SystemClock(), timers=timers,
         pagers=pagers, public_url=settings.public_url,
+        schedules=SqlScheduleStore(settings.database_url, engine=store.engine),
     )
     holder["ctx"] = ctx
+    sync_catalog(ctx, source=catalog, at=ctx.now())  # a changed schedule is a new version
     if settings.slack_enabled:
         slack_app = build_slack(ctx=ctx, settings=settings)
     return Firebell(settings=settings, ctx=ctx, store=store, timers=timers, slack=slack_app)
@@ -159,6 +172,20 @@ def main(argv: list[str] | None = None) -> int:
     db = sub.add_parser("db", help="database tools")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply the Alembic migrations")
+    simulate = sub.add_parser("simulate", help="print who would be paged, when and how; sends nothing")
+    simulate.add_argument("--service", required=True)
+    simulate.add_argument("--priority", help="P1..P4 (or give --severity and --urgency)")
+    simulate.add_argument("--severity")
+    simulate.add_argument("--urgency", default="high")
+    simulate.add_argument("--environment", default="production")
+    simulate.add_argument("--at", help="ISO time; without a zone, the catalog's (default: now)")
+    simulate.add_argument("--drill", action="store_true")
+    simulate.add_argument("--flags", default="", help="security,privacy,compliance")
+    report = sub.add_parser("report", help="reports")
+    report_sub = report.add_subparsers(dest="report_command", required=True)
+    paging = report_sub.add_parser("paging", help="pages per person and night, ack times")
+    paging.add_argument("--since", help="ISO date or time (default: 30 days ago)")
+    paging.add_argument("--until", help="ISO date or time (default: now)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
@@ -177,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         upgrade(settings.database_url)
         print("database is up to date")
         return 0
+    if args.command == "simulate":
+        return _simulate(settings, args)
+    if args.command == "report":
+        return _paging_report(settings, args)
     if args.command == "demo":
         from bot.console.demo import run_demo
 
@@ -191,6 +222,75 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 1
     return 0
+
+
+def _when(text: str | None, zone: str, default: datetime) -> datetime:
+    if not text:
+        return default
+    when = datetime.fromisoformat(text)
+    return when if when.tzinfo else when.replace(tzinfo=ZoneInfo(zone))
+
+
+def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from workflows.render import render
+    from workflows.simulate import escalation_plan
+
+    catalog = load_catalog(settings.firebell_config)
+    at = _when(args.at, catalog.timezone, datetime.now(UTC))
+    priority = args.priority or catalog.priority_for(
+        severity=args.severity or "critical", urgency=args.urgency, environment=args.environment
+    )
+    channels = {"chat"} | ({"sms", "voice"} if settings.twilio_enabled else set())
+    plan = escalation_plan(
+        catalog, service_id=args.service, priority=priority.upper(), at=at,
+        channels=frozenset(channels), drill=args.drill,
+        flags=tuple(f for f in args.flags.split(",") if f),
+    )
+    if not settings.twilio_enabled:
+        plan.notes.append("Twilio is off (TWILIO_* unset): SMS and voice pages would not go out")
+
+    def offset(when: datetime) -> str:
+        return format_duration(int((when - plan.start).total_seconds())) if when > plan.start else "0s"
+
+    print(render("simulate", plan=plan, zone=catalog.timezone, offset=offset))
+    return 0
+
+
+def _paging_report(settings: Settings, args: argparse.Namespace) -> int:
+    from workflows.paging_report import report_for
+
+    catalog = load_catalog(settings.firebell_config)
+    upgrade(settings.database_url)
+    now = datetime.now(UTC)
+    until = _when(args.until, catalog.timezone, now)
+    since = _when(args.since, catalog.timezone, until - timedelta(days=30))
+    store = SqlStore(settings.database_url)
+    ctx = Context(catalog=catalog, store=store, chat=_NoChat(), clock=SystemClock(),
+                  timers=_NoTimers())
+    report = report_for(ctx, start=since, end=until)
+    print(f"Paging {since:%Y-%m-%d} – {until:%Y-%m-%d}")
+    print(f"{'person':<20} {'pages':>5} {'night':>5} {'acked':>5} {'median ack':>10}  nights > 2 pages")
+    for row in report:
+        median = format_duration(int(row.median_ack_seconds)) if row.median_ack_seconds is not None else "—"
+        nights = ", ".join(n.isoformat() for n in row.bad_nights) or "—"
+        print(f"{row.name:<20} {row.interruptions:>5} {row.night_interruptions:>5} "
+              f"{row.acknowledged:>5} {median:>10}  {nights}")
+    store.dispose()
+    return 0
+
+
+class _NoChat:
+    """Reports read only; a chat is never needed."""
+
+    def create_channel(self, *, name: str, private: bool) -> str:
+        raise NotImplementedError("reports post nothing")
+
+    invite = set_topic = post = send_direct = create_channel  # type: ignore[assignment]
+
+
+class _NoTimers:
+    def wake_at(self, when: datetime) -> None:
+        return None
 
 
 def build_console_context(

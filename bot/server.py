@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.calendars import calendar_routes
+from workflows import paging_report as reports
 from workflows import queries
 from workflows.model import Incident
 from workflows.ports import FirebellError
@@ -84,12 +86,27 @@ def routes(firebell: Firebell) -> list[BaseRoute]:
             for a in answers
         ]})
 
+    async def paging_report(request: Request) -> Response:
+        params = request.query_params
+        try:
+            end = _parse_time(params["until"]) if params.get("until") else firebell.ctx.now()
+            start = _parse_time(params["since"]) if params.get("since") else end - timedelta(days=30)
+        except ValueError as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        report = await run_in_threadpool(
+            reports.report_for, firebell.ctx, start=start, end=end
+        )
+        return JSONResponse({"since": start.isoformat(), "until": end.isoformat(),
+                             "people": reports.report_json(report)})
+
     return [
+        Route("/api/v1/reports/paging", paging_report, methods=["GET"]),
         Route("/slack/events", slack_events, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/api/v1/incidents", incidents, methods=["GET"]),
         Route("/api/v1/oncall", oncall, methods=["GET"]),
+        *calendar_routes(firebell),
     ]
 
 

@@ -199,6 +199,20 @@ class SqlTransaction:
         )
         return [_page(row) for row in self._session.exec(query)]
 
+    def pages_between(self, *, start: datetime, end: datetime) -> list[Page]:
+        query = (
+            select(PageRow)
+            .where(col(PageRow.created_at) >= _utc(start), col(PageRow.created_at) < _utc(end))
+            .order_by(col(PageRow.created_at), col(PageRow.id))
+        )
+        return [_page(row) for row in self._session.exec(query)]
+
+    def incidents_by_id(self, ids: list[int]) -> dict[int, Incident]:
+        if not ids:
+            return {}
+        query = select(IncidentRow).where(col(IncidentRow.id).in_(sorted(set(ids))))
+        return {row.id: _incident(row) for row in self._session.exec(query) if row.id is not None}
+
     def page_by_ref(self, ref: str) -> Page | None:
         row = self._session.exec(select(PageRow).where(PageRow.ref == ref)).first()
         return _page(row) if row else None

@@ -139,6 +139,12 @@ class Transaction(Protocol):
 
     def page_by_ref(self, ref: str) -> Page | None: ...
 
+    def pages_between(self, *, start: datetime, end: datetime) -> list[Page]:
+        """Pages created in [start, end), oldest first."""
+        ...
+
+    def incidents_by_id(self, ids: list[int]) -> dict[int, Incident]: ...
+
     def schedule(self, deadline: Deadline) -> Deadline: ...
 
     def cancel_deadlines(self, *, incident_id: int, kinds: tuple[DeadlineKind, ...]) -> int: ...
@@ -243,4 +249,33 @@ class FileUpload(Protocol):
 
     def upload(self, *, channel: str, filename: str, title: str, content: str) -> str:
         """Upload `content` as `filename`; returns the file's id or link."""
+        ...
+
+
+# Tickets: the tracker's own webhooks (issue 5) ------------------------------------------------
+class SignatureError(FirebellError):
+    """A webhook's signature is missing or does not match its secret."""
+
+
+@dataclass(frozen=True)
+class TicketChange:
+    """A change a person made to a ticket in the tracker, read from the tracker's webhook."""
+
+    system: str  # "jira", "github"
+    delivery_id: str  # the tracker's id of this delivery: a redelivery counts once
+    ticket: str  # the key `open_ticket` returned ("OPS-12", "acme/ops#7")
+    actor: str | None
+    by_bot: bool  # made by Firebell itself: nothing to do
+    status: str | None = None  # "done" or "open" when the ticket was closed or reopened
+    priority: str | None = None  # "P1".."P4" when the priority changed
+
+
+@runtime_checkable
+class TicketWebhooks(Protocol):
+    """Optional ticket capability: verify and read the tracker's webhooks."""
+
+    system: str
+
+    def read_webhook(self, *, headers: dict[str, str], body: bytes) -> TicketChange | None:
+        """Verify the signature (raises SignatureError) and read the change; None: not ours."""
         ...
