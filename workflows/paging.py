@@ -3,6 +3,11 @@
 A page is a row first (an outbox): queued in the transaction that decided to page, claimed
 (`queued -> sending`) by whoever delivers it, and delivered after the commit. Pages still queued
 after a crash go out when the process returns.
+
+A crash between claiming a page and recording what the provider answered leaves it `sending`
+("in doubt": was it sent?). The claim schedules a PAGE_IN_DOUBT deadline in the same transaction;
+if the page is still `sending` when it falls due, the provider is asked (`PageLookup`): a page it
+took is marked sent, one it never saw is sent again. Neither lost nor sent twice.
 """
 
 from __future__ import annotations
@@ -10,17 +15,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Protocol, runtime_checkable
 
 from workflows.catalog import Catalog, Person
 from workflows.context import Context, Effect, record
 from workflows.durations import format_duration
-from workflows.model import DIRECT, Incident, Page, PageStatus, State
+from workflows.model import DIRECT, Deadline, DeadlineKind, Incident, Page, PageStatus, State
 from workflows.ports import Button, ExternalServiceError, InvalidRequest, Message, Transaction
 from workflows.render import render
 
 PHONE_CHANNELS = ("sms", "voice")
 # Delivery states a provider reports that mean the person was not reached.
 UNDELIVERED = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled"})
+# Longer than any send takes with its retries: a page `sending` for longer was cut off by a crash.
+IN_DOUBT_AFTER = timedelta(seconds=30)
+
+
+@runtime_checkable
+class PageLookup(Protocol):
+    """Optional pager capability: find what the provider accepted for a page we lost track of."""
+
+    def find_sent(self, *, page: Page, since: datetime) -> list[str]:
+        """References of deliveries the provider took since `since` that may be this page,
+        oldest first. Raises ExternalServiceError."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -92,13 +110,22 @@ def queue_pages(
 
 def deliver_page(ctx: Context, page_id: int) -> None:
     """Send one queued page through its pager. Claimed first, so it goes out once."""
+    claimed_at = ctx.now()
     with ctx.store.transaction() as tx:
         page = tx.claim_page(page_id)
         if page is None:
             return
         incident = tx.get_incident(page.incident_id)
-    if page.step != DIRECT and incident.state != State.TRIGGERED:
-        page.status = PageStatus.CANCELLED  # acknowledged between queueing and sending
+        # While `sending`, sent_at is when this attempt began: the in-doubt check names it.
+        page.sent_at = claimed_at
+        tx.save_page(page)
+        check = Deadline(page.incident_id, DeadlineKind.PAGE_IN_DOUBT, claimed_at + IN_DOUBT_AFTER,
+                         {"page": page_id, "claimed_at": claimed_at.isoformat()})
+        tx.schedule(check)
+    ctx.timers.wake_at(check.due_at)
+    stale = _stale(page, incident)
+    if stale:
+        page.status, page.sent_at, page.error = PageStatus.CANCELLED, None, stale
         with ctx.store.transaction() as tx:
             tx.save_page(page)
         return
@@ -115,11 +142,81 @@ def deliver_page(ctx: Context, page_id: int) -> None:
     except ExternalServiceError as error:
         page.status, page.error = PageStatus.FAILED, str(error)
     with ctx.unit() as (tx, effects):
+        current = _page(tx, page)
+        if current.status != PageStatus.SENDING:
+            # Acknowledged (or resolved as in doubt) meanwhile: keep that, add what we learnt.
+            current.ref, current.sent_at = current.ref or page.ref, page.sent_at
+            page = current
         tx.save_page(page)
         if page.status == PageStatus.FAILED:
             record(tx, incident, kind="page_failed", at=ctx.now(), actor=page.person,
                    text=f"page by {page.channel} to {page.person} failed: {page.error}")
             _fail_over(ctx, tx, effects, incident, page)
+
+
+def on_page_in_doubt(
+    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, deadline: Deadline
+) -> None:
+    """A page claimed IN_DOUBT_AFTER ago is still `sending`: the process died while sending it.
+
+    The provider is asked after this transaction commits; a further check is scheduled first, so
+    that a crash during the question does not leave the page in doubt for ever.
+    """
+    assert incident.id is not None
+    page = next((p for p in tx.pages(incident.id) if p.id == deadline.data["page"]), None)
+    if page is None or page.status != PageStatus.SENDING or page.sent_at is None:
+        return
+    claimed_at = datetime.fromisoformat(str(deadline.data["claimed_at"]))
+    if page.sent_at != claimed_at:
+        return  # a later attempt holds the page; its own check will look after it
+    ctx.schedule(tx, effects, Deadline(incident.id, DeadlineKind.PAGE_IN_DOUBT,
+                                       ctx.now() + IN_DOUBT_AFTER, dict(deadline.data)))
+    effects.append(Effect(incident.id, f"page {page.id} in doubt",
+                          partial(_settle_in_doubt, ctx, page, claimed_at)))
+
+
+def _settle_in_doubt(ctx: Context, page: Page, claimed_at: datetime) -> None:
+    pager = ctx.pagers.get(page.channel)
+    # A pager that cannot tell what it sent gets the page again: twice beats never.
+    refs: list[str] = (
+        pager.find_sent(page=page, since=claimed_at) if isinstance(pager, PageLookup) else []
+    )
+    with ctx.unit() as (tx, effects):
+        current = _page(tx, page)
+        if current.status != PageStatus.SENDING or current.sent_at != claimed_at:
+            return
+        incident = tx.get_incident(page.incident_id)
+        ref = next((r for r in refs if tx.page_by_ref(r) is None), None)
+        if ref is not None:
+            current.status, current.ref = PageStatus.SENT, ref
+            text = f"{page.channel} page to {page.person} found sent ({ref}) after a restart"
+        else:
+            current.status, current.sent_at, current.send_at = PageStatus.QUEUED, None, ctx.now()
+            text = f"{page.channel} page to {page.person} was cut off by a restart: sending again"
+        tx.save_page(current)
+        record(tx, incident, kind="page_in_doubt", at=ctx.now(), actor=page.person, text=text,
+               data={"page": page.id, "ref": ref})
+        if ref is None:
+            assert current.id is not None
+            effects.append(Effect(page.incident_id, f"page {current.id}",
+                                  partial(deliver_page, ctx, current.id)))
+
+
+def _page(tx: Transaction, page: Page) -> Page:
+    return next(p for p in tx.pages(page.incident_id) if p.id == page.id)
+
+
+def _stale(page: Page, incident: Incident) -> str | None:
+    """Why a claimed page should not go out any more, if it should not."""
+    if page.step == DIRECT:
+        return None  # manual, group and clock pages stand outside the escalation
+    if incident.state != State.TRIGGERED:
+        return "acknowledged before it was sent"
+    if (page.round, page.step) < (incident.escalation_round, incident.escalation_step):
+        # A delayed channel of an earlier step (e.g. after a long downtime): the escalation has
+        # moved on, and its current step pages the people who matter now.
+        return "the escalation moved on before it was sent"
+    return None
 
 
 def deliver_queued(ctx: Context) -> int:
