@@ -118,7 +118,7 @@ class FakeSlack:
             if name in self.taken_names:
                 return {"ok": False, "error": "name_taken"}
             self.taken_names.add(name)
-            new = {"id": f"C{next(self._ids):06d}", "name": name,
+            new: dict[str, Any] = {"id": f"C{next(self._ids):06d}", "name": name,
                    "is_private": str(params.get("is_private")).lower() in ("1", "true")}
             self.channels[new["id"]] = new
             return {"channel": new}

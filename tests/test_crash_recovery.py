@@ -15,7 +15,14 @@ import httpx
 import pytest
 
 from tests.slack_fake import FakeSlack
-from tests.slack_helpers import BOT_TOKEN, DEMO_CATALOG, ROOT, SIGNING_SECRET, SlackSender, free_port
+from tests.slack_helpers import (
+    BOT_TOKEN,
+    DEMO_CATALOG,
+    ROOT,
+    SIGNING_SECRET,
+    SlackSender,
+    free_port,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -1,8 +1,9 @@
 """Bolt listeners: each acks, turns the payload into one workflow call, and answers the person.
 
 The words of `/incident` and `/oncall` live in `bot.commands`; process rules in `workflows/`.
-Bolt runs with `process_before_response=False`, so a listener's `ack()` is Slack's HTTP answer
-and the work after it runs on Bolt's thread pool, well inside Slack's 3-second limit.
+Bolt runs with `process_before_response=False`, so a listener's `ack()` is Slack's HTTP answer.
+The work after it goes to a pool of its own: Bolt's listener pool only acks, so a burst of slow
+work (Slack calls, SQL) never holds an ack back past Slack's 3-second limit.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -54,9 +55,9 @@ def build_slack(*, ctx: Context, settings: Settings) -> App:
         signing_secret=settings.slack_signing_secret or "",
         token_verification_enabled=False,
         process_before_response=False,
-        listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-listener"),
+        listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-ack"),
     )
-    listeners = _Listeners(ctx)
+    listeners = _Listeners(ctx, work=ThreadPoolExecutor(max_workers=32, thread_name_prefix="slack-work"))
     app.command("/incident")(listeners.command)
     app.command("/oncall")(listeners.command)
     app.view(DECLARE_CALLBACK)(listeners.declare_submitted)
@@ -78,12 +79,24 @@ def _answering(tell: Tell) -> Iterator[None]:
         tell(":warning: Something went wrong in Firebell; the details are in its log.")
 
 
+def _log_failure(future: Future[None]) -> None:
+    error = future.exception()
+    if error is not None:  # `_answering` tells the person; this is when telling them failed
+        log.error("Slack work after the ack failed", exc_info=error)
+
+
 class _Listeners:
-    def __init__(self, ctx: Context) -> None:
+    """Public methods are Bolt listeners: ack, then hand the work to `work`."""
+
+    def __init__(self, ctx: Context, *, work: Executor) -> None:
         self.ctx = ctx
+        self.work = work
         self.commands = Commands(
             ctx, forms=True, mention=self._mention, channel_link=lambda channel: f"<#{channel}>"
         )
+
+    def _later(self, fn: Callable[..., None], *args: Any) -> None:
+        self.work.submit(fn, *args).add_done_callback(_log_failure)
 
     def _mention(self, person: str) -> str:
         try:
@@ -95,7 +108,9 @@ class _Listeners:
     # slash commands ------------------------------------------------------------
     def command(self, ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         ack()
+        self._later(self._command, command, respond, client)
 
+    def _command(self, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         def tell(text: str) -> None:
             respond(text=text, response_type="ephemeral")
 
@@ -126,6 +141,9 @@ class _Listeners:
     def declare_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any],
                           client: WebClient) -> None:
         ack()
+        self._later(self._declare, body, view, client)
+
+    def _declare(self, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         user = body["user"]["id"]
         metadata = json.loads(view.get("private_metadata") or "{}")
         response_url = metadata.get("response_url")
@@ -146,6 +164,10 @@ class _Listeners:
     def button(self, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
                client: WebClient) -> None:
         ack()
+        self._later(self._button, body, action, respond, client)
+
+    def _button(self, body: dict[str, Any], action: dict[str, Any], respond: Respond,
+                client: WebClient) -> None:
         user = body["user"]["id"]
         channel = (body.get("channel") or {}).get("id")
 
@@ -168,6 +190,9 @@ class _Listeners:
     # Events API ------------------------------------------------------------------
     def message(self, event: dict[str, Any]) -> None:
         """People's messages in an incident channel join its timeline (once, even if redelivered)."""
+        self._later(self._message, event)  # Bolt acked the event already
+
+    def _message(self, event: dict[str, Any]) -> None:
         if event.get("bot_id") or event.get("subtype") not in _SPOKEN:
             return
         channel, ts, user = event.get("channel"), event.get("ts"), event.get("user")
@@ -180,6 +205,9 @@ class _Listeners:
 
     def mention(self, event: dict[str, Any], say: Say) -> None:
         """`@firebell who is on call for payments?` answers like `/oncall payments`, in the thread."""
+        self._later(self._mention_answer, event, say)
+
+    def _mention_answer(self, event: dict[str, Any], say: Say) -> None:
         thread = event.get("thread_ts") or event.get("ts")
 
         def tell(text: str) -> None:

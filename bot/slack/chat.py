@@ -9,12 +9,13 @@ import logging
 import re
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry import RateLimitErrorRetryHandler, default_retry_handlers
 
 from bot.slack.blocks import message_blocks
-from workflows.catalog import Catalog
+from workflows.catalog import Catalog, Person
 from workflows.model import Incident, Page
 from workflows.ports import ExternalServiceError, Message
 
@@ -79,6 +80,7 @@ class SlackChat:
     # person ids -> Slack ids ------------------------------------------------
     def slack_id(self, person: str) -> str | None:
         """The Slack user id of a catalog person, or `person` itself if it is a Slack id."""
+        found: Person | None
         try:
             found = self.catalog.person(person)
         except LookupError:
