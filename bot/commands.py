@@ -11,6 +11,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bot import oncall_commands
 from workflows import clocks, involve, lifecycle, queries, respond
 from workflows.context import Context
 from workflows.declare import DeclareRequest, declare
@@ -70,7 +71,7 @@ class Commands:
 
     def handle(self, invocation: Invocation) -> Reply:
         if invocation.command == "oncall":
-            return self.oncall(invocation.text)
+            return self.oncall(invocation.text, user=invocation.user)
         words = invocation.text.strip().split(None, 1)
         sub = words[0].lower() if words else "help"
         rest = words[1] if len(words) > 1 else ""
@@ -81,7 +82,11 @@ class Commands:
         return reply
 
     # who is on call ------------------------------------------------------
-    def oncall(self, query: str) -> Reply:
+    def oncall(self, query: str, *, user: str | None = None) -> Reply:
+        sub, _, rest = query.strip().partition(" ")
+        if user is not None and sub.lower() in oncall_commands.SUBCOMMANDS:  # a change, by someone
+            return Reply(oncall_commands.run(self.ctx, sub.lower(), rest, actor=self.actor(user),
+                                             mention=self.mention))
         catalog = self.ctx.catalog
         answers = queries.who_is_on_call(catalog, query=query.strip() or None, at=self.ctx.now())
 

@@ -16,6 +16,7 @@ from workflows.ports import (
     FirebellError,
     Message,
     PagerPort,
+    ScheduleStore,
     Store,
     TicketPort,
     Timers,
@@ -45,6 +46,7 @@ class Context:
     timers: Timers
     pagers: dict[str, PagerPort] = field(default_factory=dict)  # channel name -> pager
     tickets: TicketPort | None = None
+    schedules: ScheduleStore | None = None  # versions, swaps, handoffs (schedule_changes)
     public_url: str | None = None
     # Where a team's notices go on this chat platform (the catalog names a channel per platform).
     team_channel: Callable[[Team], str | None] = lambda team: team.slack_channel
