@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from adapters.timers import SchedulerTimers
 from storage.db import upgrade
 from storage.schedule_store import SqlScheduleStore
+from storage.intake_store import SqlIntakeStore
 from storage.store import SqlStore
 from workflows.catalog import CatalogError, check_catalog, load_catalog
 from workflows.clock import SystemClock
@@ -23,7 +24,7 @@ from workflows.context import Context
 from workflows.deadlines import run_due
 from workflows.durations import format_duration
 from workflows.handoffs import schedule_tick
-from workflows.ports import ChatPort, Clock, PagerPort, Timers
+from workflows.ports import ChatPort, Clock, PagerPort, TicketPort, Timers
 from workflows.schedule_changes import sync_catalog
 
 log = logging.getLogger("firebell")
@@ -51,6 +52,7 @@ class Settings(BaseSettings):
     twilio_auth_token: str | None = None
     twilio_from_number: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
+    twilio_extra_numbers: str | None = None  # more numbers pages come from, comma-separated (vCard)
     jira_url: str | None = None
     jira_user: str | None = None
     jira_api_token: str | None = None
@@ -59,6 +61,8 @@ class Settings(BaseSettings):
     github_repo: str | None = None
     github_api_url: str = "https://api.github.com"
     firebell_webhook_token: str | None = None
+    jira_webhook_secret: str | None = None  # signs Jira admin webhooks (POST /webhooks/jira)
+    github_webhook_secret: str | None = None  # signs GitHub webhooks (POST /webhooks/github)
     public_url: str | None = None
     firebell_poll_seconds: float = 15.0
     firebell_calendar_secret: str | None = None  # signs calendar feed URLs (bot/calendars.py)
@@ -109,16 +113,45 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
 
         chat = ConsoleChat()
         pagers["chat"] = ConsolePager()
+    if settings.twilio_enabled:
+        from adapters.twilio_pager import TwilioPager
+
+        if not settings.public_url:
+            log.warning("PUBLIC_URL is unset: Twilio cannot report deliveries or key presses")
+        twilio = TwilioPager(
+            account_sid=settings.twilio_account_sid or "", auth_token=settings.twilio_auth_token or "",
+            from_number=settings.twilio_from_number or "", api_url=settings.twilio_api_url,
+            public_url=settings.public_url or "", phone_of=lambda person: catalog.person(person).phone,
+        )
+        pagers["sms"] = pagers["voice"] = twilio
     ctx = Context(
         catalog=catalog, store=store, chat=chat, clock=clock or SystemClock(), timers=timers,
         pagers=pagers, public_url=settings.public_url,
         schedules=SqlScheduleStore(settings.database_url, engine=store.engine),
     )
     holder["ctx"] = ctx
+    ctx.intake, ctx.tickets = SqlIntakeStore(store.engine, url=settings.database_url), _tickets(settings)
     sync_catalog(ctx, source=catalog, at=ctx.now())  # a changed schedule is a new version
     if settings.slack_enabled:
         slack_app = build_slack(ctx=ctx, settings=settings)
     return Firebell(settings=settings, ctx=ctx, store=store, timers=timers, slack=slack_app)
+
+
+def _tickets(settings: Settings) -> TicketPort | None:
+    """Jira when JIRA_* is set, else GitHub Issues when GITHUB_* is set, else no tickets."""
+    if settings.jira_url and settings.jira_user and settings.jira_api_token and settings.jira_project:
+        from adapters.jira import JiraTickets
+
+        return JiraTickets(url=settings.jira_url, user=settings.jira_user,
+                           api_token=settings.jira_api_token, project=settings.jira_project,
+                           webhook_secret=settings.jira_webhook_secret)
+    if settings.github_token and settings.github_repo:
+        from adapters.github_issues import GitHubIssues
+
+        return GitHubIssues(token=settings.github_token, repo=settings.github_repo,
+                            api_url=settings.github_api_url,
+                            webhook_secret=settings.github_webhook_secret)
+    return None
 
 
 def _status_lines(settings: Settings) -> list[str]:
@@ -280,12 +313,25 @@ def _paging_report(settings: Settings, args: argparse.Namespace) -> int:
 
 
 class _NoChat:
-    """Reports read only; a chat is never needed."""
+    """Reports only read: anything that would talk to a chat is a programming error."""
+
+    def _refuse(self) -> NoReturn:
+        raise RuntimeError("a report must not post to chat")
 
     def create_channel(self, *, name: str, private: bool) -> str:
-        raise NotImplementedError("reports post nothing")
+        self._refuse()
 
-    invite = set_topic = post = send_direct = create_channel  # type: ignore[assignment]
+    def invite(self, *, channel: str, people: list[str]) -> None:
+        self._refuse()
+
+    def set_topic(self, *, channel: str, topic: str) -> None:
+        self._refuse()
+
+    def post(self, *, channel: str, message: Message) -> str:
+        self._refuse()
+
+    def send_direct(self, *, person: str, message: Message) -> str:
+        self._refuse()
 
 
 class _NoTimers:

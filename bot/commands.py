@@ -104,7 +104,9 @@ class Commands:
         options, words = _options(rest)
         lowered = [w.lower() for w in words]
         drill = "drill" in lowered or options.get("drill") in ("1", "yes", "true")
-        flags = tuple(f for f in ("security", "privacy", "compliance") if f in lowered)
+        flags: tuple[str, ...] = tuple(
+            f for f in ("security", "privacy", "compliance") if f in lowered
+        )
         flags += tuple(f for f in options.get("flags", "").split(",") if f)
         title = " ".join(w for w in words if w.lower() not in ("drill", *flags))
         if self.forms and "service" not in options:
