@@ -24,7 +24,7 @@ from workflows.context import Context
 from workflows.deadlines import run_due
 from workflows.durations import format_duration
 from workflows.handoffs import schedule_tick
-from workflows.ports import ChatPort, Clock, PagerPort, TicketPort, Timers
+from workflows.ports import ChatPort, Clock, Message, PagerPort, TicketPort, Timers
 from workflows.schedule_changes import sync_catalog
 
 log = logging.getLogger("firebell")
