@@ -8,6 +8,7 @@ from workflows.ack_due import on_ack_due
 from workflows.clocks import on_clock
 from workflows.context import Context, Effect
 from workflows.escalate import on_ack_timeout, on_maintenance_end
+from workflows.followup_sweep import sweep_followups
 from workflows.lifecycle import close_after_watch
 from workflows.model import Deadline, DeadlineKind, Incident
 from workflows.paging import deliver_queued, on_page_in_doubt
@@ -44,6 +45,7 @@ def run_due(ctx: Context, *, limit: int = 1000) -> int:
             break
         done += 1
     deliver_queued(ctx)
+    sweep_followups(ctx)  # postmortem and action-item reminders, weekly summaries, handoffs
     with ctx.store.transaction() as tx:
         following = tx.next_due_at()
     if following is not None:
