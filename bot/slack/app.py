@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 USER_ERRORS = (FirebellError, LookupError, ValueError)
 # Message subtypes that are people talking; edits, joins, topic changes ... are not.
 _SPOKEN = {None, "file_share", "thread_broadcast"}
-_BUTTONS = re.compile(ACTION_PREFIX + r"(ack|resolve)")
+_BUTTONS = re.compile(ACTION_PREFIX + r"(ack|resolve|take)")  # take: a swap or cover offer
 _ONCALL_QUESTION = re.compile(
     r"(?:who(?:'s|\s+is)\s+on[\s-]?call|on[\s-]?call)(?:\s+(?:for|on|in|at))?\s*(?P<query>.*)",
     re.IGNORECASE | re.DOTALL,
@@ -182,7 +182,8 @@ class _Listeners:
         verb = action["action_id"].removeprefix(ACTION_PREFIX)
         with _answering(tell):
             reply = self.commands.handle(
-                Invocation(command="incident", text=f"{verb} {int(action['value'])}", user=user,
+                Invocation(command="oncall" if verb == "take" else "incident",
+                           text=f"{verb} {int(action['value'])}", user=user,
                            channel=channel)
             )
             tell(reply.text)
