@@ -6,6 +6,7 @@ from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -95,13 +96,21 @@ class SqlFollowUps:
             query = query.with_for_update(skip_locked=True)  # replicas take different rows
         return [_postmortem(row) for row in self._session.exec(query)]
 
-    def resolved_without_postmortem(self, *, since: datetime, limit: int = 50) -> list[int]:
+    def resolved_needing_postmortem(
+        self, *, since: datetime, priorities: list[str], limit: int = 50
+    ) -> list[int]:
         query = (
             select(IncidentRow.id)
             .outerjoin(PostmortemRow, col(PostmortemRow.incident_id) == col(IncidentRow.id))
             .where(
-                col(PostmortemRow.id).is_(None),
+                or_(
+                    col(PostmortemRow.id).is_(None),
+                    and_(col(PostmortemRow.due_at).is_(None),
+                         col(PostmortemRow.state).not_in(_DONE_STATES)),
+                ),
                 col(IncidentRow.state).in_(_RESOLVED),
+                col(IncidentRow.priority).in_(priorities),
+                col(IncidentRow.drill).is_(False),
                 col(IncidentRow.resolved_at) >= since,
             )
             .order_by(col(IncidentRow.id))

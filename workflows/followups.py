@@ -89,8 +89,11 @@ class FollowUpRecords(Protocol):
         """Unpublished postmortems whose reminder is due, locked for this transaction."""
         ...
 
-    def resolved_without_postmortem(self, *, since: datetime, limit: int = 50) -> list[int]:
-        """Incidents resolved (or closed) since `since` that have no postmortem record yet."""
+    def resolved_needing_postmortem(
+        self, *, since: datetime, priorities: list[str], limit: int = 50
+    ) -> list[int]:
+        """Incidents of `priorities` resolved (or closed) since `since`, not drills, whose
+        postmortem has no due date yet (or no record at all)."""
         ...
 
     def repeats(
