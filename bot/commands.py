@@ -240,6 +240,33 @@ class Commands:
         incidents = queries.open_incidents(self.ctx)
         return Reply(render("incident_list", incidents=incidents, channel=self.channel_link))
 
+    # postmortems, action items, handoff (bot/followup_commands.py) -------------
+    def _cmd_postmortem(self, inv: Invocation, rest: str) -> Reply:
+        incident_id, rest = self._incident_and_rest(inv, rest)
+        return Reply(followup_commands.postmortem(self.ctx, incident_id, rest,
+                                                  actor=self.actor(inv.user)))
+
+    def _cmd_action(self, inv: Invocation, rest: str) -> Reply:
+        if rest.strip().lower().startswith("done"):
+            return Reply(followup_commands.action_done(self.ctx, rest, actor=self.actor(inv.user)))
+        incident_id, rest = self._incident_and_rest(inv, rest)
+        return Reply(followup_commands.action(self.ctx, incident_id, rest,
+                                              actor=self.actor(inv.user)))
+
+    def _cmd_actions(self, inv: Invocation, rest: str) -> Reply:
+        return Reply(followup_commands.actions(self.ctx, rest, actor=self.actor(inv.user),
+                                               channel=inv.channel, mention=self.mention))
+
+    def _cmd_handoff(self, inv: Invocation, rest: str) -> Reply:
+        incident_id, rest = self._incident_and_rest(inv, rest)
+        return Reply(followup_commands.handoff(self.ctx, incident_id, rest,
+                                               actor=self.actor(inv.user)))
+
+    def _cmd_cause(self, inv: Invocation, rest: str) -> Reply:
+        incident_id, rest = self._incident_and_rest(inv, rest)
+        return Reply(followup_commands.cause(self.ctx, incident_id, rest,
+                                             actor=self.actor(inv.user)))
+
     # helpers ---------------------------------------------------------------
     def _incident(self, inv: Invocation, rest: str) -> int:
         return self._incident_and_rest(inv, rest)[0]

@@ -1,0 +1,166 @@
+"""The pager port over Twilio: a page by SMS (a Message) or by phone (a Call that asks to press 1).
+
+Twilio's errors are translated here: throttling (429) and server errors (5xx) and lost
+connections are retried with exponential backoff and then reported as retryable; any other
+4xx (an invalid number, 21211) is final at once. Every page carries its own status callback
+URL, so a failed or undelivered page fails over to the person's next channel immediately.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+from twilio.twiml.voice_response import VoiceResponse
+
+from workflows.model import Incident, Page
+from workflows.ports import ExternalServiceError, Message
+
+log = logging.getLogger(__name__)
+
+PhoneOf = Callable[[str], "str | None"]
+# How far the provider's clock may be off ours when we look for a page after a crash.
+CLOCK_SKEW = timedelta(seconds=60)
+_SHORT_CODE = re.compile(r":[a-z0-9_+-]+:")
+
+
+def _retryable(error: BaseException) -> bool:
+    if isinstance(error, TwilioRestException):
+        return error.status == 429 or error.status >= 500
+    return isinstance(error, requests.RequestException)  # connection refused, reset, timeout
+
+
+def page_marker(page: Page) -> str:
+    """Ends every SMS page: tells a person which page it is, and finds it again after a crash."""
+    return f"[page {page.id}]"
+
+
+def sms_body(page: Page, message: Message) -> str:
+    text = _SHORT_CODE.sub("", message.text).replace("*", "").strip()
+    return f"{text}\nReply 1 to acknowledge. {page_marker(page)}"
+
+
+def voice_twiml(page: Page, message: Message, *, action: str) -> str:
+    """Read the page, twice if need be, and take one key: 1 acknowledges."""
+    text = " ".join(_SHORT_CODE.sub("", message.text).replace("*", "").split())
+    response = VoiceResponse()
+    gather = response.gather(num_digits=1, action=action, method="POST", timeout=8)
+    gather.say(f"This is Firebell. {text} Press 1 to acknowledge.")
+    gather.pause(length=1)
+    gather.say("Press 1 to acknowledge.")
+    response.say("No key was pressed. Firebell will keep escalating. Goodbye.")
+    return str(response)
+
+
+class TwilioPager:
+    """`PagerPort` for the `sms` and `voice` channels, and `PageLookup` for crash recovery."""
+
+    channels: frozenset[str] = frozenset({"sms", "voice"})
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        from_number: str,
+        public_url: str,
+        phone_of: PhoneOf,
+        api_url: str = "https://api.twilio.com",
+        attempts: int = 5,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        timeout: float = 10.0,
+    ) -> None:
+        self.from_number = from_number
+        self.public_url = public_url.rstrip("/")
+        self.phone_of = phone_of
+        self.client = Client(account_sid, auth_token,
+                             http_client=TwilioHttpClient(timeout=timeout))
+        # The library builds every URL from its domain's base_url: point it at TWILIO_API_URL.
+        self.client.api.base_url = api_url.rstrip("/")
+        self._attempts, self._backoff, self._max_backoff = attempts, backoff, max_backoff
+
+    # PagerPort -------------------------------------------------------------
+    def send_page(self, *, page: Page, incident: Incident, message: Message) -> str:
+        to = self._phone(page)
+        callback = self._url("/twilio/status", page=page.id, incident=page.incident_id)
+        if page.channel == "sms":
+            body = sms_body(page, message)
+            sent = self._call(lambda: self.client.messages.create(
+                to=to, from_=self.from_number, body=body, status_callback=callback))
+        elif page.channel == "voice":
+            action = self._url("/twilio/voice", page=page.id, incident=page.incident_id,
+                               person=page.person)
+            twiml = voice_twiml(page, message, action=action)
+            sent = self._call(lambda: self.client.calls.create(
+                to=to, from_=self.from_number, twiml=twiml, status_callback=callback))
+        else:
+            raise ExternalServiceError(f"Twilio cannot page by {page.channel}", retryable=False)
+        return str(sent.sid)
+
+    # PageLookup ------------------------------------------------------------
+    def find_sent(self, *, page: Page, since: datetime) -> list[str]:
+        """SIDs of what Twilio accepted that may be this page: messages bearing its marker, or
+        calls from our number to the person since `since` (newest last)."""
+        to = self._phone(page)
+        after = since - CLOCK_SKEW
+        if page.channel == "sms":
+            marker = page_marker(page)
+            found = self._call(lambda: self.client.messages.list(
+                to=to, from_=self.from_number, date_sent_after=after, limit=200))
+            hits = [m for m in found if marker in (m.body or "")]
+        else:
+            found = self._call(lambda: self.client.calls.list(
+                to=to, from_=self.from_number, start_time_after=after, limit=200))
+            hits = [c for c in found if (_created(c) or after) >= after]
+        return [str(item.sid) for item in sorted(hits, key=lambda i: _created(i) or after)]
+
+    # helpers ---------------------------------------------------------------
+    def _phone(self, page: Page) -> str:
+        phone = self.phone_of(page.person)
+        if not phone:
+            raise ExternalServiceError(f"{page.person} has no phone number", retryable=False)
+        return phone
+
+    def _url(self, path: str, **query: object) -> str:
+        return f"{self.public_url}{path}?{urlencode(query)}"
+
+    def _call(self, request: Callable[[], Any]) -> Any:
+        retrying = Retrying(
+            retry=retry_if_exception(_retryable),
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential(multiplier=self._backoff, max=self._max_backoff),
+            reraise=True,
+            before_sleep=lambda state: log.warning(
+                "Twilio attempt %d failed (%s); retrying", state.attempt_number,
+                state.outcome.exception() if state.outcome else None),
+        )
+        try:
+            return retrying(request)
+        except TwilioRestException as error:
+            detail = f"Twilio {error.status}" + (f" error {error.code}" if error.code else "")
+            raise ExternalServiceError(f"{detail}: {error.msg}",
+                                       retryable=_retryable(error)) from error
+        except requests.RequestException as error:
+            raise ExternalServiceError(f"Twilio unreachable: {error}", retryable=True) from error
+
+
+def _created(item: Any) -> datetime | None:
+    value = getattr(item, "date_created", None)
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None

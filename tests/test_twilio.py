@@ -1,0 +1,351 @@
+"""Paging through Twilio, end to end: the real adapter against a fake Twilio REST API on loopback,
+and Twilio's signed callbacks into the real HTTP server (SMS replies, key presses, delivery
+reports). Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from xml.etree import ElementTree
+
+import httpx
+import pytest
+
+from app import Firebell, Settings, build
+from bot.server import build_http_app
+from tests.slack_helpers import ThreadedServer, free_port
+from tests.twilio_fake import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    FROM_NUMBER,
+    FakeTwilio,
+    callback_query,
+    signed_post,
+    twilio_signature,
+)
+from workflows.clock import FakeClock
+from workflows.deadlines import run_due
+from workflows.declare import DeclareRequest, declare
+from workflows.escalate import on_ack_timeout
+from workflows.model import PageStatus, State
+
+ALICE, BOB, ERIN = "+15550100001", "+15550100002", "+15550100005"
+
+CATALOG = textwrap.dedent("""\
+    timezone: UTC
+    people:
+      - {id: alice, name: Alice Doe, phone: "+15550100001", slack: U0ALICE}
+      - {id: bob, name: Bob Brandt, phone: "+1 555 010 0002", slack: U0BOB,
+         notify: [{channel: sms}, {channel: voice, after: 5m}]}
+      - {id: erin, name: Erin Engel, phone: "+15550100005", slack: U0ERIN}
+    teams:
+      - {id: payments, name: Payments, slack_channel: C0PAYMENTS, escalation_policy: payments}
+    services:
+      - {id: checkout, name: Checkout API, team: payments, match: {service: checkout}}
+    schedules:
+      - id: primary
+        team: payments
+        rotation: {every: 1d, handoff: "09:00", start: "2026-01-05", members: [alice]}
+      - id: secondary
+        team: payments
+        rotation: {every: 1d, handoff: "09:00", start: "2026-01-05", members: [bob]}
+    escalation_policies:
+      - id: payments
+        steps:
+          - {notify: ["schedule:primary"], ack_timeout: 5m}
+          - {notify: ["schedule:secondary"], ack_timeout: 5m}
+          - {notify: ["person:erin"], ack_timeout: 5m}
+    priorities:
+      matrix:
+        critical: {high: P1, low: P2}
+        major: {high: P2, low: P3}
+        minor: {high: P3, low: P4}
+      response:
+        P1: {page: true, ack_within: 5m, channels: [voice, sms], update_every: 15m, monitor_for: 1h}
+        P2: {page: true, ack_within: 15m, channels: [sms], update_every: 20m, monitor_for: 30m}
+        P3: {page: false, ack_within: 8h business, channels: [chat]}
+        P4: {page: false, ack_within: 5d business, channels: [ticket]}
+""")
+
+
+@pytest.fixture
+def twilio() -> Iterator[FakeTwilio]:
+    with FakeTwilio() as fake:
+        yield fake
+
+
+class World:
+    """Firebell with Twilio on, served over HTTP at its PUBLIC_URL, with the console as chat."""
+
+    def __init__(self, tmp_path: Path, database_url: str, twilio: FakeTwilio) -> None:
+        catalog = tmp_path / "catalog.yaml"
+        catalog.write_text(CATALOG)
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            firebell_config=str(catalog), database_url=database_url,
+            twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
+            twilio_from_number=FROM_NUMBER, twilio_api_url=twilio.api_url,
+            twilio_extra_numbers="+15550109998, +1 555 010 9999", public_url=self.url,
+        )
+        self.clock = FakeClock(datetime.now(UTC))
+        self.firebell: Firebell = build(self.settings, clock=self.clock)
+        pager = self.firebell.ctx.pagers["sms"]
+        pager._backoff, pager._max_backoff = 0.01, 0.05  # type: ignore[attr-defined]
+        self.server = ThreadedServer(build_http_app(self.firebell), port=port).start()
+        self.twilio = twilio
+
+    def close(self) -> None:
+        self.server.stop()
+        self.firebell.store.dispose()
+
+    def declare(self, severity: str = "critical") -> int:
+        incident = declare(self.firebell.ctx, DeclareRequest(
+            title="Checkout is down", service="checkout", severity=severity, urgency="high"))
+        assert incident.id is not None
+        return incident.id
+
+    def state(self, incident_id: int) -> State:
+        with self.firebell.store.transaction() as tx:
+            return tx.get_incident(incident_id).state
+
+    def pages(self, incident_id: int) -> list[tuple[str, str, PageStatus]]:
+        with self.firebell.store.transaction() as tx:
+            return [(p.person, p.channel, p.status) for p in tx.pages(incident_id)]
+
+    def kinds(self, incident_id: int) -> list[str]:
+        with self.firebell.store.transaction() as tx:
+            return [e.kind for e in tx.events(incident_id)]
+
+
+@pytest.fixture
+def world(tmp_path: Path, database_url: str, twilio: FakeTwilio) -> Iterator[World]:
+    world = World(tmp_path, database_url, twilio)
+    yield world
+    world.close()
+
+
+def _gather(twiml: str) -> ElementTree.Element:
+    gather = ElementTree.fromstring(twiml).find("Gather")
+    assert gather is not None, twiml
+    return gather
+
+
+def test_sms_and_voice_pages_go_out_on_twilios_paths_with_their_fields(world: World) -> None:
+    incident_id = world.declare()
+    posts = [(path, form) for method, path, form in world.twilio.requests if method == "POST"]
+    assert sorted(path.rsplit("/", 1)[1] for path, _ in posts) == ["Calls.json", "Messages.json"]
+    assert all(path.startswith(f"/2010-04-01/Accounts/{ACCOUNT_SID}/") for path, _ in posts)
+
+    [sms] = world.twilio.messages(ALICE)
+    assert sms.from_ == FROM_NUMBER
+    assert "Checkout is down" in sms.body and "Reply 1 to acknowledge" in sms.body
+    [call] = world.twilio.calls(ALICE)
+    gather = _gather(call.body)
+    assert gather.get("numDigits") == "1"
+    action = gather.get("action") or ""
+    assert action.startswith(f"{world.url}/twilio/voice?")
+    assert callback_query(action)["incident"] == str(incident_id)
+    say = gather.find("Say")
+    assert say is not None and "Checkout is down" in (say.text or "")
+    assert "Press 1 to acknowledge" in (say.text or "")
+    for sent in (sms, call):
+        assert sent.status_callback and sent.status_callback.startswith(f"{world.url}/twilio/status?")
+    # Each page keeps the SID Twilio gave it, for delivery reports to find.
+    with world.firebell.store.transaction() as tx:
+        refs = {p.channel: p.ref for p in tx.pages(incident_id)}
+    assert refs == {"sms": sms.sid, "voice": call.sid}
+
+
+def test_an_sms_reply_acknowledges_the_latest_page(world: World) -> None:
+    incident_id = world.declare()
+    url = f"{world.url}/twilio/sms"
+    answer = signed_post(url, {"From": ALICE, "To": FROM_NUMBER, "Body": " ack ",
+                               "MessageSid": "SM" + "0" * 32, "AccountSid": ACCOUNT_SID})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("application/xml")
+    message = ElementTree.fromstring(answer.text).find("Message")
+    assert message is not None and (message.text or "").startswith("Acknowledged")
+    assert world.state(incident_id) == State.ACKNOWLEDGED
+
+    again = signed_post(url, {"From": ALICE, "To": FROM_NUMBER, "Body": "1"})
+    assert "Not acknowledged" in again.text
+    stranger = signed_post(url, {"From": "+15550177777", "To": FROM_NUMBER, "Body": "1"})
+    assert "does not know this number" in stranger.text
+
+
+def test_a_key_press_acknowledges_the_incident_of_that_call(world: World) -> None:
+    incident_id = world.declare()
+    [call] = world.twilio.calls(ALICE)
+    action = _gather(call.body).get("action") or ""
+    other = signed_post(action, {"CallSid": call.sid, "Digits": "7", "From": FROM_NUMBER})
+    assert other.status_code == 200
+    assert _gather(other.text).get("action") == action  # asked again, same place
+    assert world.state(incident_id) == State.TRIGGERED
+
+    pressed = signed_post(action, {"CallSid": call.sid, "Digits": "1", "From": FROM_NUMBER})
+    assert pressed.status_code == 200 and "Acknowledged incident" in pressed.text
+    assert world.state(incident_id) == State.ACKNOWLEDGED
+    assert "acknowledged" in world.kinds(incident_id)
+
+
+@pytest.mark.parametrize("signature", ["", "bm90IGEgc2lnbmF0dXJl", "wrong-token"])
+def test_a_bad_or_missing_signature_is_refused_and_changes_nothing(
+    world: World, signature: str
+) -> None:
+    incident_id = world.declare()
+    [sms] = world.twilio.messages(ALICE)
+    [call] = world.twilio.calls(ALICE)
+    action = _gather(call.body).get("action") or ""
+
+    def post(url: str, params: dict[str, str]) -> httpx.Response:
+        if signature == "wrong-token":
+            return signed_post(url, params, token="not-the-auth-token")
+        return signed_post(url, params, signature=signature)
+
+    assert post(f"{world.url}/twilio/sms", {"From": ALICE, "Body": "1"}).status_code == 403
+    assert post(action, {"Digits": "1", "CallSid": call.sid}).status_code == 403
+    assert post(sms.status_callback or "", {"MessageSid": sms.sid,
+                                            "MessageStatus": "undelivered"}).status_code == 403
+    # Signed for another URL (a replay against a different path) is refused as well.
+    params = {"From": ALICE, "Body": "1"}
+    replay = httpx.post(f"{world.url}/twilio/sms", data=params, headers={
+        "X-Twilio-Signature": twilio_signature(f"{world.url}/twilio/voice", params)})
+    assert replay.status_code == 403
+    assert world.state(incident_id) == State.TRIGGERED
+    assert all(status == PageStatus.SENT for _, _, status in world.pages(incident_id))
+    assert "page_failed" not in world.kinds(incident_id)
+
+
+def test_an_undelivered_sms_fails_over_to_the_next_channel_at_once(world: World) -> None:
+    # Bob's own rule: SMS now, a call after 5 minutes. His SMS bounces: he is called now.
+    world.twilio.undeliverable.add(BOB)
+    incident_id = world.declare(severity="major")  # P2: step 1 is Alice by SMS
+    [alice_sms] = world.twilio.messages(ALICE)
+    assert world.twilio.report(alice_sms, "delivered") == 204
+    with world.firebell.store.transaction() as tx:
+        assert {p.provider_status for p in tx.pages(incident_id)} == {"delivered"}
+    # Nobody acknowledged: the escalation reaches Bob (step 2).
+    with world.firebell.ctx.unit() as (tx, effects):
+        incident = tx.get_incident(incident_id, for_update=True)
+        deadline = next(d for d in tx.pending_deadlines(incident_id) if d.kind.value == "escalate")
+        on_ack_timeout(world.firebell.ctx, tx, effects, incident, deadline)
+    [bob_sms] = world.twilio.messages(BOB)
+    started = time.monotonic()
+    world.twilio.wait_for(lambda: world.twilio.calls(BOB), timeout=5)
+    assert time.monotonic() - started < 5  # not the 5 minutes of his rule, nor the ack timeout
+    assert world.twilio.callbacks[-1][1] == 204
+    pages = world.pages(incident_id)
+    assert ("bob", "sms", PageStatus.FAILED) in pages
+    assert ("bob", "voice", PageStatus.SENT) in pages
+    assert "page_failover" in world.kinds(incident_id)
+    assert bob_sms.status == "undelivered"
+
+
+def test_throttling_and_server_errors_are_retried_with_backoff(world: World) -> None:
+    world.twilio.fail_next(429, 500, 503)
+    incident_id = world.declare(severity="major")
+    assert [s.to for s in world.twilio.messages()] == [ALICE]
+    statuses = [p[2] for p in world.pages(incident_id)]
+    assert statuses == [PageStatus.SENT]
+    assert len([r for r in world.twilio.requests if r[0] == "POST"]) == 4
+
+
+def test_an_invalid_number_fails_at_once_and_falls_over(world: World) -> None:
+    world.twilio.invalid_numbers.add(ALICE)
+    world.twilio.fail_next()  # nothing to fail: the 400 is final without retrying
+    incident_id = world.declare(severity="major")
+    posts = [r for r in world.twilio.requests if r[0] == "POST"]
+    assert len([r for r in posts if r[1].endswith("Messages.json")]) == 1
+    with world.firebell.store.transaction() as tx:
+        [sms] = [p for p in tx.pages(incident_id) if p.channel == "sms"]
+    assert sms.status == PageStatus.FAILED and "21211" in (sms.error or "")
+    # The SMS could never arrive: Alice is reached by chat at once instead.
+    assert ("alice", "chat", PageStatus.SENT) in world.pages(incident_id)
+    assert "page_failover" in world.kinds(incident_id)
+
+
+def test_the_vcard_lists_every_paging_number(world: World) -> None:
+    answer = httpx.get(f"{world.url}/api/v1/contact.vcf")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/vcard")
+    lines = answer.text.split("\r\n")
+    assert lines[:2] == ["BEGIN:VCARD", "VERSION:3.0"]
+    assert "FN:Firebell paging" in lines and "END:VCARD" in lines
+    tels = [line.split(":", 1)[1] for line in lines if line.startswith("TEL")]
+    assert tels == [FROM_NUMBER, "+15550109998"]
+
+
+class Crash(BaseException):
+    """The process dying: not an error any code handles."""
+
+
+def test_a_page_cut_off_by_a_crash_is_found_at_twilio_not_sent_again(world: World) -> None:
+    """The window between Twilio accepting a page and the store marking it sent."""
+    ctx = world.firebell.ctx
+    pager = ctx.pagers["sms"]
+    send = pager.send_page
+
+    def send_then_die(**kwargs: Any) -> str:
+        send(**kwargs)
+        raise Crash
+
+    pager.send_page = send_then_die  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        world.declare(severity="major")
+    pager.send_page = send  # type: ignore[method-assign]
+    [sms] = world.twilio.messages(ALICE)
+    with ctx.store.transaction() as tx:
+        [incident] = tx.list_incidents()
+        assert incident.id is not None
+        [page] = tx.pages(incident.id)
+    assert page.status == PageStatus.SENDING and page.ref is None
+
+    world.clock.advance(timedelta(seconds=29))
+    run_due(ctx)
+    assert world.pages(incident.id)[0][2] == PageStatus.SENDING  # it might still be on its way
+    world.clock.advance(timedelta(seconds=2))
+    run_due(ctx)
+    with ctx.store.transaction() as tx:
+        [page] = tx.pages(incident.id)
+    assert page.status == PageStatus.SENT and page.ref == sms.sid
+    assert len(world.twilio.messages()) == 1
+    assert "page_in_doubt" in world.kinds(incident.id)
+    assert any(method == "GET" for method, _, _ in world.twilio.requests)
+
+
+def test_a_page_cut_off_before_twilio_got_it_is_sent_again_once(world: World) -> None:
+    """The window between claiming a page and Twilio accepting it."""
+    ctx = world.firebell.ctx
+    pager = ctx.pagers["sms"]
+    send = pager.send_page
+
+    def die(**kwargs: Any) -> str:
+        raise Crash
+
+    pager.send_page = die  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        world.declare(severity="major")
+    pager.send_page = send  # type: ignore[method-assign]
+    assert world.twilio.messages() == []
+    world.clock.advance(timedelta(seconds=31))
+    run_due(ctx)
+    assert len(world.twilio.messages(ALICE)) == 1
+    world.clock.advance(timedelta(minutes=2))
+    run_due(ctx)
+    assert len(world.twilio.messages(ALICE)) == 1
+    statuses = [status for _, _, status in world.pages(1)]
+    assert statuses == [PageStatus.SENT]
+
+
+def test_status_callbacks_carry_the_page(world: World) -> None:
+    incident_id = world.declare(severity="major")
+    [sms] = world.twilio.messages(ALICE)
+    query = parse_qs(urlsplit(sms.status_callback or "").query)
+    assert query["incident"] == [str(incident_id)] and sms.page is not None
