@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot import oncall_commands
+from bot import followup_commands, oncall_commands
 from workflows import clocks, involve, lifecycle, queries, respond
 from workflows.context import Context
 from workflows.declare import DeclareRequest, declare

@@ -36,6 +36,9 @@ class FakeSlack:
         self.responses: dict[str, list[dict[str, Any]]] = {}  # response_url id -> bodies
         self.taken_names: set[str] = set()
         self.channels: dict[str, dict[str, Any]] = {}
+        self.history: dict[str, list[dict[str, Any]]] = {}  # channel -> messages, oldest first
+        self.user_groups: dict[str, list[str]] = {}
+        self.uploads: dict[str, dict[str, Any]] = {}  # file id -> name, title, content
         self._fail_next: dict[str, int] = {}  # method -> Retry-After seconds
         self._lock = threading.Lock()
         self._ids = count(1)
@@ -128,7 +131,34 @@ class FakeSlack:
             return {"channel": {"id": f"D{params.get('users')}"}}
         if method == "chat.postMessage":
             ts = f"{time.time():.6f}"
-            return {"channel": channel, "ts": ts, "message": {"text": params.get("text"), "ts": ts}}
+            message = {"type": "message", "ts": ts, "text": params.get("text"), "user": BOT_USER,
+                       "bot_id": BOT_ID, "blocks": params.get("blocks") or []}
+            self.history.setdefault(channel, []).append(message)
+            return {"channel": channel, "ts": ts, "message": message}
+        if method == "conversations.history":
+            oldest = float(params.get("oldest") or 0)
+            found = [m for m in self.history.get(channel, []) if float(m["ts"]) > oldest]
+            start = int(params.get("cursor") or 0)
+            limit = int(params.get("limit") or 100)
+            following = start + limit if start + limit < len(found) else None
+            return {"messages": list(reversed(found))[start:start + limit], "has_more": bool(following),
+                    "response_metadata": {"next_cursor": str(following) if following else ""}}
+        if method == "usergroups.users.update":
+            group = str(params.get("usergroup"))
+            self.user_groups[group] = str(params.get("users", "")).split(",")
+            return {"usergroup": {"id": group, "users": self.user_groups[group]}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._ids):06d}"
+            self.uploads[file_id] = {"name": params.get("filename"), "content": None}
+            return {"file_id": file_id, "upload_url": f"{self.base}/upload/{file_id}"}
+        if method == "files.completeUploadExternal":
+            files = params.get("files")
+            files = json.loads(files) if isinstance(files, str) else files or []
+            for f in files:
+                self.uploads[f["id"]].update(title=f.get("title"), channel=params.get("channel_id"))
+            return {"files": [{"id": f["id"], "title": f.get("title"),
+                               "permalink": f"https://firebell-test.slack.com/files/{f['id']}"}
+                              for f in files]}
         if method == "chat.postEphemeral":
             return {"message_ts": f"{time.time():.6f}"}
         if method == "views.open":
@@ -169,6 +199,12 @@ class FakeSlack:
                 return dict(parse_qsl(raw, keep_blank_values=True))
 
             def do_POST(self) -> None:
+                if self.path.startswith("/upload/"):
+                    data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                    with fake._lock:
+                        fake.uploads[self.path.rsplit("/", 1)[1]]["content"] = data.decode()
+                    self._send(200, f"OK - {len(data)}")
+                    return
                 params = self._params()
                 if self.path.startswith("/response/"):
                     with fake._lock:

@@ -94,3 +94,51 @@ def test_blocks_escape_text_and_show_links_as_context() -> None:
         {"type": "mrkdwn", "text": "<https://r.example/x|Runbook>"}]}
     long = message_blocks(Message("x" * 7000))
     assert [len(b["text"]["text"]) for b in long] == [3000, 3000, 1000]
+
+
+def test_a_user_group_follows_the_people_on_call(fake: FakeSlack, chat: SlackChat) -> None:
+    chat.set_user_group(group="S0ONCALL", people=["bob", "alice"])
+    assert fake.user_groups == {"S0ONCALL": ["U0ALICE", "U0BOB"]}
+
+
+def test_history_is_read_page_by_page(fake: FakeSlack, chat: SlackChat) -> None:
+    fake.history["C1"] = [
+        {"type": "message", "ts": f"1764000000.{n:06d}", "user": "U0ALICE", "text": f"m{n}"}
+        for n in range(250)
+    ] + [{"type": "message", "ts": "1764000001.000000", "user": "U0BOB", "text": "see file",
+          "files": [{"name": "graph.png", "permalink": "https://f.example/1"}], "edited": {}}]
+    first = chat.history(channel="C1", cursor=None, oldest=None)
+    assert len(first.messages) == 200 and first.next_cursor
+    second = chat.history(channel="C1", cursor=first.next_cursor, oldest=None)
+    assert len(second.messages) == 51 and second.next_cursor is None
+    latest = first.messages[0]
+    assert (latest.message_id, latest.author, latest.edited) == ("C1:1764000001.000000", "U0BOB", True)
+    assert latest.files[0].url == "https://f.example/1"
+    assert latest.at == datetime(2025, 11, 24, 16, 0, 1, tzinfo=UTC)
+    recent = chat.history(channel="C1", cursor=None,
+                          oldest=datetime(2025, 11, 24, 16, 0, 0, 248, tzinfo=UTC))
+    assert [m.text for m in recent.messages] == ["see file", "m249"]
+
+
+def test_a_postmortem_draft_is_uploaded_as_a_file(fake: FakeSlack, chat: SlackChat) -> None:
+    link = chat.upload(channel="C1", filename="INC-1.md", title="Postmortem", content="# INC-1")
+    [(file_id, upload)] = fake.uploads.items()
+    assert link == f"https://firebell-test.slack.com/files/{file_id}"
+    assert upload == {"name": "INC-1.md", "content": "# INC-1", "title": "Postmortem",
+                      "channel": "C1"}
+
+
+def test_the_pager_finds_a_page_slack_took_before_a_crash(fake: FakeSlack, chat: SlackChat) -> None:
+    now = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+    pager = SlackPager(chat)
+    incident = Incident(title="Down", service="checkout", team="payments", severity="critical",
+                        urgency="high", environment="production", priority="P1", declared_at=now,
+                        id=7)
+    before = datetime.now(UTC)
+    chat.post(channel="DU0ALICE", message=Message("other", buttons=(Button("ack", "Ack", "8"),)))
+    ref = pager.send_page(page=Page(7, "alice", "chat", now), incident=incident,
+                          message=Message("page", buttons=(Button("ack", "Ack", "7"),)))
+    fake.history["DU0ALICE"].append({"type": "message", "ts": "9999999999.000000",
+                                     "user": "U0ALICE", "text": "on it"})
+    assert pager.find_sent(page=Page(7, "alice", "chat", now), since=before) == [ref]
+    assert pager.find_sent(page=Page(9, "alice", "chat", now), since=before) == []

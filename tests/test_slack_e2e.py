@@ -30,8 +30,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def h(tmp_path: Path, clock: FakeClock) -> Iterator[Harness]:
-    harness = Harness(tmp_path, clock=clock)
+def h(tmp_path: Path, clock: FakeClock, database_url: str) -> Iterator[Harness]:
+    """On SQLite and, when FIREBELL_TEST_PG_URL is set, on PostgreSQL (conftest's database_url)."""
+    harness = Harness(tmp_path, clock=clock, database_url=database_url)
     yield harness
     harness.close()
 
@@ -236,3 +237,35 @@ def test_help_and_unknown_subcommand(h: Harness) -> None:
     _, key = h.slack.command("/incident", "dance")
     assert h.fake.wait_for_response(key) == [
         ":warning: unknown command '/incident dance'. Try `/incident help`."]
+
+
+def test_edits_deletions_pins_and_reactions_revise_the_timeline(h: Harness) -> None:
+    incident_id, channel = _declare(h, "Edits")
+    said = {"type": "message", "channel": channel, "user": "U0ALICE", "ts": "1764000000.000600",
+            "text": "cause: bad config in https://git.example/c/1"}
+    h.slack.event(said, event_id="Ev20")
+    h.fake.wait_for(lambda: h.events(incident_id, "message"))
+    h.slack.event({"type": "message", "subtype": "message_changed", "channel": channel,
+                   "ts": "1764000000.000700", "hidden": True,
+                   "message": {**said, "text": "cause: bad flag", "edited": {"user": "U0ALICE"}}},
+                  event_id="Ev21")
+    h.fake.wait_for(lambda: h.events(incident_id, "message")[0].text == "cause: bad flag")
+    h.slack.event({"type": "pin_added", "user": "U0BOB", "channel_id": channel,
+                   "item": {"type": "message", "channel": channel,
+                            "message": {"ts": said["ts"], "text": "cause: bad flag"}}},
+                  event_id="Ev22")
+    h.fake.wait_for(lambda: h.events(incident_id, "pinned"))
+    h.slack.event({"type": "reaction_added", "user": "U0BOB", "reaction": "star",
+                   "item": {"type": "message", "channel": channel, "ts": said["ts"]}},
+                  event_id="Ev23")
+    h.fake.wait_for(lambda: h.events(incident_id, "key_moment"))
+    assert h.events(incident_id, "pinned")[0].actor == "bob"
+
+    secret = {**said, "ts": "1764000000.000800", "text": "password is hunter2"}
+    h.slack.event(secret, event_id="Ev24")
+    h.fake.wait_for(lambda: len(h.events(incident_id, "message")) == 2)
+    h.slack.event({"type": "message", "subtype": "message_deleted", "channel": channel,
+                   "ts": "1764000000.000900", "deleted_ts": secret["ts"], "hidden": True},
+                  event_id="Ev25")
+    h.fake.wait_for(lambda: h.events(incident_id, "message")[1].data.get("deleted"))
+    assert "hunter2" not in str([(e.text, e.data) for e in h.events(incident_id)])

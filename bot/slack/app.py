@@ -23,8 +23,8 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.commands import Commands, DeclareForm, Invocation
 from bot.slack.blocks import ACTION_PREFIX, DECLARE_CALLBACK, declare_modal, read_declare_form
-from bot.slack.chat import web_client
-from workflows import respond as responding
+from bot.slack.chat import slack_message, web_client
+from workflows import capture
 from workflows.context import Context
 from workflows.declare import declare
 from workflows.ports import FirebellError
@@ -64,6 +64,8 @@ def build_slack(*, ctx: Context, settings: Settings) -> App:
     app.action(_BUTTONS)(listeners.button)
     app.event("message")(listeners.message)
     app.event("app_mention")(listeners.mention)
+    app.event("pin_added")(listeners.pin_added)
+    app.event("reaction_added")(listeners.reaction_added)
     return app
 
 
@@ -190,19 +192,47 @@ class _Listeners:
 
     # Events API ------------------------------------------------------------------
     def message(self, event: dict[str, Any]) -> None:
-        """People's messages in an incident channel join its timeline (once, even if redelivered)."""
+        """People's messages in an incident channel join its timeline (once, even if redelivered);
+        edits and deletions revise it."""
         self._later(self._message, event)  # Bolt acked the event already
 
     def _message(self, event: dict[str, Any]) -> None:
-        if event.get("bot_id") or event.get("subtype") not in _SPOKEN:
-            return
-        channel, ts, user = event.get("channel"), event.get("ts"), event.get("user")
-        if not (channel and ts and user):
-            return
-        responding.record_message(
-            self.ctx, channel=channel, text=event.get("text") or "",
-            author=self.commands.actor(user), message_id=f"{channel}:{ts}",
-        )
+        channel, subtype = event.get("channel") or "", event.get("subtype")
+        if subtype == "message_changed":
+            new = event.get("message") or {}
+            if new.get("bot_id") or not new.get("ts"):
+                return
+            capture.record_edit(self.ctx, channel=channel, message_id=f"{channel}:{new['ts']}",
+                                text=new.get("text") or "", editor=new.get("user"))
+        elif subtype == "message_deleted":
+            if event.get("deleted_ts"):
+                capture.record_deletion(self.ctx, channel=channel,
+                                        message_id=f"{channel}:{event['deleted_ts']}")
+        elif subtype in _SPOKEN and not event.get("bot_id") and event.get("user") and channel:
+            capture.record_chat_message(self.ctx, channel=channel,
+                                        message=slack_message(channel, event))
+
+    def pin_added(self, event: dict[str, Any]) -> None:
+        self._later(self._pin_added, event)
+
+    def _pin_added(self, event: dict[str, Any]) -> None:
+        item, channel = event.get("item") or {}, event.get("channel_id") or ""
+        ts = (item.get("message") or {}).get("ts")
+        if item.get("type") == "message" and ts:
+            capture.record_pin(self.ctx, channel=channel, message_id=f"{channel}:{ts}",
+                               actor=self.commands.actor(event.get("user") or ""))
+
+    def reaction_added(self, event: dict[str, Any]) -> None:
+        self._later(self._reaction_added, event)
+
+    def _reaction_added(self, event: dict[str, Any]) -> None:
+        item = event.get("item") or {}
+        if item.get("type") == "message" and item.get("channel") and item.get("ts"):
+            capture.record_reaction(
+                self.ctx, channel=item["channel"], message_id=f"{item['channel']}:{item['ts']}",
+                reaction=event.get("reaction") or "",
+                actor=self.commands.actor(event.get("user") or ""),
+            )
 
     def mention(self, event: dict[str, Any], say: Say) -> None:
         """`@firebell who is on call for payments?` answers like `/oncall payments`, in the thread."""

@@ -7,17 +7,25 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry import RateLimitErrorRetryHandler, default_retry_handlers
 
-from bot.slack.blocks import message_blocks
+from bot.slack.blocks import ACTION_PREFIX, message_blocks
 from workflows.catalog import Catalog, Person
 from workflows.model import Incident, Page
-from workflows.ports import ExternalServiceError, Message
+from workflows.ports import (
+    ChatFile,
+    ChatMessage,
+    ExternalServiceError,
+    HistoryPage,
+    Message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +58,22 @@ def _slack(what: str, *, harmless: Collection[str] = ()) -> Iterator[None]:
             raise _error(what, error) from error
     except (SlackClientError, OSError) as error:  # urllib raises URLError, an OSError
         raise _error(what, error) from error
+
+
+def slack_message(channel: str, raw: Mapping[str, Any]) -> ChatMessage:
+    """A Slack message (an event's or one read from history) as the timeline sees it."""
+    ts = str(raw.get("ts", "0"))
+    files = tuple(
+        ChatFile(name=str(f.get("name") or f.get("title") or "file"),
+                 url=str(f.get("permalink") or f.get("url_private") or ""),
+                 title=str(f.get("title") or ""))
+        for f in raw.get("files") or []
+    )
+    return ChatMessage(
+        message_id=f"{channel}:{ts}", author=str(raw.get("user") or raw.get("bot_id") or ""),
+        text=str(raw.get("text") or ""), at=datetime.fromtimestamp(float(ts), UTC), files=files,
+        edited="edited" in raw, from_bot=bool(raw.get("bot_id")) or raw.get("subtype") == "bot_message",
+    )
 
 
 def web_client(*, token: str, base_url: str) -> WebClient:
@@ -157,6 +181,37 @@ class SlackChat:
             self.client.pins_add(channel=channel, timestamp=timestamp)
 
 
+    # UserGroups -----------------------------------------------------------------
+    def set_user_group(self, *, group: str, people: list[str]) -> None:
+        """`group` is the user group's id (S0...); an empty group is left as it is (Slack
+        refuses a user group without members)."""
+        users = sorted({self._require_slack_id(person) for person in people})
+        if users:
+            with _slack("usergroups.users.update"):
+                self.client.usergroups_users_update(usergroup=group, users=users)
+
+    # ChannelHistory ---------------------------------------------------------------
+    def history(self, *, channel: str, cursor: str | None, oldest: datetime | None) -> HistoryPage:
+        with _slack("conversations.history"):
+            response = self.client.conversations_history(
+                channel=channel, cursor=cursor, limit=200,
+                oldest=f"{oldest.timestamp():.6f}" if oldest else None,
+            )
+        messages = tuple(slack_message(channel, raw) for raw in response.get("messages") or []
+                         if raw.get("type", "message") == "message")
+        next_cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+        return HistoryPage(messages=messages, next_cursor=next_cursor)
+
+    # FileUpload -------------------------------------------------------------------
+    def upload(self, *, channel: str, filename: str, title: str, content: str) -> str:
+        with _slack("files.upload"):
+            response = self.client.files_upload_v2(
+                channel=channel, filename=filename, title=title, content=content
+            )
+        uploaded = (response.get("files") or [{}])[0]
+        return str(uploaded.get("permalink") or uploaded.get("id") or "")
+
+
 class SlackPager:
     """`PagerPort` for the `chat` channel: a direct message with an Acknowledge button."""
 
@@ -167,3 +222,32 @@ class SlackPager:
 
     def send_page(self, *, page: Page, incident: Incident, message: Message) -> str:
         return self.chat.send_direct(person=page.person, message=message)
+
+    def find_sent(self, *, page: Page, since: datetime) -> list[str]:
+        """`PageLookup`: our DMs to the person since `since` that carry this incident's
+        Acknowledge button, oldest first (a crash may have cut us off after Slack took one)."""
+        user = self.chat._require_slack_id(page.person)
+        client = self.chat.client
+        with _slack("conversations.open"):
+            channel = str(client.conversations_open(users=user)["channel"]["id"])
+        found: list[tuple[float, str]] = []
+        cursor: str | None = None
+        while True:
+            with _slack("conversations.history"):
+                response = client.conversations_history(
+                    channel=channel, cursor=cursor, limit=200, oldest=f"{since.timestamp():.6f}"
+                )
+            for raw in response.get("messages") or []:
+                if raw.get("bot_id") and _has_ack_button(raw, str(page.incident_id)):
+                    found.append((float(raw["ts"]), f"{channel}:{raw['ts']}"))
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if cursor is None:
+                return [ref for _, ref in sorted(found)]
+
+
+def _has_ack_button(raw: Mapping[str, Any], incident_id: str) -> bool:
+    return any(
+        element.get("action_id") == f"{ACTION_PREFIX}ack" and element.get("value") == incident_id
+        for block in raw.get("blocks") or [] if block.get("type") == "actions"
+        for element in block.get("elements") or []
+    )
