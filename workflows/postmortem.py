@@ -162,6 +162,19 @@ def tag_cause(ctx: Context, *, incident_id: int, tag: str, actor: str) -> CauseT
     return CauseTagged(cause, repeats, sentence)
 
 
+def status(ctx: Context, *, incident_id: int) -> str:
+    """One line: state, due date, cause, reminders."""
+    with ctx.store.transaction() as tx:
+        incident = tx.get_incident(incident_id)
+        postmortem = followups(tx).postmortem(incident_id)
+    if postmortem is None:
+        required = incident.priority in ctx.catalog.postmortem.required_for
+        return (f"{incident.ref} has no postmortem yet"
+                + (" (required once resolved)." if required else " (optional)."))
+    return render("postmortem_status", incident=incident, postmortem=postmortem,
+                  zone=ctx.catalog.timezone)
+
+
 def markdown(ctx: Context, *, incident_id: int) -> str:
     """The stored draft as Markdown (`GET .../postmortem`, `firebell postmortem <id>`).
 
