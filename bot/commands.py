@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot import followup_commands, oncall_commands
+from bot import followup_commands, intake_commands, oncall_commands
 from workflows import clocks, involve, lifecycle, queries, respond
 from workflows.context import Context
 from workflows.declare import DeclareRequest, declare
@@ -266,6 +266,12 @@ class Commands:
         incident_id, rest = self._incident_and_rest(inv, rest)
         return Reply(followup_commands.cause(self.ctx, incident_id, rest,
                                              actor=self.actor(inv.user)))
+
+    def _cmd_report(self, inv: Invocation, rest: str) -> Reply:
+        return Reply(intake_commands.report(self.ctx, actor=self.actor(inv.user), text=rest))
+
+    def _cmd_unrouted(self, inv: Invocation, rest: str) -> Reply:
+        return Reply(intake_commands.unrouted(self.ctx))
 
     # helpers ---------------------------------------------------------------
     def _incident(self, inv: Invocation, rest: str) -> int:

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.calendars import calendar_routes
+from bot.webhooks import webhook_routes
 from bot.twilio import twilio_routes
 from workflows import paging_report as reports
 from workflows import queries
@@ -108,6 +109,7 @@ def routes(firebell: Firebell) -> list[BaseRoute]:
         Route("/api/v1/incidents", incidents, methods=["GET"]),
         Route("/api/v1/oncall", oncall, methods=["GET"]),
         *calendar_routes(firebell),
+        *webhook_routes(firebell),
         *twilio_routes(firebell),
     ]
 

@@ -104,3 +104,4 @@ class DeadlineRow(SQLModel, table=True):
     done: bool = False
 import storage.schedule_tables  # noqa: E402, F401  (schedule tables join the same metadata)
 import storage.postmortem_tables  # noqa: E402, F401  (postmortems and action items join the metadata)
+import storage.intake_tables  # noqa: E402, F401  (alerts, alert groups, signals, webhook deliveries)

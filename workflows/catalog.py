@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from workflows.durations import Duration, parse_days, parse_duration, parse_handoff, parse_hours
+from workflows.intake_settings import IntakeSettings
 
 __all__ = [
     "BusinessHours", "Catalog", "CatalogError", "EscalationPolicy", "EscalationStep", "Layer",
@@ -436,6 +437,7 @@ class Catalog(BaseModel):
     escalation_groups: dict[str, list[str]] = {}
     priorities: Priorities = Priorities()
     notification_clocks: list[NotificationClock] = []
+    intake: IntakeSettings = IntakeSettings()  # alert intake: grouping, owners, tokens
     postmortem: PostmortemPolicy = PostmortemPolicy()
     handoff_after: DurationField = Duration(8 * 3600)  # remind the commander to hand off
 

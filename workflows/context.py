@@ -23,6 +23,7 @@ from workflows.ports import (
     Transaction,
 )
 from workflows.render import render
+from workflows.signals import IntakeStore
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class Context:
     timers: Timers
     pagers: dict[str, PagerPort] = field(default_factory=dict)  # channel name -> pager
     tickets: TicketPort | None = None
+    intake: IntakeStore | None = None  # alerts, groups, received signals (workflows.intake)
     schedules: ScheduleStore | None = None  # versions, swaps, handoffs (schedule_changes)
     public_url: str | None = None
     # Where a team's notices go on this chat platform (the catalog names a channel per platform).

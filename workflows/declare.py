@@ -15,6 +15,7 @@ from workflows.model import Deadline, DeadlineKind, Incident
 from workflows.paging import ack_button
 from workflows.ports import Button, ExternalServiceError, InvalidRequest, Message, Transaction
 from workflows.render import render
+from workflows.ticket_sync import open_ticket_effect
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ def declare(ctx: Context, request: DeclareRequest) -> Incident:
             schedule_ack_due(ctx, tx, effects, incident)
         start_clocks(ctx, tx, effects, incident)
         _welcome(ctx, effects, incident, paged=paged)
+        open_ticket_effect(ctx, effects, incident)
     return incident
 
 

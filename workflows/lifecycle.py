@@ -10,6 +10,7 @@ from workflows.escalate import start_escalation
 from workflows.model import Deadline, DeadlineKind, Incident, PageStatus, Stage, State
 from workflows.ports import InvalidRequest, Message, Transaction
 from workflows.render import render
+from workflows.ticket_sync import sync_ticket_effect
 
 _RUNNING = (DeadlineKind.ESCALATE, DeadlineKind.UPDATE_REMINDER, DeadlineKind.ACK_DUE,
             DeadlineKind.MAINTENANCE_END)
@@ -43,6 +44,7 @@ def resolve(ctx: Context, *, incident_id: int, actor: str) -> Incident:
         incident.mitigated_at = incident.mitigated_at or now
         tx.save_incident(incident)
         record(tx, incident, kind="resolved", at=now, actor=actor)
+        sync_ticket_effect(ctx, effects, incident, f"resolved by {ctx.display(actor)}")
         watch = ctx.catalog.response_for(incident.priority).monitor_for
         ctx.post(effects, incident, Message(render(
             "resolved", incident=incident, actor=ctx.display(actor),
@@ -117,6 +119,7 @@ def retriage(
         text = f"priority {before} → {incident.priority}" + (f", severity {severity}" if severity else "")
         record(tx, incident, kind="priority_changed", at=ctx.now(), actor=actor, text=text,
                data={"from": before, "to": incident.priority})
+        sync_ticket_effect(ctx, effects, incident, text)
         ctx.post(effects, incident, Message(render("notice", text=f":label: {incident.ref}: {text}.")))
         ctx.refresh_topic(effects, incident)
         pages = ctx.catalog.response_for(incident.priority).page
@@ -137,6 +140,7 @@ def _close(
     tx.save_incident(incident)
     record(tx, incident, kind="closed", at=now, actor=actor,
            text="recovery watch over" if watch else "")
+    sync_ticket_effect(ctx, effects, incident, "closed" + (" after the recovery watch" if watch else ""))
     ttr = format_duration(int(((incident.resolved_at or now) - incident.declared_at).total_seconds()))
     ctx.post(effects, incident, Message(render("closed", incident=incident, watch=watch, ttr=ttr)))
     ctx.refresh_topic(effects, incident)

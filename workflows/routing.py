@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workflows.catalog import Catalog
+from workflows.catalog import Catalog, Service
 
 # Words monitoring tools use for severity, mapped onto the matrix's usual rows.
 _SEVERITY_WORDS = {
@@ -39,7 +39,7 @@ class Unrouted:
 
 def route(catalog: Catalog, labels: dict[str, str]) -> Route | Unrouted:
     """Where an alert with these labels goes, or why it goes nowhere."""
-    service = catalog.match_service(labels)
+    service = catalog.match_service(labels) or _named(catalog, labels.get("service"))
     if service is None:
         return Unrouted(_no_service(catalog, labels))
     team = catalog.team(service.team)
@@ -76,6 +76,11 @@ def triage_severity(catalog: Catalog, value: str) -> str | None:
 def _lowest(catalog: Catalog) -> str | None:
     # No severity label at all: the least severe row, so an unlabelled alert never pages.
     return list(catalog.priorities.matrix)[-1] if catalog.priorities.matrix else None
+
+
+def _named(catalog: Catalog, service_id: str | None) -> Service | None:
+    # `service=<id>` names a service even without `match` labels (reports, PagerDuty components).
+    return next((s for s in catalog.services if s.id == service_id), None) if service_id else None
 
 
 def _no_service(catalog: Catalog, labels: dict[str, str]) -> str:

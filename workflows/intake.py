@@ -1,0 +1,283 @@
+"""Intake: signals in -> stored -> deduplicated, routed, grouped -> an incident or a ticket.
+
+`intake(ctx, signals)` is the one entry point for monitoring webhooks and people's reports.
+Every signal is stored in one transaction before anything else happens, so a caller that was
+told "accepted" can rely on it. The same dedup key never opens a second alert while one is open
+(a unique constraint decides, so concurrent duplicates from an Alertmanager HA pair cannot both
+win), and new alerts of one service within the grouping window join the open incident instead
+of paging again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from workflows import lifecycle, respond
+from workflows.context import Context, record
+from workflows.declare import DeclareRequest, declare
+from workflows.model import State
+from workflows.ports import FirebellError, Message
+from workflows.render import render
+from workflows.routing import Route, Unrouted, route
+from workflows.signals import (
+    Action,
+    Alert,
+    AlertGroup,
+    IntakeStore,
+    IntakeTransaction,
+    Signal,
+    StoredSignal,
+)
+
+log = logging.getLogger(__name__)
+ACTOR = "firebell"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one signal."""
+
+    dedup_key: str
+    created: bool  # a new alert (False: a duplicate, or a resolve/acknowledge)
+    routed: bool
+    incident_id: int | None = None
+
+
+@dataclass
+class _Plan:
+    signal: Signal
+    routed: Route | Unrouted
+    alert: Alert | None = None
+    created: bool = False
+    group: AlertGroup | None = None
+    new_group: bool = False
+    flapping: bool = False
+    remaining: int = 0  # open alerts left in the group, after a resolve
+
+
+def intake_store(ctx: Context) -> IntakeStore:
+    if ctx.intake is None:
+        raise FirebellError("alert intake is not set up (no intake store)")
+    return ctx.intake
+
+
+def intake(ctx: Context, signals: Sequence[Signal]) -> list[Outcome]:
+    """Store the signals, then act on each: open, group, resolve or acknowledge."""
+    store = intake_store(ctx)
+    with store.transaction() as itx:
+        plans = [_accept(ctx, itx, signal) for signal in signals]
+    outcomes = []
+    for plan in plans:
+        try:
+            outcomes.append(_act(ctx, plan))
+        except Exception:
+            # Stored already, and the sender was right to count it as accepted; a retry would be
+            # a duplicate. A group left without incident is opened by `retry_pending`.
+            log.exception("acting on %s %s failed", plan.signal.source, plan.signal.dedup_key)
+            outcomes.append(Outcome(plan.signal.dedup_key, plan.created, isinstance(plan.routed, Route)))
+    return outcomes
+
+
+def retry_pending(ctx: Context, *, older_than: timedelta = timedelta(minutes=1)) -> int:
+    """Open the incident of alert groups whose opening failed (chat down, crash); returns how many."""
+    store = intake_store(ctx)
+    with store.transaction() as itx:
+        groups = itx.groups_without_incident(before=ctx.now() - older_than)
+        firsts = {g.id: next(iter(itx.group_alerts(g.id)), None) for g in groups if g.id}
+    opened = 0
+    for group in groups:
+        alert = firsts.get(group.id)
+        routed = route(ctx.catalog, alert.labels) if alert else None
+        if alert is None or not isinstance(routed, Route):
+            continue
+        signal = Signal(source=alert.source, integration=ACTOR, action=Action.TRIGGER,
+                        dedup_key=alert.dedup_key, labels=alert.labels, summary=alert.summary,
+                        links=tuple((label, url) for label, url in alert.links))
+        if _open_incident(ctx, _Plan(signal, routed, alert, True, group, True)) is not None:
+            opened += 1
+    return opened
+
+
+def _accept(ctx: Context, itx: IntakeTransaction, signal: Signal) -> _Plan:
+    now = ctx.now()
+    routed = route(ctx.catalog, signal.labels)
+    service = routed.service if isinstance(routed, Route) else None
+    itx.add_signal(StoredSignal(
+        received_at=now, source=signal.source, integration=signal.integration,
+        action=signal.action, dedup_key=signal.dedup_key, rule=signal.rule, service=service,
+        payload=signal.payload,
+    ))
+    plan = _Plan(signal, routed)
+    if signal.action == Action.RESOLVE:
+        plan.alert = itx.resolve_alert(source=signal.source, dedup_key=signal.dedup_key, at=now)
+        _load_group(itx, plan)
+        if plan.group is not None and plan.group.id is not None:
+            plan.remaining = itx.open_alert_count(plan.group.id)
+        return plan
+    if signal.action == Action.ACKNOWLEDGE:
+        plan.alert = itx.acknowledge_alert(source=signal.source, dedup_key=signal.dedup_key, at=now)
+        _load_group(itx, plan)
+        return plan
+    settings = ctx.catalog.intake
+    alert = Alert(
+        source=signal.source, dedup_key=signal.dedup_key, rule=signal.rule, first_seen=now,
+        summary=signal.summary[:500], labels=dict(signal.labels),
+        links=[[label, url] for label, url in signal.links], starts_at=signal.starts_at,
+    )
+    if isinstance(routed, Route):
+        alert.service, alert.team, alert.priority = routed.service, routed.team, routed.priority
+        alert.environment = routed.environment
+    else:
+        alert.unrouted_reason = routed.reason
+    plan.alert, plan.created = alert, itx.insert_alert(alert)
+    if not plan.created:
+        return plan
+    assert alert.id is not None
+    since = now - settings.flapping.within.as_timedelta()
+    if itx.recent_resolved(source=alert.source, dedup_key=alert.dedup_key, since=since) >= (
+        settings.flapping.count - 1
+    ):
+        itx.mark_flapping(alert.id)
+        plan.flapping = alert.flapping = True
+    if isinstance(routed, Route):
+        plan.group, plan.new_group = itx.join_group(
+            service=routed.service, at=now, window_seconds=settings.grouping_window.seconds
+        )
+        assert plan.group.id is not None
+        itx.attach(alert_id=alert.id, group_id=plan.group.id)
+        alert.group_id = plan.group.id
+    return plan
+
+
+def _load_group(itx: IntakeTransaction, plan: _Plan) -> None:
+    if plan.alert is not None and plan.alert.group_id is not None:
+        plan.group = itx.group(plan.alert.group_id)
+
+
+def _act(ctx: Context, plan: _Plan) -> Outcome:
+    signal = plan.signal
+    routed = isinstance(plan.routed, Route)
+    incident_id = plan.group.incident_id if plan.group else None
+    if signal.action == Action.TRIGGER and plan.created:
+        if not routed:
+            _tell_owners(ctx, plan)
+        elif plan.new_group:
+            incident_id = _open_incident(ctx, plan)
+        elif incident_id is not None:
+            _join(ctx, plan, incident_id)
+    elif signal.action == Action.RESOLVE and plan.alert is not None and incident_id is not None:
+        _resolved(ctx, plan, incident_id)
+    elif signal.action == Action.ACKNOWLEDGE and plan.alert is not None and incident_id is not None:
+        _acknowledged(ctx, plan, incident_id)
+    return Outcome(signal.dedup_key, plan.created, routed, incident_id)
+
+
+def _open_incident(ctx: Context, plan: _Plan) -> int | None:
+    assert isinstance(plan.routed, Route) and plan.group is not None and plan.group.id is not None
+    signal, r = plan.signal, plan.routed
+    lines = [signal.description] if signal.description else []
+    lines += [f"{label}: {url}" for label, url in signal.links]
+    try:
+        incident = declare(ctx, DeclareRequest(
+            title=(signal.summary or signal.rule)[:200], service=r.service, severity=r.severity,
+            urgency=r.urgency, environment=r.environment, description="\n".join(lines),
+            reporter=signal.reporter,
+        ))
+    except FirebellError as error:
+        # The alert is stored and its group has no incident yet: `retry_pending` opens it.
+        log.error("opening an incident for alert %s failed: %s", signal.dedup_key, error)
+        return None
+    assert incident.id is not None
+    with intake_store(ctx).transaction() as itx:
+        alerts = itx.set_group_incident(group_id=plan.group.id, incident_id=incident.id)
+    with ctx.store.transaction() as tx:
+        for alert in alerts:
+            record(tx, incident, kind="alert", at=ctx.now(), text=_alert_text(alert),
+                   data=_alert_data(alert), source_id=f"alert:{alert.id}")
+            if alert.flapping:
+                record(tx, incident, kind="flapping", at=ctx.now(), text=_flapping_text(alert),
+                       source_id=f"flapping:{alert.id}")
+    return incident.id
+
+
+def _join(ctx: Context, plan: _Plan, incident_id: int) -> None:
+    alert = plan.alert
+    assert alert is not None
+    with ctx.unit() as (tx, effects):
+        incident = tx.get_incident(incident_id)
+        fresh = record(tx, incident, kind="alert_grouped", at=ctx.now(), text=_alert_text(alert),
+                       data=_alert_data(alert), source_id=f"alert:{alert.id}")
+        if plan.flapping:
+            record(tx, incident, kind="flapping", at=ctx.now(), text=_flapping_text(alert),
+                   source_id=f"flapping:{alert.id}")
+        if fresh:
+            text = render("alert_grouped", incident=incident, alert=alert, flapping=plan.flapping)
+            ctx.post(effects, incident, Message(text))
+
+
+def _resolved(ctx: Context, plan: _Plan, incident_id: int) -> None:
+    alert = plan.alert
+    assert alert is not None
+    settings = ctx.catalog.intake
+    resolve = False
+    with ctx.unit() as (tx, effects):
+        incident = tx.get_incident(incident_id)
+        record(tx, incident, kind="alert_resolved", at=ctx.now(), text=_alert_text(alert),
+               data=_alert_data(alert), source_id=f"alert-resolved:{alert.id}")
+        if plan.remaining == 0 and incident.is_open:
+            resolve = settings.auto_resolve
+            ctx.post(effects, incident, Message(render(
+                "alerts_resolved", incident=incident, auto_resolve=resolve,
+            )))
+    if resolve:
+        try:
+            lifecycle.resolve(ctx, incident_id=incident_id, actor=ACTOR)
+        except FirebellError as error:  # someone resolved it a moment earlier
+            log.info("auto-resolve of incident %s: %s", incident_id, error)
+
+
+def _acknowledged(ctx: Context, plan: _Plan, incident_id: int) -> None:
+    with ctx.store.transaction() as tx:
+        incident = tx.get_incident(incident_id)
+        assert plan.alert is not None
+        record(tx, incident, kind="alert_acknowledged", at=ctx.now(), actor=plan.signal.integration,
+               text=_alert_text(plan.alert), source_id=f"alert-ack:{plan.alert.id}")
+    if incident.state == State.TRIGGERED:
+        try:
+            respond.acknowledge(ctx, incident_id=incident_id, person=plan.signal.integration)
+        except FirebellError as error:  # a person acknowledged it a moment earlier
+            log.info("acknowledge of incident %s by its source: %s", incident_id, error)
+
+
+def _tell_owners(ctx: Context, plan: _Plan) -> None:
+    """An alert that cannot say which service and team it is for is not ready for on-call."""
+    alert, settings = plan.alert, ctx.catalog.intake
+    assert alert is not None
+    message = Message(render("unrouted_notice", alert=alert), links=tuple(plan.signal.links))
+    targets = [("direct", owner) for owner in settings.owners]
+    targets += [("channel", settings.owners_channel)] if settings.owners_channel else []
+    for kind, target in targets:
+        try:
+            if kind == "direct":
+                ctx.chat.send_direct(person=target, message=message)
+            else:
+                ctx.chat.post(channel=target, message=message)
+        except FirebellError as error:
+            # The alert itself is safe in the unrouted queue (`/incident unrouted`).
+            log.error("telling %s about unrouted alert %s failed: %s", target, alert.id, error)
+
+
+def _alert_text(alert: Alert) -> str:
+    return f"{alert.rule}: {alert.summary}" if alert.summary and alert.summary != alert.rule else alert.rule
+
+
+def _alert_data(alert: Alert) -> dict[str, object]:
+    return {"alert": alert.id, "source": alert.source, "dedup_key": alert.dedup_key,
+            "labels": alert.labels, "links": alert.links}
+
+
+def _flapping_text(alert: Alert) -> str:
+    return f"{alert.rule} is flapping: it fired, resolved and fired again"

@@ -1,0 +1,55 @@
+"""Ticket sync: every incident gets a ticket once declared; priority changes, resolution and
+closure are written to it. Called from the incident workflows; without a tracker it does nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
+
+from workflows.context import Context, Effect, record
+from workflows.model import Incident
+from workflows.ports import Message
+from workflows.render import render
+
+
+def open_ticket_effect(ctx: Context, effects: list[Effect], incident: Incident) -> None:
+    """Once the declaration committed, open the incident's ticket."""
+    if ctx.tickets is None or incident.id is None:
+        return
+    effects.append(Effect(incident.id, "open ticket", partial(open_ticket, ctx, incident.id)))
+
+
+def sync_ticket_effect(ctx: Context, effects: list[Effect], incident: Incident, what: str) -> None:
+    """Once the change committed, write it to the incident's ticket (priority, state, a comment)."""
+    if ctx.tickets is None or incident.id is None or not incident.ticket:
+        return
+    tickets, ticket, snapshot = ctx.tickets, incident.ticket, replace(incident)
+    effects.append(Effect(incident.id, "update ticket", lambda: tickets.update_ticket(
+        ticket=ticket, incident=snapshot, comment=f"{incident.ref}: {what}",
+    )))
+
+
+def open_ticket(ctx: Context, incident_id: int) -> str | None:
+    """Open the ticket of an incident that has none yet; returns its key."""
+    if ctx.tickets is None:
+        return None
+    with ctx.store.transaction() as tx:
+        incident = tx.get_incident(incident_id)
+    if incident.ticket:
+        return incident.ticket
+    service = ctx.catalog.service(incident.service)
+    team = ctx.catalog.team(incident.team)
+    body = render("ticket", incident=incident, service=service, team=team,
+                  reporter=ctx.display(incident.declared_by), zone=ctx.catalog.timezone)
+    key = ctx.tickets.open_ticket(incident=incident, body=body)
+    with ctx.unit() as (tx, effects):
+        incident = tx.get_incident(incident_id, for_update=True)
+        incident.ticket = key
+        tx.save_incident(incident)
+        record(tx, incident, kind="ticket_opened", at=ctx.now(), text=key, data={"ticket": key})
+        page = ctx.catalog.response_for(incident.priority).page
+        ctx.post(effects, incident, Message(render(
+            "ticket_opened", incident=incident, ticket=key, page=page, team=team,
+        )))
+    return key
