@@ -38,11 +38,13 @@ def build_catalog() -> Catalog:
         })  # fmt: skip
     catalog = Catalog.model_validate({"people": people, "teams": [{"id": "t"}], "schedules": schedules})
     effective: list[Schedule] = []
-    for schedule in catalog.schedules:
+    for n, schedule in enumerate(catalog.schedules):
         overrides = tuple(
-            StoredOverride(person=f"p{(k * 7) % 50}", start=AT + timedelta(hours=6 * k - 30),
-                           end=AT + timedelta(hours=6 * k - 24))
+            # One schedule in ten has an override around AT; the rest are decided by the layers.
+            StoredOverride(person=f"p{(k * 7) % 50}", start=AT + timedelta(hours=6 * k + shift),
+                           end=AT + timedelta(hours=6 * k + shift + 5))
             for k in range(OVERRIDES)
+            for shift in [-1 if n % 10 == 0 else -61]
         )  # fmt: skip
         version = ScheduleVersion(
             schedule=schedule.id, number=1, at=AT, author="bench", reason="", catalog_digest="",

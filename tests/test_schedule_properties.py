@@ -54,7 +54,7 @@ shapes = st.sampled_from([("1w", "Mon 09:00"), ("1d", "02:30"), ("12h", "07:00")
 @given(zone=st.sampled_from(ZONES), shape=shapes, changes=overrides,
        offset=st.integers(0, TWO_YEARS), days=st.integers(1, 40))  # fmt: skip
 def test_layered_coverage_has_no_gaps_or_overlaps(zone, shape, changes, offset, days) -> None:
-    catalog = layered(zone, *shape, changes)
+    catalog = layered(zone, shape[0], shape[1], changes)
     start = EPOCH + timedelta(minutes=offset)
     end = start + timedelta(days=days)
     found = shifts(catalog, schedule_id="s", start=start, end=end)
@@ -67,7 +67,7 @@ def test_layered_coverage_has_no_gaps_or_overlaps(zone, shape, changes, offset, 
 @settings(max_examples=60, deadline=None)
 @given(zone=st.sampled_from(ZONES), shape=shapes, offset=st.integers(0, TWO_YEARS))
 def test_base_layer_handoffs_stay_at_wall_clock_time(zone, shape, offset) -> None:
-    catalog = layered(zone, *shape, [])
+    catalog = layered(zone, shape[0], shape[1], [])
     catalog = catalog.with_schedules([catalog.schedule("s").model_copy(
         update={"layers": catalog.schedule("s").layers[:1]})])  # fmt: skip
     start = EPOCH + timedelta(minutes=offset)
@@ -91,7 +91,7 @@ def test_base_layer_handoffs_stay_at_wall_clock_time(zone, shape, offset) -> Non
 @given(zone=st.sampled_from(ZONES), shape=shapes, changes=overrides.filter(bool),
        pick=st.integers(0, 10**6))  # fmt: skip
 def test_the_latest_stored_override_wins_inside_its_window(zone, shape, changes, pick) -> None:
-    catalog = layered(zone, *shape, changes)
+    catalog = layered(zone, shape[0], shape[1], changes)
     a, b, _ = changes[pick % len(changes)]
     at = EPOCH + timedelta(minutes=a + (pick % b))
     covering = [p for s, d, p in changes if s <= (at - EPOCH).total_seconds() / 60 < s + d]

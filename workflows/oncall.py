@@ -31,6 +31,10 @@ class Shift:
 def on_call(catalog: Catalog, *, schedule_id: str, at: datetime) -> list[str]:
     """Who is on call at `at`: an override inside its window, else the top layer with someone."""
     _aware(at)
+    # The latest override around `at` wins outright: no need to lay out the rotations.
+    for o in reversed(catalog.schedule(schedule_id).overrides):
+        if o.start <= at < o.end:
+            return [o.person]
     return [
         s.person
         for s in shifts(catalog, schedule_id=schedule_id, start=at, end=at + timedelta(seconds=1))
