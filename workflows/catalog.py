@@ -489,7 +489,7 @@ class Catalog(BaseModel):
         """A copy with these schedules in place of the file's (the effective ones, with changes)."""
         copy = self.model_copy(update={"schedules": schedules})
         copy._index = {}
-        return copy._resolve()
+        return copy._resolve()  # type: ignore[operator]  # the validator, run again
 
     def schedule_zone(self, schedule_id: str) -> str:
         return self.schedule(schedule_id).timezone or self.timezone
