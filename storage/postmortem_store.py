@@ -32,6 +32,12 @@ def _aware(value: Any) -> Any:
     return value
 
 
+def _columns(record: Any) -> dict[str, Any]:
+    """A record's values for its row; datetimes in UTC (SQLite compares them as text)."""
+    return {key: value.astimezone(UTC) if isinstance(value, datetime) else value
+            for key, value in asdict(record).items()}
+
+
 def _values(row: Any, cls: type) -> dict[str, Any]:
     return {f.name: _aware(getattr(row, f.name)) for f in fields(cls)}
 
@@ -68,7 +74,7 @@ class SqlFollowUps:
         return _postmortem(row) if row else None
 
     def save_postmortem(self, postmortem: Postmortem) -> Postmortem:
-        values = {**asdict(postmortem), "state": postmortem.state.value}
+        values = {**_columns(postmortem), "state": postmortem.state.value}
         values.pop("id")
         row = self._postmortem_row(postmortem.incident_id)
         if row is None:
@@ -139,7 +145,7 @@ class SqlFollowUps:
 
     # action items ----------------------------------------------------------
     def add_action(self, item: ActionItem) -> ActionItem:
-        values = {**asdict(item), "state": item.state.value}
+        values = {**_columns(item), "state": item.state.value}
         values.pop("id")
         row = ActionItemRow(**values)
         self._session.add(row)
@@ -151,7 +157,7 @@ class SqlFollowUps:
         row = self._session.get(ActionItemRow, item.id)
         if row is None:
             raise LookupError(f"there is no action item {item.id}")
-        for key, value in asdict(item).items():
+        for key, value in _columns(item).items():
             setattr(row, key, value.value if key == "state" else value)
         self._session.add(row)
         self._session.flush()
@@ -211,7 +217,7 @@ class SqlFollowUps:
     def mark(self, key: str, *, at: datetime) -> bool:
         try:
             with self._session.begin_nested():
-                self._session.add(FollowUpMarkRow(key=key, at=at))
+                self._session.add(FollowUpMarkRow(key=key, at=at.astimezone(UTC)))
         except IntegrityError:
             return False
         return True

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
-from workflows.business_time import add_business_time, deadline
+from workflows.business_time import add_business_time, deadline, is_business_time
 from workflows.context import Context, Effect, record
-from workflows.durations import parse_handoff
+from workflows.durations import Duration, parse_handoff
 from workflows.followups import ActionItem, ActionState, followups
 from workflows.model import Incident
 from workflows.ports import ExternalServiceError, InvalidRequest, Message, Transaction
@@ -120,9 +120,7 @@ def remind_overdue(ctx: Context, tx: Transaction, effects: list[Effect], item: A
     now = ctx.now()
     policy = ctx.catalog.postmortem
     item.reminders += 1
-    item.next_reminder_at = deadline(ctx.catalog.business_hours, start=now,
-                                     duration=policy.action_reminder_every,
-                                     zone=ctx.catalog.business_zone)
+    item.next_reminder_at = reminder_after(ctx, policy.action_reminder_every)
     followups(tx).save_action(item)
     incident = tx.get_incident(item.incident_id)
     late = (today(ctx) - item.due_on).days
@@ -158,6 +156,23 @@ def weekly_summaries(ctx: Context) -> int:
     return sent
 
 
+def reminder_after(ctx: Context, every: Duration) -> datetime:
+    """`every` from now, moved to a moment when business hours are open (a reminder that falls
+    due at closing time waits for the next morning)."""
+    hours, zone = ctx.catalog.business_hours, ctx.catalog.business_zone
+    due = deadline(hours, start=ctx.now(), duration=every, zone=zone)
+    if not every.business or is_business_time(hours, at=due, zone=zone):
+        return due.astimezone(UTC)
+    return _opening(ctx, due)
+
+
+def _opening(ctx: Context, after: datetime) -> datetime:
+    """The first business moment at or after `after`, in UTC."""
+    hours, zone = ctx.catalog.business_hours, ctx.catalog.business_zone
+    opening = add_business_time(hours, start=after, seconds=1, zone=zone) - timedelta(seconds=1)
+    return opening.astimezone(UTC)
+
+
 def _incident_refs(tx: Transaction, items: list[ActionItem]) -> dict[int, Incident]:
     return {i.incident_id: tx.get_incident(i.incident_id) for i in items}
 
@@ -165,9 +180,7 @@ def _incident_refs(tx: Transaction, items: list[ActionItem]) -> dict[int, Incide
 def _first_reminder(ctx: Context, due_on: date) -> datetime:
     """The first business moment after the due day ends (business zone)."""
     zone = ctx.catalog.business_zone
-    after = datetime.combine(due_on + timedelta(days=1), time(), ZoneInfo(zone))
-    opening = add_business_time(ctx.catalog.business_hours, start=after, seconds=1, zone=zone)
-    return opening - timedelta(seconds=1)
+    return _opening(ctx, datetime.combine(due_on + timedelta(days=1), time(), ZoneInfo(zone)))
 
 
 def _last_slot(ctx: Context) -> datetime:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from workflows import blameless
+from workflows.actions import reminder_after
 from workflows.business_time import deadline
 from workflows.capture import backfill
 from workflows.context import Context, Effect, record
@@ -214,9 +215,7 @@ def remind_owner(
     incident = tx.get_incident(postmortem.incident_id)
     now = ctx.now()
     policy = ctx.catalog.postmortem
-    postmortem.next_reminder_at = deadline(ctx.catalog.business_hours, start=now,
-                                           duration=policy.remind_every,
-                                           zone=ctx.catalog.business_zone)
+    postmortem.next_reminder_at = reminder_after(ctx, policy.remind_every)
     if incident.is_open:  # reopened: the postmortem waits for the new resolution
         followups(tx).save_postmortem(postmortem)
         return
