@@ -11,8 +11,8 @@ import pytest
 from bot import intake_commands
 from storage.store import SqlStore
 from tests.intake_fakes import CATALOG, IntakeWorld
-from workflows import lifecycle, respond
 from workflows import intake as intake_module
+from workflows import lifecycle, respond
 from workflows.intake import retry_pending
 from workflows.model import State
 from workflows.noise import noise_report
