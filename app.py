@@ -219,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     paging = report_sub.add_parser("paging", help="pages per person and night, ack times")
     paging.add_argument("--since", help="ISO date or time (default: 30 days ago)")
     paging.add_argument("--until", help="ISO date or time (default: now)")
+    export = sub.add_parser("postmortem", help="print an incident's postmortem draft (Markdown)")
+    export.add_argument("incident", help="12, #12 or INC-12")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
@@ -241,6 +243,15 @@ def main(argv: list[str] | None = None) -> int:
         return _simulate(settings, args)
     if args.command == "report":
         return _paging_report(settings, args)
+    if args.command == "postmortem":
+        from adapters.timers import ManualTimers
+        from bot.console.chat import ConsoleChat
+        from bot.postmortem_routes import print_postmortem
+
+        return print_postmortem(build_console_context(
+            catalog_path=settings.firebell_config, database_url=settings.database_url,
+            clock=SystemClock(), timers=ManualTimers(), chat=ConsoleChat(), pagers={},
+        ), args.incident)
     if args.command == "demo":
         from bot.console.demo import run_demo
 

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.calendars import calendar_routes
+from bot.postmortem_routes import postmortem_routes
 from bot.webhooks import webhook_routes
 from bot.twilio import twilio_routes
 from workflows import paging_report as reports
@@ -111,6 +112,7 @@ def routes(firebell: Firebell) -> list[BaseRoute]:
         *calendar_routes(firebell),
         *webhook_routes(firebell),
         *twilio_routes(firebell),
+        *postmortem_routes(firebell),
     ]
 
 

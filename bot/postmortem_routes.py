@@ -1,0 +1,53 @@
+"""Markdown export of postmortems: `GET /api/v1/incidents/{id}/postmortem` and
+`firebell postmortem <id>`."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from workflows.context import Context
+from workflows.postmortem import markdown
+from workflows.ports import FirebellError, NotFound
+
+if TYPE_CHECKING:
+    from app import Firebell
+
+_INCIDENT = re.compile(r"^(?:#|INC-)?(\d+)$", re.IGNORECASE)
+MARKDOWN = "text/markdown; charset=utf-8"
+
+
+def postmortem_routes(firebell: Firebell) -> list[BaseRoute]:
+    async def postmortem(request: Request) -> Response:
+        match = _INCIDENT.match(request.path_params["incident"])
+        if match is None:
+            return JSONResponse({"error": "an incident is 12, #12 or INC-12"}, status_code=400)
+        try:
+            text = await run_in_threadpool(markdown, firebell.ctx, incident_id=int(match.group(1)))
+        except NotFound as error:
+            return JSONResponse({"error": str(error)}, status_code=404)
+        except FirebellError as error:  # a broken team template, a store without follow-ups
+            return JSONResponse({"error": str(error)}, status_code=422)
+        return PlainTextResponse(text + "\n", media_type=MARKDOWN)
+
+    return [Route("/api/v1/incidents/{incident}/postmortem", postmortem, methods=["GET"])]
+
+
+def print_postmortem(ctx: Context, incident: str) -> int:
+    """`firebell postmortem <id>`: the stored draft (or a fresh one) on stdout."""
+    match = _INCIDENT.match(incident.strip())
+    if match is None:
+        print(f"not an incident: {incident!r} (write 12, #12 or INC-12)", file=sys.stderr)
+        return 2
+    try:
+        print(markdown(ctx, incident_id=int(match.group(1))))
+    except FirebellError as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
