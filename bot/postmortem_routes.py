@@ -13,8 +13,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from workflows.context import Context
-from workflows.postmortem import markdown
 from workflows.ports import FirebellError, NotFound
+from workflows.postmortem import markdown
 
 if TYPE_CHECKING:
     from app import Firebell
