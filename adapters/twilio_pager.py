@@ -33,8 +33,10 @@ from workflows.ports import ExternalServiceError, Message
 log = logging.getLogger(__name__)
 
 PhoneOf = Callable[[str], "str | None"]
-# How far the provider's clock may be off ours when we look for a page after a crash.
-CLOCK_SKEW = timedelta(seconds=60)
+# How far the provider's clock may be off ours when we look for a page after a crash, and how
+# long a send can take with its retries: a call for a page was created within that window.
+CLOCK_SKEW = timedelta(seconds=2)
+SEND_WINDOW = timedelta(seconds=20)
 _SHORT_CODE = re.compile(r":[a-z0-9_+-]+:")
 
 
@@ -117,17 +119,22 @@ class TwilioPager:
         """SIDs of what Twilio accepted that may be this page: messages bearing its marker, or
         calls from our number to the person since `since` (newest last)."""
         to = self._phone(page)
-        after = since - CLOCK_SKEW
+        after, before = since - CLOCK_SKEW, since + SEND_WINDOW
         if page.channel == "sms":
-            marker = page_marker(page)
+            marker = page_marker(page)  # exact: the body names the page
             found = self._call(lambda: self.client.messages.list(
-                to=to, from_=self.from_number, date_sent_after=after, limit=200))
+                to=to, from_=self.from_number, date_sent_after=after - SEND_WINDOW, limit=200))
             hits = [m for m in found if marker in (m.body or "")]
         else:
+            # A call carries nothing of ours that Twilio lists back: the call to this person
+            # created first after the claim is the best guess. The caller skips SIDs that other
+            # pages hold already.
             found = self._call(lambda: self.client.calls.list(
                 to=to, from_=self.from_number, start_time_after=after, limit=200))
-            hits = [c for c in found if (_created(c) or after) >= after]
-        return [str(item.sid) for item in sorted(hits, key=lambda i: _created(i) or after)]
+            hits = [c for c in found if after <= (_created(c) or since) <= before]
+        # Twilio lists newest first; oldest first, ties kept in Twilio's order of creation.
+        oldest_first = list(reversed(hits))
+        return [str(i.sid) for i in sorted(oldest_first, key=lambda i: _created(i) or since)]
 
     # helpers ---------------------------------------------------------------
     def _phone(self, page: Page) -> str:

@@ -92,6 +92,7 @@ class FakeTwilio:
         self.invalid_numbers: set[str] = set()  # answered 400, code 21211
         self.undeliverable: set[str] = set()  # accepted, then reported "undelivered"/"failed"
         self.callbacks: list[tuple[str, int]] = []  # (url, status code Firebell answered)
+        self.latency = 0.0  # seconds before a POST is answered (it is accepted all the same)
         self._failures: list[int] = []  # statuses to answer the next POSTs with (429, 500 ...)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -223,6 +224,8 @@ class FakeTwilio:
                     return
                 with fake._lock:
                     failure = fake._failures.pop(0) if fake._failures else None
+                if fake.latency:
+                    time.sleep(fake.latency)
                 if failure is not None:
                     self._answer(failure, {"code": 20429 if failure == 429 else 20500,
                                            "status": failure, "message": "try again later"})
