@@ -126,7 +126,8 @@ def pagerduty_signal(body: Any, *, integration: str) -> Signal:
     labels["source"], labels["severity"] = origin, str(severity)
     if "service" not in labels and "component" in labels:
         labels["service"] = labels["component"]
-    links = body.get("links") if isinstance(body.get("links"), list) else []
+    raw_links = body.get("links")
+    links: list[Any] = raw_links if isinstance(raw_links, list) else []
     return Signal(
         source="pagerduty", integration=integration, action=action,
         dedup_key=key or uuid.uuid4().hex, labels=labels, summary=summary[:500],

@@ -95,6 +95,8 @@ async def _read(request: Request) -> bytes:
 
 
 def _json(body: bytes) -> Any:
+    if b"\\u0000" in body:  # PostgreSQL text cannot hold NUL: refuse it here, not half-way
+        raise InvalidRequest("strings must not contain NUL characters (\\u0000)")
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError

@@ -8,7 +8,18 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, func, not_, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    case,
+    create_engine,
+    func,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.db import is_sqlite
@@ -25,6 +36,16 @@ SIGNALS = SignalRow.__table__  # type: ignore[attr-defined]
 DELIVERIES = WebhookDeliveryRow.__table__  # type: ignore[attr-defined]
 INCIDENTS = IncidentRow.__table__  # type: ignore[attr-defined]
 _OPEN = [state.value for state in OPEN_STATES]
+
+
+# Built once: an alert storm runs these thousands of times a second.
+_ADD_SIGNAL = SIGNALS.insert()
+_INSERT_ALERT = {
+    dialect_is_sqlite: (sqlite.insert if dialect_is_sqlite else postgresql.insert)(ALERTS)
+    .on_conflict_do_nothing(index_elements=["open_key"])
+    .returning(ALERTS.c.id)
+    for dialect_is_sqlite in (True, False)
+}
 
 
 def _open_key(source: str, dedup_key: str) -> str:
@@ -63,28 +84,25 @@ class SqlIntakeTransaction:
 
     # signals and alerts ---------------------------------------------------
     def add_signal(self, signal: StoredSignal) -> None:
-        self._c.execute(SIGNALS.insert().values(
-            received_at=signal.received_at, source=signal.source, integration=signal.integration,
-            action=signal.action.value, dedup_key=signal.dedup_key, rule=signal.rule,
-            service=signal.service, payload=signal.payload,
-        ))
+        self._c.execute(_ADD_SIGNAL, {
+            "received_at": signal.received_at, "source": signal.source,
+            "integration": signal.integration, "action": signal.action.value,
+            "dedup_key": signal.dedup_key, "rule": signal.rule, "service": signal.service,
+            "payload": signal.payload,
+        })
 
     def insert_alert(self, alert: Alert) -> bool:
-        statement = (
-            self._insert(ALERTS)
-            .values(
-                source=alert.source, dedup_key=alert.dedup_key,
-                open_key=_open_key(alert.source, alert.dedup_key), rule=alert.rule,
-                service=alert.service, team=alert.team, priority=alert.priority,
-                environment=alert.environment, summary=alert.summary,
-                unrouted_reason=alert.unrouted_reason, labels=alert.labels, links=alert.links,
-                status=alert.status.value, group_id=alert.group_id, first_seen=alert.first_seen,
-                starts_at=alert.starts_at, resolved_by_source=False, flapping=alert.flapping,
-            )
-            .on_conflict_do_nothing(index_elements=["open_key"])
-            .returning(ALERTS.c.id)
-        )
-        new_id = self._c.execute(statement).scalar()
+        statement = _INSERT_ALERT[self._sqlite]
+        values = {
+            "source": alert.source, "dedup_key": alert.dedup_key,
+            "open_key": _open_key(alert.source, alert.dedup_key), "rule": alert.rule,
+            "service": alert.service, "team": alert.team, "priority": alert.priority,
+            "environment": alert.environment, "summary": alert.summary,
+            "unrouted_reason": alert.unrouted_reason, "labels": alert.labels, "links": alert.links,
+            "status": alert.status.value, "group_id": alert.group_id, "first_seen": alert.first_seen,
+            "starts_at": alert.starts_at, "resolved_by_source": False, "flapping": alert.flapping,
+        }
+        new_id = self._c.execute(statement, values).scalar()
         if new_id is None:
             return False
         alert.id = int(new_id)
@@ -271,8 +289,14 @@ class SqlIntakeStore:
     """The intake store port; shares the engine (and its pool) of the main store."""
 
     def __init__(self, engine: Engine, *, url: str) -> None:
-        self.engine = engine
         self._sqlite = is_sqlite(url)
+        # On PostgreSQL an alert storm is many tiny transactions from many threads: a pool of
+        # its own, without the pre-ping and reset round trips (a broken connection fails the
+        # transaction, and the sender retries). SQLite keeps the shared engine: one writer.
+        self.engine = engine if self._sqlite else create_engine(
+            engine.url, pool_size=40, max_overflow=10, pool_pre_ping=False,
+            pool_reset_on_return=None,
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[SqlIntakeTransaction]:

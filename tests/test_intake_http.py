@@ -10,6 +10,7 @@ from datetime import datetime
 from types import SimpleNamespace
 
 import pytest
+from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -54,9 +55,8 @@ class Http:
         return self.client.post(path, content=data, headers=headers)
 
     def signals(self) -> int:
-        with self.world.ctx.store.transaction() as tx:  # type: ignore[attr-defined]
-            return int(tx._session.exec(  # noqa: SLF001
-                __import__("sqlalchemy").text("SELECT count(*) FROM signals")).one()[0])
+        with self.world.ctx.store.engine.connect() as c:  # type: ignore[attr-defined]
+            return int(c.execute(text("SELECT count(*) FROM signals")).scalar_one())
 
 
 @pytest.fixture
@@ -182,3 +182,8 @@ def test_noise_report_endpoint(http: Http) -> None:
     rows = http.client.get("/api/v1/reports/noise").json()["rules"]
     assert rows[0]["rule"] == "HighErrorRate" and rows[0]["signals"] == 2 and rows[0]["alerts"] == 1
     assert http.client.get("/api/v1/reports/noise?since=2026-01-01").status_code == 400
+
+
+def test_nul_characters_are_refused_on_every_database(http: Http) -> None:
+    answer = http.post("/webhooks/alertmanager", am_body(service="check\x00out"))
+    assert answer.status_code == 400 and "NUL" in answer.json()["message"]

@@ -46,6 +46,7 @@ def test_jira_open_searches_then_creates_with_adf() -> None:
                          ("POST", "/rest/api/3/issue"): {"id": "1", "key": "OPS-7"}})
     assert tickets.open_ticket(incident=INCIDENT, body="Runbook: https://r.example/x") == "OPS-7"
     (m1, p1, search), (m2, p2, created) = rec.calls
+    assert isinstance(search, dict) and isinstance(created, dict)
     assert (m1, p1) == ("POST", "/rest/api/3/search/jql") and 'labels = "firebell-inc-12"' in search["jql"]
     fields = created["fields"]
     assert fields["project"] == {"key": "OPS"} and fields["priority"] == {"name": "Highest"}
@@ -134,6 +135,7 @@ def test_github_open_update_close_on_enterprise_url() -> None:
     tickets, rec = github(answers, api="https://ghe.acme.example/api/v3")
     assert tickets.open_ticket(incident=INCIDENT, body="body") == "acme/ops#42"
     created = rec.calls[1][2]
+    assert isinstance(created, dict)
     assert "priority:P1" in created["labels"] and created["title"].startswith("[P1] INC-12")
     closed = Incident(**{**INCIDENT.__dict__, "state": State.CLOSED, "priority": "P2"})
     tickets.update_ticket(ticket="acme/ops#42", incident=closed, comment="INC-12: closed")

@@ -89,7 +89,7 @@ def retry_pending(ctx: Context, *, older_than: timedelta = timedelta(minutes=1))
         firsts = {g.id: next(iter(itx.group_alerts(g.id)), None) for g in groups if g.id}
     opened = 0
     for group in groups:
-        alert = firsts.get(group.id)
+        alert = firsts.get(group.id) if group.id is not None else None
         routed = route(ctx.catalog, alert.labels) if alert else None
         if alert is None or not isinstance(routed, Route):
             continue
