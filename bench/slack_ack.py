@@ -1,19 +1,24 @@
 """How fast `firebell serve` acknowledges Slack slash commands (Slack gives up after 3 s).
 
 Starts the real server (`python app.py serve`, SQLite, demo catalog) on loopback with Slack's
-Web API pointed at the in-process fake, sends signed `/incident help` and `/oncall` commands at
-a fixed concurrency with httpx, and reports the ack latency and throughput.
+Web API pointed at the fake, sends signed `/incident help` and `/oncall` commands at a fixed
+concurrency with httpx, and reports the ack latency and throughput. The fake Slack runs in a
+process of its own: in the load generator's process its threads would steal the GIL from the
+client's event loop and the figures would measure the bench, not the server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -34,16 +39,16 @@ CONCURRENCY = 20
 ONCALL_EVERY = 10  # one `/oncall payments` per ten requests, the rest `/incident help`
 
 
-def _body(fake: FakeSlack, n: int) -> str:
+def _body(fake_base: str, n: int) -> str:
     command, text = ("/oncall", "payments") if n % ONCALL_EVERY == 0 else ("/incident", "help")
-    _, response_url = fake.response_url()
+    response_url = f"{fake_base}/response/bench{n}"
     return urlencode({
         "team_id": TEAM, "channel_id": "C0BENCH", "user_id": "U0ALICE", "command": command,
         "text": text, "response_url": response_url, "trigger_id": f"bench.{n}",
     })
 
 
-async def _run(url: str, fake: FakeSlack, *, requests: int, concurrency: int) -> list[float]:
+async def _run(url: str, fake_base: str, *, requests: int, concurrency: int) -> list[float]:
     latencies: list[float] = []
     queue: asyncio.Queue[int] = asyncio.Queue()
     for n in range(requests):
@@ -53,7 +58,7 @@ async def _run(url: str, fake: FakeSlack, *, requests: int, concurrency: int) ->
     async with httpx.AsyncClient(timeout=10, limits=limits) as client:
         async def worker() -> None:
             while not queue.empty():
-                body = _body(fake, queue.get_nowait())
+                body = _body(fake_base, queue.get_nowait())
                 headers = {"Content-Type": "application/x-www-form-urlencoded",
                            **signature_headers(body)}
                 started = time.perf_counter()
@@ -71,32 +76,52 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def _fake_slack(conn: Connection) -> None:
+    """Serve the fake Slack until told to stop; answer how many responses it received."""
+    with FakeSlack() as fake:
+        conn.send(fake.base)
+        while (message := conn.recv()) != "stop":
+            assert message == "count"
+            with fake._lock:
+                conn.send(sum(len(v) for v in fake.responses.values()))
+
+
 def main(*, requests: int = REQUESTS, concurrency: int = CONCURRENCY) -> int:
-    with FakeSlack() as fake, tempfile.TemporaryDirectory() as tmp:
+    parent, child = multiprocessing.get_context("fork").Pipe()
+    fake_process = multiprocessing.get_context("fork").Process(target=_fake_slack, args=(child,))
+    fake_process.start()
+    fake_base = parent.recv()
+
+    def answered_count() -> int:
+        parent.send("count")
+        return int(parent.recv())
+
+    with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         env = {**os.environ, "FIREBELL_CONFIG": str(DEMO_CATALOG),
                "DATABASE_URL": f"sqlite:///{Path(tmp) / 'bench.db'}",
                "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-               "SLACK_API_URL": fake.api_url, "HOST": "127.0.0.1", "PORT": str(port)}
+               "SLACK_API_URL": f"{fake_base}/api/", "HOST": "127.0.0.1", "PORT": str(port)}
         env.pop("SLACK_APP_TOKEN", None)
         server = subprocess.Popen([sys.executable, "app.py", "serve"], cwd=ROOT, env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             base = f"http://127.0.0.1:{port}"
-            fake.wait_for(lambda: _healthy(base), timeout=20)
+            _wait_for(lambda: _healthy(base), timeout=20)
             # Warm up (Bolt's first request calls auth.test), then measure.
-            asyncio.run(_run(f"{base}/slack/events", fake, requests=20, concurrency=5))
-            answered_before = sum(len(v) for v in fake.responses.values())
+            asyncio.run(_run(f"{base}/slack/events", fake_base, requests=20, concurrency=5))
+            _wait_for(lambda: answered_count() >= 20, timeout=20)
             started = time.perf_counter()
-            latencies = asyncio.run(_run(f"{base}/slack/events", fake, requests=requests,
+            latencies = asyncio.run(_run(f"{base}/slack/events", fake_base, requests=requests,
                                          concurrency=concurrency))
             elapsed = time.perf_counter() - started
-            fake.wait_for(lambda: sum(len(v) for v in fake.responses.values())
-                          >= answered_before + requests, timeout=60)
+            _wait_for(lambda: answered_count() >= 20 + requests, timeout=60)
             answered = time.perf_counter() - started
         finally:
             server.terminate()
-            _, errors = server.communicate(timeout=10)
+            server.communicate(timeout=10)
+            parent.send("stop")
+            fake_process.join(timeout=10)
     print(f"slack_ack: {requests} signed slash commands ({requests // ONCALL_EVERY} /oncall, "
           f"the rest /incident help), concurrency {concurrency}")
     print(f"  ack latency ms: p50 {statistics.median(latencies):.1f}  "
@@ -107,6 +132,14 @@ def main(*, requests: int = REQUESTS, concurrency: int = CONCURRENCY) -> int:
         print("  SLOWER THAN SLACK'S 3 s LIMIT", file=sys.stderr)
         return 1
     return 0
+
+
+def _wait_for(predicate: Callable[[], bool], *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the server or the fake Slack did not get there in time")
+        time.sleep(0.05)
 
 
 def _healthy(base: str) -> bool:
