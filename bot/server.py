@@ -21,8 +21,8 @@ from starlette.routing import BaseRoute, Route
 
 from bot.calendars import calendar_routes
 from bot.postmortem_routes import postmortem_routes
-from bot.webhooks import webhook_routes
 from bot.twilio import twilio_routes
+from bot.webhooks import webhook_routes
 from workflows import paging_report as reports
 from workflows import queries
 from workflows.model import Incident
@@ -85,7 +85,10 @@ def routes(firebell: Firebell) -> list[BaseRoute]:
         return JSONResponse({"at": at.isoformat(), "oncall": [
             {"schedule": a.schedule, "team": a.team, "now": _people(firebell, a.now),
              "next_at": a.next_at.isoformat() if a.next_at else None,
-             "next": _people(firebell, a.next_people)}
+             "next": _people(firebell, a.next_people),
+             "layers": [{"layer": layer.layer, "now": _people(firebell, _one(layer.now)),
+                         "next_at": _iso(layer.next_at), "next": _people(firebell, _one(layer.next))}
+                        for layer in a.layers]}
             for a in answers
         ]})
 
@@ -133,6 +136,10 @@ def _parse_time(text: str) -> datetime:
 
 def _people(firebell: Firebell, people: Sequence[str]) -> list[dict[str, str | None]]:
     return [{"id": p, "name": firebell.ctx.display(p)} for p in people]
+
+
+def _one(person: str | None) -> list[str]:
+    return [person] if person else []
 
 
 def _iso(value: datetime | None) -> str | None:

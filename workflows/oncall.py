@@ -80,6 +80,35 @@ def next_handoff(
     return None
 
 
+@dataclass(frozen=True)
+class LayerStatus:
+    """One layer on its own (before overrides and the layers above it): who now, who next."""
+
+    layer: str
+    now: str | None
+    next_at: datetime | None
+    next: str | None
+
+
+def layer_status(catalog: Catalog, *, schedule_id: str, at: datetime) -> list[LayerStatus]:
+    """Now and next for each layer of a schedule (primary and secondary, daytime over 24/7 ...)."""
+    _aware(at)
+    schedule = catalog.schedule(schedule_id)
+    tz = ZoneInfo(catalog.schedule_zone(schedule_id))
+    at = at.astimezone(UTC)
+    answers = []
+    for layer in schedule.all_layers:
+        segments = _layer_segments(layer, tz, at, at + timedelta(days=35))
+        current = next((p for s, e, p in segments if s <= at < e), None)
+        following = next(((s, p) for s, e, p in segments if s > at and p != current), None)
+        if following is None:  # the same person until the horizon: when does their turn end?
+            ends = [e for s, e, p in segments if s <= at < e]
+            following = (ends[0], None) if ends and ends[0] < at + timedelta(days=35) else None
+        answers.append(LayerStatus(layer.name, current, following[0] if following else None,
+                                   following[1] if following else None))
+    return answers
+
+
 def resolve_targets(catalog: Catalog, *, targets: list[str], at: datetime) -> list[str]:
     """Expand "schedule:x", "team:x", "group:x", "person:x" (or a bare person id) to person ids.
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from workflows.catalog import Catalog
 from workflows.context import Context
 from workflows.model import Incident, TimelineEvent
-from workflows.oncall import next_handoff, on_call
+from workflows.oncall import LayerStatus, layer_status, next_handoff, on_call
 from workflows.ports import InvalidRequest
 
 
@@ -19,6 +19,7 @@ class OnCallAnswer:
     now: list[str]
     next_at: datetime | None
     next_people: list[str]
+    layers: list[LayerStatus] = field(default_factory=list)  # each layer's own now and next
 
 
 def schedules_for(catalog: Catalog, query: str | None) -> list[str]:
@@ -51,6 +52,7 @@ def who_is_on_call(catalog: Catalog, *, query: str | None, at: datetime) -> list
                 now=on_call(catalog, schedule_id=schedule_id, at=at),
                 next_at=following[0] if following else None,
                 next_people=following[1] if following else [],
+                layers=layer_status(catalog, schedule_id=schedule_id, at=at),
             )
         )
     return answers
