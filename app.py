@@ -15,8 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.timers import SchedulerTimers
 from storage.db import upgrade
-from storage.schedule_store import SqlScheduleStore
 from storage.intake_store import SqlIntakeStore
+from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
 from workflows.catalog import CatalogError, check_catalog, load_catalog
 from workflows.clock import SystemClock
@@ -24,6 +24,7 @@ from workflows.context import Context
 from workflows.deadlines import run_due
 from workflows.durations import format_duration
 from workflows.handoffs import schedule_tick
+from workflows.intake import retry_pending
 from workflows.ports import ChatPort, Clock, Message, PagerPort, TicketPort, Timers
 from workflows.schedule_changes import sync_catalog
 
@@ -61,6 +62,7 @@ class Settings(BaseSettings):
     github_repo: str | None = None
     github_api_url: str = "https://api.github.com"
     firebell_webhook_token: str | None = None
+    firebell_api_token: str | None = None
     jira_webhook_secret: str | None = None  # signs Jira admin webhooks (POST /webhooks/jira)
     github_webhook_secret: str | None = None  # signs GitHub webhooks (POST /webhooks/github)
     public_url: str | None = None
@@ -87,7 +89,15 @@ class Firebell:
     slack: Any = None  # slack_bolt.App when Slack is configured
 
     def tick(self) -> int:
-        return run_due(self.ctx)
+        return tick(self.ctx)
+
+
+def tick(ctx: Context) -> int:
+    """What the scheduler runs when it wakes: handoffs, stranded alert groups, due deadlines."""
+    schedule_tick(ctx)
+    if ctx.intake is not None:
+        retry_pending(ctx)
+    return run_due(ctx)
 
 
 def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
@@ -96,7 +106,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
     upgrade(settings.database_url)
     store = SqlStore(settings.database_url)
     holder: dict[str, Context] = {}
-    timers = SchedulerTimers(lambda: (schedule_tick(holder["ctx"]), run_due(holder["ctx"]))[1], poll_seconds=settings.firebell_poll_seconds)
+    timers = SchedulerTimers(lambda: tick(holder["ctx"]), poll_seconds=settings.firebell_poll_seconds)
     chat: ChatPort
     pagers: dict[str, PagerPort] = {}
     slack_app = None

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -15,9 +16,11 @@ from prometheus_client.registry import Collector
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.calendars import calendar_routes
 from bot.postmortem_routes import postmortem_routes
@@ -34,7 +37,46 @@ if TYPE_CHECKING:
 
 def build_http_app(firebell: Firebell, *, extra_routes: Iterable[BaseRoute] = ()) -> Starlette:
     """The ASGI app `firebell serve` runs under uvicorn."""
-    return Starlette(routes=[*routes(firebell), *extra_routes])
+    token = firebell.settings.firebell_api_token
+    return Starlette(
+        routes=[*routes(firebell), *extra_routes],
+        middleware=[Middleware(ApiToken, token=token)],
+    )
+
+
+# Firebell's own outbound numbers, for phones to allowlist: nothing secret in it.
+_PUBLIC_API = frozenset({"/api/v1/contact.vcf"})
+
+
+class ApiToken:
+    """Every `/api/v1/` request must present FIREBELL_API_TOKEN (`Authorization: Bearer` or
+    `?token=`), compared in constant time. Without the setting the JSON API is off."""
+
+    def __init__(self, app: ASGIApp, *, token: str | None) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/api/v1/") or path in _PUBLIC_API:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        given = given or request.query_params.get("token", "")
+        if self.token is None:
+            response: Response = JSONResponse(
+                {"error": "the JSON API is off: set FIREBELL_API_TOKEN"}, status_code=403
+            )
+        elif not hmac.compare_digest(given.encode(), self.token.encode()):
+            response = JSONResponse(
+                {"error": "missing or wrong API token (Authorization: Bearer <FIREBELL_API_TOKEN>)"},
+                status_code=401, headers={"WWW-Authenticate": "Bearer"},
+            )
+        else:
+            await self.app(scope, receive, send)
+            return
+        await response(scope, receive, send)
 
 
 def routes(firebell: Firebell) -> list[BaseRoute]:

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO_CATALOG = ROOT / "examples" / "demo.yaml"
 SIGNING_SECRET = "firebell-test-signing-secret"
 BOT_TOKEN = "xoxb-firebell-test"
+API_TOKEN = "test-api-token"
 
 
 def free_port() -> int:
@@ -169,7 +170,7 @@ class Harness:
             firebell_config=str(catalog),
             database_url=database_url or f"sqlite:///{tmp_path / 'firebell.db'}",
             slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,
-            slack_api_url=self.fake.api_url,
+            slack_api_url=self.fake.api_url, firebell_api_token=API_TOKEN,
         )
         self.clock = clock
         self.firebell = build(self.settings, clock=clock)

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.slack_helpers import DEMO_CATALOG, Harness, ThreadedServer
+from tests.slack_helpers import API_TOKEN, DEMO_CATALOG, Harness, ThreadedServer
 from workflows.clock import FakeClock
 
 START = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
@@ -23,7 +23,8 @@ def h(tmp_path: Path) -> Iterator[Harness]:
 
 
 def _get(h: Harness, path: str) -> httpx.Response:
-    return httpx.get(h.server.url + path, timeout=10)
+    return httpx.get(h.server.url + path, timeout=10,
+                     headers={"Authorization": f"Bearer {API_TOKEN}"})
 
 
 def test_healthz_reports_the_database_and_the_scheduler(h: Harness) -> None:
@@ -80,3 +81,11 @@ def test_slack_events_are_404_when_slack_is_off(tmp_path: Path) -> None:
     finally:
         server.stop()
         firebell.store.dispose()
+
+
+def test_the_json_api_needs_its_token(h: Harness) -> None:
+    url = h.server.url + "/api/v1/incidents"
+    assert httpx.get(url, timeout=10).status_code == 401
+    assert httpx.get(url, headers={"Authorization": "Bearer wrong"}, timeout=10).status_code == 401
+    assert httpx.get(url + f"?token={API_TOKEN}", timeout=10).status_code == 200
+    assert httpx.get(h.server.url + "/healthz", timeout=10).status_code in (200, 503)

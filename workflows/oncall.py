@@ -100,7 +100,9 @@ def layer_status(catalog: Catalog, *, schedule_id: str, at: datetime) -> list[La
     for layer in schedule.all_layers:
         segments = _layer_segments(layer, tz, at, at + timedelta(days=35))
         current = next((p for s, e, p in segments if s <= at < e), None)
-        following = next(((s, p) for s, e, p in segments if s > at and p != current), None)
+        following: tuple[datetime, str | None] | None = next(
+            ((s, p) for s, e, p in segments if s > at and p != current), None
+        )
         if following is None:  # the same person until the horizon: when does their turn end?
             ends = [e for s, e, p in segments if s <= at < e]
             following = (ends[0], None) if ends and ends[0] < at + timedelta(days=35) else None
