@@ -213,6 +213,16 @@ class SqlTransaction:
         query = select(IncidentRow).where(col(IncidentRow.id).in_(sorted(set(ids))))
         return {row.id: _incident(row) for row in self._session.exec(query) if row.id is not None}
 
+    def pages_in_doubt(self, *, claimed_before: datetime, limit: int = 100) -> list[Page]:
+        query = (
+            select(PageRow)
+            .where(PageRow.status == PageStatus.SENDING.value,
+                   col(PageRow.sent_at) <= _utc(claimed_before))
+            .order_by(col(PageRow.id))
+            .limit(limit)
+        )
+        return [_page(row) for row in self._session.exec(query)]
+
     def page_by_ref(self, ref: str) -> Page | None:
         row = self._session.exec(select(PageRow).where(PageRow.ref == ref)).first()
         return _page(row) if row else None

@@ -109,7 +109,7 @@ def test_p1_opens_a_channel_and_pages_primary_on_every_channel(world: World) -> 
 def test_unacknowledged_page_escalates_to_every_target_of_the_next_step(world: World) -> None:
     incident_id = world.declare()
     world.pager.sent.clear()
-    world.advance(minutes=4, seconds=59)  # only the pages' in-doubt checks fall due
+    assert world.advance(minutes=4, seconds=59) == 0
     assert world.pager.sent == []
     world.advance(seconds=1)
     assert sorted({p for p, _, _ in world.pager.sent}) == ["bob", "erin"]

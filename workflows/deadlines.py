@@ -11,7 +11,7 @@ from workflows.escalate import on_ack_timeout, on_maintenance_end
 from workflows.followup_sweep import sweep_followups
 from workflows.lifecycle import close_after_watch
 from workflows.model import Deadline, DeadlineKind, Incident
-from workflows.paging import deliver_queued, on_page_in_doubt
+from workflows.paging import deliver_queued
 from workflows.ports import Transaction
 from workflows.respond import remind
 
@@ -24,7 +24,6 @@ HANDLERS: dict[DeadlineKind, Handler] = {
     DeadlineKind.ACK_DUE: on_ack_due,
     DeadlineKind.NOTIFICATION_CLOCK: on_clock,
     DeadlineKind.MAINTENANCE_END: on_maintenance_end,
-    DeadlineKind.PAGE_IN_DOUBT: on_page_in_doubt,
 }
 
 

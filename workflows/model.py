@@ -149,7 +149,6 @@ class DeadlineKind(StrEnum):
     ACK_DUE = "ack_due"  # a queued (P3/P4) signal was not acknowledged within its business time
     NOTIFICATION_CLOCK = "notification_clock"  # a regulator/customer notice deadline approaches
     MAINTENANCE_END = "maintenance_end"  # pages held back by a maintenance window may go out
-    PAGE_IN_DOUBT = "page_in_doubt"  # a page still `sending` long after its claim: ask the provider
 
 
 @dataclass

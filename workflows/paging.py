@@ -5,9 +5,9 @@ A page is a row first (an outbox): queued in the transaction that decided to pag
 after a crash go out when the process returns.
 
 A crash between claiming a page and recording what the provider answered leaves it `sending`
-("in doubt": was it sent?). The claim schedules a PAGE_IN_DOUBT deadline in the same transaction;
-if the page is still `sending` when it falls due, the provider is asked (`PageLookup`): a page it
-took is marked sent, one it never saw is sent again. Neither lost nor sent twice.
+("in doubt": was it sent?). The claim stamps the attempt's start in `sent_at`; a page still
+`sending` IN_DOUBT_AFTER later is settled by asking the provider (`PageLookup`): a page it took is
+marked sent, one it never saw is sent again. Neither lost nor sent twice.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Protocol, runtime_checkable
 from workflows.catalog import Catalog, Person
 from workflows.context import Context, Effect, record
 from workflows.durations import format_duration
-from workflows.model import DIRECT, Deadline, DeadlineKind, Incident, Page, PageStatus, State
+from workflows.model import DIRECT, Incident, Page, PageStatus, State
 from workflows.ports import Button, ExternalServiceError, InvalidRequest, Message, Transaction
 from workflows.render import render
 
@@ -116,13 +116,9 @@ def deliver_page(ctx: Context, page_id: int) -> None:
         if page is None:
             return
         incident = tx.get_incident(page.incident_id)
-        # While `sending`, sent_at is when this attempt began: the in-doubt check names it.
+        # While `sending`, sent_at is when this attempt began: settle_in_doubt goes by it.
         page.sent_at = claimed_at
         tx.save_page(page)
-        check = Deadline(page.incident_id, DeadlineKind.PAGE_IN_DOUBT, claimed_at + IN_DOUBT_AFTER,
-                         {"page": page_id, "claimed_at": claimed_at.isoformat()})
-        tx.schedule(check)
-    ctx.timers.wake_at(check.due_at)
     stale = _stale(page, incident)
     if stale:
         page.status, page.sent_at, page.error = PageStatus.CANCELLED, None, stale
@@ -154,25 +150,24 @@ def deliver_page(ctx: Context, page_id: int) -> None:
             _fail_over(ctx, tx, effects, incident, page)
 
 
-def on_page_in_doubt(
-    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, deadline: Deadline
-) -> None:
-    """A page claimed IN_DOUBT_AFTER ago is still `sending`: the process died while sending it.
+def settle_in_doubt(ctx: Context) -> int:
+    """Pages a crash left `sending`: ask the provider whether it took them; send again if not.
 
-    The provider is asked after this transaction commits; a further check is scheduled first, so
-    that a crash during the question does not leave the page in doubt for ever.
+    Safe in several replicas and across crashes: each outcome is written only if the page is
+    still in the very attempt that was looked up, and a page not settled stays in doubt until
+    the next run.
     """
-    assert incident.id is not None
-    page = next((p for p in tx.pages(incident.id) if p.id == deadline.data["page"]), None)
-    if page is None or page.status != PageStatus.SENDING or page.sent_at is None:
-        return
-    claimed_at = datetime.fromisoformat(str(deadline.data["claimed_at"]))
-    if page.sent_at != claimed_at:
-        return  # a later attempt holds the page; its own check will look after it
-    ctx.schedule(tx, effects, Deadline(incident.id, DeadlineKind.PAGE_IN_DOUBT,
-                                       ctx.now() + IN_DOUBT_AFTER, dict(deadline.data)))
-    effects.append(Effect(incident.id, f"page {page.id} in doubt",
-                          partial(_settle_in_doubt, ctx, page, claimed_at)))
+    with ctx.store.transaction() as tx:
+        pages = tx.pages_in_doubt(claimed_before=ctx.now() - IN_DOUBT_AFTER)
+    for page in pages:
+        assert page.sent_at is not None
+        try:
+            _settle_in_doubt(ctx, page, page.sent_at)
+        except ExternalServiceError as error:
+            with ctx.store.transaction() as tx:
+                record(tx, tx.get_incident(page.incident_id), kind="delivery_failed",
+                       at=ctx.now(), text=f"page {page.id} in doubt, provider not asked: {error}")
+    return len(pages)
 
 
 def _settle_in_doubt(ctx: Context, page: Page, claimed_at: datetime) -> None:
@@ -221,6 +216,7 @@ def _stale(page: Page, incident: Incident) -> str | None:
 
 def deliver_queued(ctx: Context) -> int:
     """Deliver the pages whose time has come (delayed channels, or left over from a crash)."""
+    settle_in_doubt(ctx)
     with ctx.store.transaction() as tx:
         pages = tx.queued_pages(now=ctx.now())
     for page in pages:

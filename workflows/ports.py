@@ -137,6 +137,10 @@ class Transaction(Protocol):
         """Queued pages whose `send_at` has come."""
         ...
 
+    def pages_in_doubt(self, *, claimed_before: datetime, limit: int = 100) -> list[Page]:
+        """Pages still `sending` whose attempt (their `sent_at`) began before `claimed_before`."""
+        ...
+
     def page_by_ref(self, ref: str) -> Page | None: ...
 
     def pages_between(self, *, start: datetime, end: datetime) -> list[Page]:
