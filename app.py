@@ -168,14 +168,16 @@ def _status_lines(settings: Settings) -> list[str]:
     def on(flag: bool) -> str:
         return "on" if flag else "off"
 
+    slack_mode = " (socket mode)" if settings.slack_app_token else " (HTTP: POST /slack/events)"
     return [
-        f"slack: {on(settings.slack_enabled)}"
-        + (" (socket mode)" if settings.slack_app_token else " (HTTP: POST /slack/events)"),
-        f"teams: {on(bool(settings.teams_app_id and settings.teams_app_password))}",
-        f"twilio: {on(bool(settings.twilio_account_sid and settings.twilio_auth_token))}",
+        f"slack: {on(settings.slack_enabled)}" + (slack_mode if settings.slack_enabled else ""),
+        "teams: off (the Teams front-end is not part of this release)",
+        f"twilio: {on(settings.twilio_enabled)}",
         f"jira: {on(bool(settings.jira_url and settings.jira_api_token))}",
         f"github issues: {on(bool(settings.github_token and settings.github_repo))}",
         f"alert webhooks: {on(bool(settings.firebell_webhook_token))}",
+        f"JSON API: {on(bool(settings.firebell_api_token))}",
+        f"personal calendar feeds: {on(bool(settings.firebell_calendar_secret))}",
     ]
 
 
@@ -187,7 +189,6 @@ def serve(settings: Settings) -> None:
     firebell = build(settings)
     for line in _status_lines(settings):
         log.info(line)
-        print(f"firebell: {line}", flush=True)
     http_app = build_http_app(firebell)
     if settings.slack_enabled and settings.slack_app_token and firebell.slack is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
