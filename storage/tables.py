@@ -102,6 +102,9 @@ class DeadlineRow(SQLModel, table=True):
     due_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     done: bool = False
-import storage.schedule_tables  # noqa: E402, F401  (schedule tables join the same metadata)
-import storage.postmortem_tables  # noqa: E402, F401  (postmortems and action items join the metadata)
+
+
+# The other areas' tables join the same metadata (Alembic and the tests see them all).
 import storage.intake_tables  # noqa: E402, F401  (alerts, alert groups, signals, webhook deliveries)
+import storage.postmortem_tables  # noqa: E402, F401  (postmortems and action items join the metadata)
+import storage.schedule_tables  # noqa: E402, F401  (schedule tables join the same metadata)
