@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -137,6 +138,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
     ctx = Context(
         catalog=catalog, store=store, chat=chat, clock=clock or SystemClock(), timers=timers,
         pagers=pagers, public_url=settings.public_url,
+        deliveries=ThreadPoolExecutor(max_workers=8, thread_name_prefix="pages"),
         schedules=SqlScheduleStore(settings.database_url, engine=store.engine),
     )
     holder["ctx"] = ctx

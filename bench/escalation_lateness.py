@@ -17,6 +17,7 @@ import textwrap
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -93,6 +94,8 @@ def _run(label: str, catalog: Path, url: str) -> float:
     ctx = build_console_context(catalog_path=catalog, database_url=url, clock=SystemClock(),
                                 timers=timers, chat=RecordingChat(),
                                 pagers={"chat": pager, "sms": pager})
+    # As `firebell serve` does: pages go out from a pool, beside the loop that claims deadlines.
+    ctx.deliveries = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pages")
     holder["ctx"] = ctx
     started = time.monotonic()
     ids = []

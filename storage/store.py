@@ -98,10 +98,13 @@ class SqlTransaction:
         return incident
 
     def _incident_row(self, incident_id: int, *, for_update: bool = False) -> IncidentRow:
-        query = select(IncidentRow).where(IncidentRow.id == incident_id)
+        row: IncidentRow | None
         if for_update and not self._sqlite:
-            query = query.with_for_update()
-        row = self._session.exec(query).first()
+            query = select(IncidentRow).where(IncidentRow.id == incident_id).with_for_update()
+            row = self._session.exec(query).first()
+        else:
+            # From the session's identity map when this transaction has read it already.
+            row = self._session.get(IncidentRow, incident_id)
         if row is None:
             raise NotFound(f"there is no incident {incident_id}")
         return row
@@ -139,10 +142,10 @@ class SqlTransaction:
                     self._session.add(row)
             except IntegrityError:
                 return False
+            event.id = row.id
         else:
+            # Written with the rest of the transaction, in one batch: nobody needs its id now.
             self._session.add(row)
-        self._session.flush()
-        event.id = row.id
         return True
 
     def events(self, incident_id: int) -> list[TimelineEvent]:
@@ -165,27 +168,34 @@ class SqlTransaction:
         query = select(PageRow).where(PageRow.incident_id == incident_id).order_by(col(PageRow.id))
         return [_page(row) for row in self._session.exec(query)]
 
-    def save_page(self, page: Page) -> None:
-        row = self._session.get(PageRow, page.id)
+    def get_page(self, page_id: int) -> Page:
+        row = self._session.get(PageRow, page_id)
         if row is None:
-            raise NotFound(f"there is no page {page.id}")
-        for key, value in _columns(page).items():
-            setattr(row, key, value.value if key == "status" else value)
-        self._session.add(row)
-        self._session.flush()
+            raise NotFound(f"there is no page {page_id}")
+        return _page(row)
 
-    def claim_page(self, page_id: int) -> Page | None:
+    def save_page(self, page: Page) -> None:
+        values = {k: v for k, v in _columns(page).items() if k != "id"}
+        values["status"] = page.status.value
+        # One UPDATE, no read first: a page is written whole by whoever holds it.
         result = self._session.execute(
-            update(PageRow)
-            .where(col(PageRow.id) == page_id, col(PageRow.status) == PageStatus.QUEUED.value)
-            .values(status=PageStatus.SENDING.value)
+            update(PageRow).where(col(PageRow.id) == page.id).values(**values),
+            execution_options={"synchronize_session": False},
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
-            return None
-        row = self._session.get(PageRow, page_id)
-        assert row is not None
-        self._session.refresh(row)
-        return _page(row)
+            raise NotFound(f"there is no page {page.id}")
+        self._session.expire_all()
+
+    def claim_page(self, page_id: int, *, claimed_at: datetime) -> Page | None:
+        # One statement: only the caller whose UPDATE matched a queued page gets it back.
+        row = self._session.execute(
+            update(PageRow)
+            .where(col(PageRow.id) == page_id, col(PageRow.status) == PageStatus.QUEUED.value)
+            .values(status=PageStatus.SENDING.value, sent_at=_utc(claimed_at))
+            .returning(PageRow),
+            execution_options={"synchronize_session": False},
+        ).scalar_one_or_none()
+        return _page(row) if row is not None else None
 
     def queued_pages(self, *, now: datetime, limit: int = 100) -> list[Page]:
         query = (

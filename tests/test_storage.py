@@ -94,9 +94,11 @@ def test_a_page_is_claimed_for_sending_once(store: SqlStore) -> None:
         page = tx.add_page(Page(incident_id, "alice", "sms", T0))
     assert page.id is not None
     with store.transaction() as tx:
-        assert tx.claim_page(page.id) is not None
+        claimed = tx.claim_page(page.id, claimed_at=T0)
+        assert claimed is not None and claimed.status == PageStatus.SENDING
+        assert claimed.sent_at == T0
     with store.transaction() as tx:
-        assert tx.claim_page(page.id) is None
+        assert tx.claim_page(page.id, claimed_at=T0) is None
         assert tx.pages(incident_id)[0].status == PageStatus.SENDING
 
 

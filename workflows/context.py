@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +29,6 @@ from workflows.signals import IntakeStore
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class Effect:
     """Something that leaves the process (a chat post, a page) once the transaction committed."""
@@ -36,6 +36,9 @@ class Effect:
     incident_id: int
     what: str
     run: Callable[[], object]
+    # Independent of the other effects (a page to one person): may run beside them. Chat posts
+    # are not: a channel must read in the order things happened.
+    independent: bool = False
 
 
 @dataclass
@@ -50,6 +53,8 @@ class Context:
     intake: IntakeStore | None = None  # alerts, groups, received signals (workflows.intake)
     schedules: ScheduleStore | None = None  # versions, swaps, handoffs (schedule_changes)
     public_url: str | None = None
+    # Runs independent effects (pages) side by side; None runs everything in order, in place.
+    deliveries: Executor | None = None
     # Where a team's notices go on this chat platform (the catalog names a channel per platform).
     team_channel: Callable[[Team], str | None] = lambda team: team.slack_channel
 
@@ -57,15 +62,21 @@ class Context:
         return self.clock.now()
 
     @contextmanager
-    def unit(self) -> Iterator[tuple[Transaction, list[Effect]]]:
+    def unit(
+        self, *, defer_to: list[Effect] | None = None
+    ) -> Iterator[tuple[Transaction, list[Effect]]]:
         """A transaction plus a list of effects (chat posts, pages) run after it commits.
 
-        Nothing leaves the process before the state that explains it is durable.
+        Nothing leaves the process before the state that explains it is durable. With
+        `defer_to`, the effects are handed to the caller to run later (after this commit, too).
         """
         effects: list[Effect] = []
         with self.store.transaction() as tx:
             yield tx, effects
-        self.run_effects(effects)
+        if defer_to is not None:
+            defer_to.extend(effects)
+        else:
+            self.run_effects(effects)
 
     def schedule(self, tx: Transaction, effects: list[Effect], deadline: Deadline) -> None:
         """Store a deadline and, once committed, make sure the process wakes for it."""
@@ -128,21 +139,34 @@ class Context:
             return person
 
     def run_effects(self, effects: list[Effect]) -> None:
+        """Run effects: in order, and the independent ones side by side when there is a pool.
+
+        Returns when all have run, so a caller knows its pages went out.
+        """
+        running: list[Future[None]] = []
         for effect in effects:
-            try:
-                effect.run()
-            except FirebellError as error:
-                # Not swallowed: the failure goes on the incident's record, where people look.
-                log.warning("%s failed for incident %s: %s", effect.what, effect.incident_id, error)
-                with self.store.transaction() as tx:
-                    tx.append_event(
-                        TimelineEvent(
-                            incident_id=effect.incident_id,
-                            at=self.now(),
-                            kind="delivery_failed",
-                            text=f"{effect.what} failed: {error}",
-                        )
+            if effect.independent and self.deliveries is not None:
+                running.append(self.deliveries.submit(self._run_effect, effect))
+            else:
+                self._run_effect(effect)
+        for future in running:
+            future.result()
+
+    def _run_effect(self, effect: Effect) -> None:
+        try:
+            effect.run()
+        except FirebellError as error:
+            # Not swallowed: the failure goes on the incident's record, where people look.
+            log.warning("%s failed for incident %s: %s", effect.what, effect.incident_id, error)
+            with self.store.transaction() as tx:
+                tx.append_event(
+                    TimelineEvent(
+                        incident_id=effect.incident_id,
+                        at=self.now(),
+                        kind="delivery_failed",
+                        text=f"{effect.what} failed: {error}",
                     )
+                )
 
 
 def record(

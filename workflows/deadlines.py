@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from workflows.ack_due import on_ack_due
@@ -14,6 +15,8 @@ from workflows.model import Deadline, DeadlineKind, Incident
 from workflows.paging import deliver_queued
 from workflows.ports import Transaction
 from workflows.respond import remind
+
+BATCH_SECONDS = 0.1  # how long effects (pages, posts) may wait while due deadlines are claimed
 
 Handler = Callable[[Context, Transaction, list[Effect], Incident, Deadline], None]
 
@@ -34,8 +37,12 @@ def run_due(ctx: Context, *, limit: int = 1000) -> int:
     back, and the deadline is due again when the process returns.
     """
     done = 0
+    batch: list[Effect] = []
+    started = time.monotonic()
     while done < limit:
-        with ctx.unit() as (tx, effects):
+        # Each deadline commits on its own; what it sends waits for a short batch, so that a
+        # burst of due deadlines is not held up behind the pages of the first ones.
+        with ctx.unit(defer_to=batch) as (tx, effects):
             deadline = tx.claim_due(now=ctx.now())
             if deadline is not None:
                 incident = tx.get_incident(deadline.incident_id, for_update=True)
@@ -43,6 +50,10 @@ def run_due(ctx: Context, *, limit: int = 1000) -> int:
         if deadline is None:
             break
         done += 1
+        if time.monotonic() - started > BATCH_SECONDS:
+            ctx.run_effects(batch)
+            batch, started = [], time.monotonic()
+    ctx.run_effects(batch)
     deliver_queued(ctx)
     sweep_followups(ctx)  # postmortem and action-item reminders, weekly summaries, handoffs
     with ctx.store.transaction() as tx:

@@ -104,21 +104,24 @@ def queue_pages(
             if planned.delay_seconds:
                 effects.append(Effect(incident.id, "wake-up", partial(ctx.timers.wake_at, send_at)))
             else:
-                effects.append(Effect(incident.id, f"page {page.id}",
-                                      partial(deliver_page, ctx, page.id)))
+                effects.append(delivery(ctx, incident.id, page.id))
+
+
+def delivery(ctx: Context, incident_id: int, page_id: int) -> Effect:
+    """The effect that delivers a page once its transaction committed (beside other pages)."""
+    return Effect(incident_id, f"page {page_id}", partial(deliver_page, ctx, page_id),
+                  independent=True)
 
 
 def deliver_page(ctx: Context, page_id: int) -> None:
     """Send one queued page through its pager. Claimed first, so it goes out once."""
     claimed_at = ctx.now()
     with ctx.store.transaction() as tx:
-        page = tx.claim_page(page_id)
+        # While `sending`, sent_at is when this attempt began: settle_in_doubt goes by it.
+        page = tx.claim_page(page_id, claimed_at=claimed_at)
         if page is None:
             return
         incident = tx.get_incident(page.incident_id)
-        # While `sending`, sent_at is when this attempt began: settle_in_doubt goes by it.
-        page.sent_at = claimed_at
-        tx.save_page(page)
     stale = _stale(page, incident)
     if stale:
         page.status, page.sent_at, page.error = PageStatus.CANCELLED, None, stale
@@ -193,12 +196,12 @@ def _settle_in_doubt(ctx: Context, page: Page, claimed_at: datetime) -> None:
                data={"page": page.id, "ref": ref})
         if ref is None:
             assert current.id is not None
-            effects.append(Effect(page.incident_id, f"page {current.id}",
-                                  partial(deliver_page, ctx, current.id)))
+            effects.append(delivery(ctx, page.incident_id, current.id))
 
 
 def _page(tx: Transaction, page: Page) -> Page:
-    return next(p for p in tx.pages(page.incident_id) if p.id == page.id)
+    assert page.id is not None
+    return tx.get_page(page.id)
 
 
 def _stale(page: Page, incident: Incident) -> str | None:
@@ -219,9 +222,7 @@ def deliver_queued(ctx: Context) -> int:
     settle_in_doubt(ctx)
     with ctx.store.transaction() as tx:
         pages = tx.queued_pages(now=ctx.now())
-    for page in pages:
-        assert page.id is not None
-        deliver_page(ctx, page.id)
+    ctx.run_effects([delivery(ctx, p.incident_id, p.id) for p in pages if p.id is not None])
     return len(pages)
 
 
@@ -272,7 +273,7 @@ def _fail_over(
     record(tx, incident, kind="page_failover", at=ctx.now(), actor=page.person,
            text=f"{failed.channel} failed: trying {page.channel} now")
     assert page.id is not None
-    effects.append(Effect(incident.id, f"page {page.id}", partial(deliver_page, ctx, page.id)))
+    effects.append(delivery(ctx, incident.id, page.id))
 
 
 def incident_paging(tx: Transaction, *, person: str, incidents: list[Incident]) -> Incident:

@@ -129,9 +129,12 @@ class Transaction(Protocol):
     def pages(self, incident_id: int) -> list[Page]: ...
     def save_page(self, page: Page) -> None: ...
 
-    def claim_page(self, page_id: int) -> Page | None:
-        """Move a queued page to `sending`; None if someone else took it or it was cancelled."""
+    def claim_page(self, page_id: int, *, claimed_at: datetime) -> Page | None:
+        """Move a queued page to `sending` (its `sent_at` the attempt's start); None if someone
+        else took it or it was cancelled."""
         ...
+
+    def get_page(self, page_id: int) -> Page: ...
 
     def queued_pages(self, *, now: datetime, limit: int = 100) -> list[Page]:
         """Queued pages whose `send_at` has come."""
