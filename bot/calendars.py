@@ -1,10 +1,13 @@
 """Calendar feeds and the on-call hours CSV over HTTP.
 
-- `GET /calendars/{schedule}.ics` — a schedule's shifts; needs `?token=` when
-  `FIREBELL_CALENDAR_SECRET` is set (the token is `calendar_token(secret, "schedule:<id>")`).
-- `GET /calendars/people/{person}.ics?token=...` — one person's shifts on every schedule; only
-  with `FIREBELL_CALENDAR_SECRET` set, as the token is an HMAC of the person's id with it.
-- `GET /api/v1/reports/oncall.csv?from=&to=&schedule=&team=` — hours for compensation.
+- `GET /calendars/{schedule}.ics?token=...` — a schedule's shifts (the token is
+  `calendar_token(secret, "schedule:<id>")`).
+- `GET /calendars/people/{person}.ics?token=...` — one person's shifts on every schedule.
+- `GET /api/v1/reports/oncall.csv?from=&to=&schedule=&team=` — hours for compensation (behind
+  the JSON API's token).
+
+Feeds exist only with `FIREBELL_CALENDAR_SECRET` set: every URL carries an HMAC made with it, so
+calendar apps (which cannot send headers) are authenticated too.
 """
 
 from __future__ import annotations
@@ -50,9 +53,9 @@ def calendar_routes(firebell: Firebell) -> list[BaseRoute]:
 
     def allowed(request: Request, subject: str) -> bool:
         if secret is None:
-            return subject.startswith("schedule:")  # person feeds exist only with a secret
+            return False
         given = request.query_params.get("token", "")
-        return hmac.compare_digest(given, calendar_token(secret, subject))
+        return hmac.compare_digest(given.encode(), calendar_token(secret, subject).encode())
 
     async def schedule_feed(request: Request) -> Response:
         schedule_id = request.path_params["schedule"]
