@@ -124,3 +124,20 @@ def test_a_deadline_in_another_zone_is_due_at_the_same_instant(store: SqlStore) 
         assert tx.next_due_at() == berlin
     with store.transaction() as tx:
         assert tx.claim_due(now=datetime(2026, 11, 24, 11, 0, tzinfo=UTC)) is not None
+
+
+def test_migrations_go_down_to_nothing_and_up_again(database_url: str) -> None:
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from storage.db import alembic_config, upgrade
+
+    config = alembic_config(database_url)
+    assert ScriptDirectory.from_config(config).get_heads() == ["0007"]  # one head: no loose branch
+    command.downgrade(config, "base")
+    upgrade(database_url)
+    store = SqlStore(database_url)
+    try:
+        assert _incident(store) == 1
+    finally:
+        store.dispose()
