@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     github_webhook_secret: str | None = None  # signs GitHub webhooks (POST /webhooks/github)
     public_url: str | None = None
     firebell_poll_seconds: float = 15.0
+    firebell_workers: int = 1  # server processes (replicas on one host); >1 wants PostgreSQL
     firebell_calendar_secret: str | None = None  # signs calendar feed URLs (bot/calendars.py)
 
     @property
@@ -188,9 +189,20 @@ def serve(settings: Settings) -> None:
 
     from bot.server import build_http_app
 
-    firebell = build(settings)
+    firebell = build(settings)  # migrates and versions changed schedules, once, here
     for line in _status_lines(settings):
         log.info(line)
+    workers = settings.firebell_workers
+    if workers > 1 and settings.slack_app_token:
+        log.warning("Slack Socket Mode keeps one connection: running 1 process, not %d", workers)
+        workers = 1
+    if workers > 1:
+        # Each process is a replica: its own scheduler, the database deciding who acts on what.
+        firebell.store.dispose()
+        log.info("%d server processes", workers)
+        uvicorn.run("app:worker_app", factory=True, workers=workers, host=settings.host,
+                    port=settings.port, log_level="warning")
+        return
     http_app = build_http_app(firebell)
     if settings.slack_enabled and settings.slack_app_token and firebell.slack is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -201,6 +213,25 @@ def serve(settings: Settings) -> None:
         uvicorn.run(http_app, host=settings.host, port=settings.port, log_level="warning")
     finally:
         firebell.timers.shutdown()
+
+
+def worker_app() -> Any:
+    """The ASGI app of one process of `firebell serve` with FIREBELL_WORKERS > 1."""
+    from contextlib import asynccontextmanager
+
+    from bot.server import build_http_app
+
+    firebell = build(Settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> Any:
+        firebell.timers.start()
+        try:
+            yield
+        finally:
+            firebell.timers.shutdown()
+
+    return build_http_app(firebell, lifespan=lifespan)
 
 
 def main(argv: list[str] | None = None) -> int:

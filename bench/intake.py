@@ -116,7 +116,12 @@ def serve(database: str, port: int) -> None:
                   tickets=_Tickets(), intake=SqlIntakeStore(store.engine, url=database))
     firebell = SimpleNamespace(ctx=ctx, settings=SimpleNamespace(firebell_webhook_token=TOKEN))
     app = Starlette(routes=webhook_routes(firebell))  # type: ignore[arg-type]
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    # Several server processes may share the port (SO_REUSEPORT): the kernel spreads connections.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    uvicorn.run(app, fd=sock.fileno(), log_level="warning", access_log=False)
 
 
 # the client -----------------------------------------------------------------------------------
@@ -179,24 +184,33 @@ def _counts(database: str) -> dict[str, int]:
     return counts
 
 
-def run(name: str, database: str, *, total: int, concurrency: int, target: float) -> bool:
+def run(
+    name: str, database: str, *, total: int, concurrency: int, target: float, workers: int
+) -> bool:
     from storage.db import upgrade
 
     upgrade(database)
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "bench.intake", "serve", database, str(port)],
-                               cwd=Path(__file__).resolve().parent.parent)
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "bench.intake", "serve", database, str(port)],
+                         cwd=Path(__file__).resolve().parent.parent)
+        for _ in range(workers)
+    ]
     try:
-        _wait_ready(port, process)
+        for process in processes:
+            _wait_ready(port, process)
+        time.sleep(0.5)  # let every process reach accept()
         seconds, statuses = asyncio.run(_storm(port, total, concurrency))
     finally:
-        process.terminate()
-        process.wait(20)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(20)
     counts = _counts(database)
     rate = total / seconds
     ok = (statuses == {200: total} and counts["incidents"] == 1 and counts["pages"] == 1
           and counts["tickets"] == 1 and counts["signals"] == total and counts["alerts"] == 1)
-    print(f"{name}: {total} webhooks at concurrency {concurrency} in {seconds:.1f}s = "
+    print(f"{name}: {total} webhooks at concurrency {concurrency}, {workers} server process(es), in {seconds:.1f}s = "
           f"{rate:,.0f} alerts/s (target {target:,.0f}/s: {'met' if rate >= target else 'MISSED'}); "
           f"answers {statuses}; {counts}; {'OK' if ok else 'FAILED'}", flush=True)
     return ok
@@ -223,12 +237,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alerts", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes sharing the port, like replicas behind a proxy")
     args = parser.parse_args(argv if argv is not None else [])
     ok = True
     if args.only != "postgresql":
         with tempfile.TemporaryDirectory() as tmp:
             ok &= run("sqlite", f"sqlite:///{tmp}/bench.db", total=args.alerts,
-                      concurrency=args.concurrency, target=500)
+                      concurrency=args.concurrency, target=500, workers=args.workers)
     base = os.environ.get("FIREBELL_BENCH_PG_URL") or os.environ.get("FIREBELL_TEST_PG_URL")
     if args.only != "sqlite":
         if not base:
@@ -237,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             url, drop = _postgres(base)
             try:
                 ok &= run("postgresql", url, total=args.alerts, concurrency=args.concurrency,
-                          target=1000)
+                          target=1000, workers=args.workers)
             finally:
                 drop()  # type: ignore[operator]
     return 0 if ok else 1

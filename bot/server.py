@@ -35,12 +35,15 @@ if TYPE_CHECKING:
     from app import Firebell
 
 
-def build_http_app(firebell: Firebell, *, extra_routes: Iterable[BaseRoute] = ()) -> Starlette:
+def build_http_app(
+    firebell: Firebell, *, extra_routes: Iterable[BaseRoute] = (), lifespan: Any = None
+) -> Starlette:
     """The ASGI app `firebell serve` runs under uvicorn."""
     token = firebell.settings.firebell_api_token
     return Starlette(
         routes=[*routes(firebell), *extra_routes],
         middleware=[Middleware(ApiToken, token=token)],
+        lifespan=lifespan,
     )
 
 
