@@ -224,3 +224,13 @@ def test_raising_priority_starts_paging(world: World) -> None:
     assert world.pager.sent == []
     lifecycle.retriage(world.ctx, incident_id=incident_id, actor="frank", severity="critical")
     assert "alice" in world.pager.people()
+
+
+def test_resolving_a_p1_says_when_its_postmortem_is_due(world: World) -> None:
+    incident_id = world.declare()  # Tuesday 10:30 Berlin
+    lifecycle.resolve(world.ctx, incident_id=incident_id, actor="alice")
+    resolved = [t for t in world.chat.texts() if "resolved by" in t][-1]
+    assert "A postmortem is owed by Wed 25 Nov 10:30 CET" in resolved
+    low = world.declare(severity="minor", title="Slow export")
+    lifecycle.resolve(world.ctx, incident_id=low, actor="alice")
+    assert "postmortem" not in [t for t in world.chat.texts() if "resolved by" in t][-1]

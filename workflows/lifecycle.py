@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
+from workflows.business_time import deadline as business_deadline
 from workflows.context import Context, Effect, record
 from workflows.durations import format_duration
 from workflows.escalate import start_escalation
@@ -49,6 +51,7 @@ def resolve(ctx: Context, *, incident_id: int, actor: str) -> Incident:
         ctx.post(effects, incident, Message(render(
             "resolved", incident=incident, actor=ctx.display(actor),
             monitor_for=format_duration(watch.seconds) if watch else None,
+            postmortem_due=_postmortem_due(ctx, incident),
         )))
         ctx.refresh_topic(effects, incident)
         if watch:
@@ -144,6 +147,16 @@ def _close(
     ttr = format_duration(int(((incident.resolved_at or now) - incident.declared_at).total_seconds()))
     ctx.post(effects, incident, Message(render("closed", incident=incident, watch=watch, ttr=ttr)))
     ctx.refresh_topic(effects, incident)
+
+
+def _postmortem_due(ctx: Context, incident: Incident) -> str | None:
+    """When the postmortem this resolution makes owed is due, in the catalog's zone."""
+    policy = ctx.catalog.postmortem
+    if incident.drill or incident.priority not in policy.required_for or not incident.resolved_at:
+        return None
+    due = business_deadline(ctx.catalog.business_hours, start=incident.resolved_at,
+                            duration=policy.due, zone=ctx.catalog.business_zone)
+    return due.astimezone(ZoneInfo(ctx.catalog.timezone)).strftime("%a %d %b %H:%M %Z")
 
 
 def _stop_paging(tx: Transaction, incident: Incident) -> None:
