@@ -59,11 +59,13 @@ class Commands:
         forms: bool,
         mention: Callable[[str], str] = lambda person: person,
         channel_link: Callable[[str], str] = lambda channel: channel,
+        calendar_url: Callable[[str], str | None] = lambda person: None,
     ) -> None:
         self.ctx = ctx
         self.forms = forms  # the platform can show a declaration form
         self.mention = mention
         self.channel_link = channel_link
+        self.calendar_url = calendar_url  # a person's secret calendar feed, when feeds are on
 
     def actor(self, user: str) -> str:
         person = self.ctx.catalog.person_by_chat_id(user)
@@ -84,6 +86,12 @@ class Commands:
     # who is on call ------------------------------------------------------
     def oncall(self, query: str, *, user: str | None = None) -> Reply:
         sub, _, rest = query.strip().partition(" ")
+        if user is not None and sub.lower() == "calendar":
+            url = self.calendar_url(self.actor(user))
+            if url is None:
+                return Reply("Calendar feeds are off: an operator sets FIREBELL_CALENDAR_SECRET "
+                             "and PUBLIC_URL to turn them on.")
+            return Reply(f"Your on-call shifts as a calendar (keep the link to yourself): {url}")
         if user is not None and sub.lower() in oncall_commands.SUBCOMMANDS:  # a change, by someone
             return Reply(oncall_commands.run(self.ctx, sub.lower(), rest, actor=self.actor(user),
                                              mention=self.mention))
@@ -240,6 +248,12 @@ class Commands:
         incidents = queries.open_incidents(self.ctx)
         return Reply(render("incident_list", incidents=incidents, channel=self.channel_link))
 
+    def _cmd_report(self, inv: Invocation, rest: str) -> Reply:
+        return Reply(intake_commands.report(self.ctx, actor=self.actor(inv.user), text=rest))
+
+    def _cmd_unrouted(self, inv: Invocation, rest: str) -> Reply:
+        return Reply(intake_commands.unrouted(self.ctx))
+
     # postmortems, action items, handoff (bot/followup_commands.py) -------------
     def _cmd_postmortem(self, inv: Invocation, rest: str) -> Reply:
         incident_id, rest = self._incident_and_rest(inv, rest)
@@ -266,12 +280,6 @@ class Commands:
         incident_id, rest = self._incident_and_rest(inv, rest)
         return Reply(followup_commands.cause(self.ctx, incident_id, rest,
                                              actor=self.actor(inv.user)))
-
-    def _cmd_report(self, inv: Invocation, rest: str) -> Reply:
-        return Reply(intake_commands.report(self.ctx, actor=self.actor(inv.user), text=rest))
-
-    def _cmd_unrouted(self, inv: Invocation, rest: str) -> Reply:
-        return Reply(intake_commands.unrouted(self.ctx))
 
     # helpers ---------------------------------------------------------------
     def _incident(self, inv: Invocation, rest: str) -> int:

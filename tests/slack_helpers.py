@@ -161,7 +161,7 @@ class Harness:
     with Slack's Web API pointed at a `FakeSlack`."""
 
     def __init__(self, tmp_path: Path, *, clock: Any, catalog: Path = DEMO_CATALOG,
-                 database_url: str | None = None) -> None:
+                 database_url: str | None = None, **settings: Any) -> None:
         from app import Settings, build
         from bot.server import build_http_app
 
@@ -170,7 +170,7 @@ class Harness:
             firebell_config=str(catalog),
             database_url=database_url or f"sqlite:///{tmp_path / 'firebell.db'}",
             slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,
-            slack_api_url=self.fake.api_url, firebell_api_token=API_TOKEN,
+            slack_api_url=self.fake.api_url, firebell_api_token=API_TOKEN, **settings,
         )
         self.clock = clock
         self.firebell = build(self.settings, clock=clock)

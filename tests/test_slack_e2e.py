@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.slack_helpers import Harness, modal_values
@@ -269,3 +270,23 @@ def test_edits_deletions_pins_and_reactions_revise_the_timeline(h: Harness) -> N
                   event_id="Ev25")
     h.fake.wait_for(lambda: h.events(incident_id, "message")[1].data.get("deleted"))
     assert "hunter2" not in str([(e.text, e.data) for e in h.events(incident_id)])
+
+
+def test_oncall_calendar_gives_a_working_personal_feed(tmp_path: Path) -> None:
+    h = Harness(tmp_path, clock=FakeClock(START), public_url="https://firebell.example",
+                firebell_calendar_secret="s3cret")
+    try:
+        _, key = h.slack.command("/oncall", "calendar", user="U0BOB")
+        [text] = h.fake.wait_for_response(key)
+        url = text.rsplit(" ", 1)[1]
+        assert url.startswith("https://firebell.example/calendars/people/bob.ics?token=")
+        feed = httpx.get(url.replace("https://firebell.example", h.server.url), timeout=10)
+        assert feed.status_code == 200 and "BEGIN:VCALENDAR" in feed.text
+    finally:
+        h.close()
+
+
+def test_oncall_calendar_says_when_feeds_are_off(h: Harness) -> None:
+    _, key = h.slack.command("/oncall", "calendar", user="U0BOB")
+    [text] = h.fake.wait_for_response(key)
+    assert text.startswith("Calendar feeds are off")

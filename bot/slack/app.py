@@ -23,6 +23,7 @@ from slack_bolt import Ack, App, Respond, Say
 from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
+from bot.calendars import person_feed_url
 from bot.commands import Commands, DeclareForm, Invocation
 from bot.slack.blocks import ACTION_PREFIX, DECLARE_CALLBACK, declare_modal, read_declare_form
 from bot.slack.chat import slack_message, web_client
@@ -58,7 +59,17 @@ def build_slack(*, ctx: Context, settings: Settings) -> App:
         token_verification_enabled=False,
         process_before_response=True,
     )
-    listeners = _Listeners(ctx, work=ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-work"))
+    secret, public_url = settings.firebell_calendar_secret, settings.public_url
+
+    def calendar_url(person: str) -> str | None:
+        if not (secret and public_url):
+            return None
+        return person_feed_url(public_url=public_url, secret=secret, person=person)
+
+    listeners = _Listeners(
+        ctx, work=ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-work"),
+        calendar_url=calendar_url,
+    )
     app.command("/incident")(listeners.command)
     app.command("/oncall")(listeners.command)
     app.view(DECLARE_CALLBACK)(listeners.declare_submitted)
@@ -91,11 +102,14 @@ def _log_failure(future: Future[None]) -> None:
 class _Listeners:
     """Public methods are Bolt listeners: ack, then hand the work to `work`."""
 
-    def __init__(self, ctx: Context, *, work: Executor) -> None:
+    def __init__(
+        self, ctx: Context, *, work: Executor, calendar_url: Callable[[str], str | None]
+    ) -> None:
         self.ctx = ctx
         self.work = work
         self.commands = Commands(
-            ctx, forms=True, mention=self._mention, channel_link=lambda channel: f"<#{channel}>"
+            ctx, forms=True, mention=self._mention, channel_link=lambda channel: f"<#{channel}>",
+            calendar_url=calendar_url,
         )
 
     def _later(self, fn: Callable[..., None], *args: Any) -> None:
