@@ -177,11 +177,11 @@ class Service(_Named):
     maintenance: list[MaintenanceWindow] = []
 
 
-class Restriction(_Model):
-    """When a layer is active: `days` ("Mon-Fri") and `hours` ("09:00-17:00", may run overnight)."""
+class _Weekly(_Model):
+    """Some `days` of the week ("Mon-Fri"), `hours` ("09:00-17:00", may run overnight) of each."""
 
-    days: Days = "Mon-Sun"
-    hours: Hours = "00:00-24:00"
+    days: Days
+    hours: Hours
 
     @property
     def weekdays(self) -> frozenset[int]:
@@ -191,6 +191,13 @@ class Restriction(_Model):
     def window(self) -> tuple[int, int]:
         """(start, end) in minutes of the day; end <= start means the window runs overnight."""
         return parse_hours(self.hours)
+
+
+class Restriction(_Weekly):
+    """When a layer is active: `days` ("Mon-Fri") and `hours` ("09:00-17:00", may run overnight)."""
+
+    days: Days = "Mon-Sun"
+    hours: Hours = "00:00-24:00"
 
 
 class Override(_Model):
@@ -354,7 +361,7 @@ class Priorities(_Model):
         }
 
 
-class BusinessHours(_Model):
+class BusinessHours(_Weekly):
     days: Days = "Mon-Fri"
     hours: Hours = "09:00-17:00"
     holidays: str | None = None  # country code ("DE"), optionally with a region ("DE-BY")
@@ -375,14 +382,6 @@ class BusinessHours(_Model):
                 )
             return value.upper()
         return value
-
-    @property
-    def weekdays(self) -> frozenset[int]:
-        return parse_days(self.days)
-
-    @property
-    def window(self) -> tuple[int, int]:
-        return parse_hours(self.hours)
 
 
 class NotificationClock(_Model):
