@@ -43,11 +43,10 @@ def record_edit(
 ) -> bool:
     """An edited message: the timeline shows the new text and keeps the earlier ones in `history`."""
     with ctx.store.transaction() as tx:
-        incident = tx.incident_by_channel(channel)
-        if incident is None:
+        found = _message_in(tx, channel=channel, message_id=message_id)
+        if found is None:
             return False
-        records = followups(tx)
-        event = records.event_by_source(_id(incident), message_id)
+        incident, records, event = found
         if event is None:  # sent while we were not listening: keep what it says now
             return record(
                 tx, incident, kind="message", at=ctx.now(), actor=_actor(ctx, editor),
@@ -64,11 +63,10 @@ def record_deletion(ctx: Context, *, channel: str, message_id: str) -> bool:
     and its earlier versions go too.
     """
     with ctx.store.transaction() as tx:
-        incident = tx.incident_by_channel(channel)
-        if incident is None:
+        found = _message_in(tx, channel=channel, message_id=message_id)
+        if found is None:
             return False
-        records = followups(tx)
-        event = records.event_by_source(_id(incident), message_id)
+        _, records, event = found
         if event is None:
             return False
         event.text = ""
@@ -167,11 +165,10 @@ def _highlight(
     ctx: Context, *, channel: str, message_id: str, actor: str | None, kind: str, flag: str
 ) -> bool:
     with ctx.store.transaction() as tx:
-        incident = tx.incident_by_channel(channel)
-        if incident is None:
+        found = _message_in(tx, channel=channel, message_id=message_id)
+        if found is None:
             return False
-        records = followups(tx)
-        event = records.event_by_source(_id(incident), message_id)
+        incident, records, event = found
         quoted = ""
         if event is not None:
             if not event.data.get(flag):
@@ -182,6 +179,18 @@ def _highlight(
             tx, incident, kind=kind, at=ctx.now(), actor=_actor(ctx, actor),
             text=quoted[:300], data={"message": message_id}, source_id=f"{kind}:{message_id}",
         )
+
+
+def _message_in(
+    tx: Transaction, *, channel: str, message_id: str
+) -> tuple[Incident, FollowUpRecords, TimelineEvent | None] | None:
+    """The incident of `channel`, its follow-up records and the message's event (None if not
+    on the timeline); None if `channel` is no incident's channel."""
+    incident = tx.incident_by_channel(channel)
+    if incident is None:
+        return None
+    records = followups(tx)
+    return incident, records, records.event_by_source(_id(incident), message_id)
 
 
 def _actor(ctx: Context, user: str | None) -> str | None:
