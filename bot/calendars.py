@@ -16,6 +16,7 @@ import csv
 import hashlib
 import hmac
 import io
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -57,25 +58,28 @@ def calendar_routes(firebell: Firebell) -> list[BaseRoute]:
         given = request.query_params.get("token", "")
         return hmac.compare_digest(given.encode(), calendar_token(secret, subject).encode())
 
-    async def schedule_feed(request: Request) -> Response:
-        schedule_id = request.path_params["schedule"]
-        if not allowed(request, f"schedule:{schedule_id}"):
-            return PlainTextResponse("unknown calendar", status_code=404)
-        try:
-            body = await run_in_threadpool(_schedule_ics, firebell, schedule_id)
-        except LookupError:
-            return PlainTextResponse("unknown calendar", status_code=404)
-        return Response(body, media_type=ICS)
+    def feed(
+        kind: str, render: Callable[[Firebell, str], bytes]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """The endpoint of a `kind` ("schedule", "person") feed; its id is the `{kind}` path part.
 
-    async def person_feed(request: Request) -> Response:
-        person = request.path_params["person"]
-        if not allowed(request, f"person:{person}"):
-            return PlainTextResponse("unknown calendar", status_code=404)
-        try:
-            body = await run_in_threadpool(_person_ics, firebell, person)
-        except LookupError:
-            return PlainTextResponse("unknown calendar", status_code=404)
-        return Response(body, media_type=ICS)
+        A wrong token and an unknown id get the same 404: the answer does not say which ids exist.
+        """
+
+        async def endpoint(request: Request) -> Response:
+            subject = request.path_params[kind]
+            if not allowed(request, f"{kind}:{subject}"):
+                return PlainTextResponse("unknown calendar", status_code=404)
+            try:
+                body = await run_in_threadpool(render, firebell, subject)
+            except LookupError:
+                return PlainTextResponse("unknown calendar", status_code=404)
+            return Response(body, media_type=ICS)
+
+        return endpoint
+
+    schedule_feed = feed("schedule", _schedule_ics)
+    person_feed = feed("person", _person_ics)
 
     async def report_csv(request: Request) -> Response:
         params = request.query_params
