@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from workflows.context import Context, record
 from workflows.escalate import restart_escalation
 from workflows.model import DIRECT, Incident, State
@@ -13,18 +16,13 @@ from workflows.render import render
 
 def page_now(ctx: Context, *, incident_id: int, target: str, actor: str) -> list[str]:
     """`/incident page <team|@person>`: page now, outside the policy, and invite them."""
-    targets = _targets(ctx, target)
-    with ctx.unit() as (tx, effects):
-        incident = _open(tx, incident_id)
-        people = resolve_targets(ctx.catalog, targets=targets, at=ctx.now())
-        if not people:
-            raise InvalidRequest(f"nobody is on call for '{target}' right now")
-        queue_pages(ctx, tx, effects, incident, people=people, step=DIRECT, round=0)
-        names = ", ".join(str(ctx.display(p)) for p in people)
-        record(tx, incident, kind="manual_page", at=ctx.now(), actor=actor, text=f"paged {names}")
-        ctx.post(effects, incident, Message(render("notice", text=f":pager: Paging {names}.")))
-        ctx.invite(effects, incident, people)
-    return people
+    return _page_directly(
+        ctx, incident_id=incident_id, targets=_targets(ctx, target), actor=actor,
+        nobody=f"nobody is on call for '{target}' right now",
+        note=lambda people, names: _Note(
+            kind="manual_page", text=f"paged {names}", notice=f":pager: Paging {names}."
+        ),
+    )
 
 
 def escalate_to_group(
@@ -36,22 +34,16 @@ def escalate_to_group(
         raise InvalidRequest(
             f"say why: `/incident escalate {group} <reason>` — the reason goes on the record"
         )
-    targets = ctx.catalog.group(group)
-    with ctx.unit() as (tx, effects):
-        incident = _open(tx, incident_id)
-        people = resolve_targets(ctx.catalog, targets=targets, at=ctx.now())
-        if not people:
-            raise InvalidRequest(f"nobody in group '{group}' can be reached right now")
-        queue_pages(ctx, tx, effects, incident, people=people, step=DIRECT, round=0)
-        names = ", ".join(str(ctx.display(p)) for p in people)
-        record(tx, incident, kind="escalated_to_group", at=ctx.now(), actor=actor,
-               text=f"{group}: {reason.strip()}", data={"group": group, "people": people})
-        ctx.post(effects, incident, Message(render(
-            "notice",
-            text=f":arrow_double_up: {ctx.display(actor)} escalated to *{group}* ({names}): {reason.strip()}",
-        )))
-        ctx.invite(effects, incident, people)
-    return people
+    why = reason.strip()
+    return _page_directly(
+        ctx, incident_id=incident_id, targets=ctx.catalog.group(group), actor=actor,
+        nobody=f"nobody in group '{group}' can be reached right now",
+        note=lambda people, names: _Note(
+            kind="escalated_to_group", text=f"{group}: {why}",
+            data={"group": group, "people": people},
+            notice=f":arrow_double_up: {ctx.display(actor)} escalated to *{group}* ({names}): {why}",
+        ),
+    )
 
 
 def reassign(ctx: Context, *, incident_id: int, target: str, actor: str) -> Incident:
@@ -74,6 +66,39 @@ def reassign(ctx: Context, *, incident_id: int, target: str, actor: str) -> Inci
         )))
         ctx.refresh_topic(effects, incident)
     return incident
+
+
+@dataclass(frozen=True)
+class _Note:
+    """What a direct page puts on the timeline (`kind`, `text`, `data`) and in the channel."""
+
+    kind: str
+    text: str
+    notice: str
+    data: dict[str, object] | None = None
+
+
+def _page_directly(
+    ctx: Context, *, incident_id: int, targets: list[str], actor: str, nobody: str,
+    note: Callable[[list[str], str], _Note],
+) -> list[str]:
+    """Page whoever `targets` resolve to now, outside the policy, and invite them.
+
+    `note(people, names)` says what goes on the timeline and in the channel; `nobody` is the
+    error when no one can be reached.
+    """
+    with ctx.unit() as (tx, effects):
+        incident = _open(tx, incident_id)
+        people = resolve_targets(ctx.catalog, targets=targets, at=ctx.now())
+        if not people:
+            raise InvalidRequest(nobody)
+        queue_pages(ctx, tx, effects, incident, people=people, step=DIRECT, round=0)
+        said = note(people, ", ".join(str(ctx.display(p)) for p in people))
+        record(tx, incident, kind=said.kind, at=ctx.now(), actor=actor, text=said.text,
+               data=said.data)
+        ctx.post(effects, incident, Message(render("notice", text=said.notice)))
+        ctx.invite(effects, incident, people)
+    return people
 
 
 def _targets(ctx: Context, target: str) -> list[str]:
