@@ -83,7 +83,29 @@ def _name(catalog: Catalog | None, person: str) -> str:
         return person
 
 
-class ConsoleChat:
+class _ConsolePort:
+    """What the console chat and pager share: lines on the clock's time, names from the catalog."""
+
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        *,
+        stream: TextIO | None = None,
+        catalog: Catalog | None = None,
+        zone: str | None = None,
+    ) -> None:
+        self.out = ConsoleWriter(
+            clock, stream=stream, zone=zone or (catalog.timezone if catalog else "UTC")
+        )
+        self.catalog = catalog
+
+    def attach(self, catalog: Catalog) -> None:
+        """Learn names, phones and the time zone from a catalog loaded after construction."""
+        self.catalog = catalog
+        self.out.use_zone(catalog.timezone)
+
+
+class ConsoleChat(_ConsolePort):
     """The chat port on a terminal: channels are names such as `#inc-20261124-checkout-down`."""
 
     def __init__(
@@ -95,20 +117,12 @@ class ConsoleChat:
         zone: str | None = None,
         bot_name: str = "firebell",
     ) -> None:
-        self.out = ConsoleWriter(
-            clock, stream=stream, zone=zone or (catalog.timezone if catalog else "UTC")
-        )
-        self.catalog = catalog
+        super().__init__(clock, stream=stream, catalog=catalog, zone=zone)
         self.bot_name = bot_name
         self.channels: dict[str, bool] = {}  # name -> private
         self.topics: dict[str, str] = {}
         self.members: dict[str, list[str]] = {}
         self._messages = 0
-
-    def attach(self, catalog: Catalog) -> None:
-        """Learn names, phones and the time zone from a catalog loaded after construction."""
-        self.catalog = catalog
-        self.out.use_zone(catalog.timezone)
 
     def reserve(self, channels: list[str]) -> None:
         """Channels that exist already (incidents of an earlier session): new ones get other names."""
@@ -153,7 +167,7 @@ class ConsoleChat:
         return f"console-{self._messages}"
 
 
-class ConsolePager:
+class ConsolePager(_ConsolePort):
     """The pager port in-process: prints the SMS, call or chat DM a person would get.
 
     Serves the `chat`, `sms` and `voice` channels; map each of them to one instance.
@@ -169,16 +183,8 @@ class ConsolePager:
         catalog: Catalog | None = None,
         zone: str | None = None,
     ) -> None:
-        self.out = ConsoleWriter(
-            clock, stream=stream, zone=zone or (catalog.timezone if catalog else "UTC")
-        )
-        self.catalog = catalog
+        super().__init__(clock, stream=stream, catalog=catalog, zone=zone)
         self.sent: list[tuple[str, str, int | None]] = []  # (person, channel, incident id)
-
-    def attach(self, catalog: Catalog) -> None:
-        """Learn names, phones and the time zone from a catalog loaded after construction."""
-        self.catalog = catalog
-        self.out.use_zone(catalog.timezone)
 
     def send_page(self, *, page: Page, incident: Incident, message: Message) -> str:
         name, phone = page.person, None
