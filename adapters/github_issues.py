@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from adapters.http import request_json
 from workflows.model import Incident, State
 from workflows.ports import ExternalServiceError, SignatureError, TicketChange
 
@@ -114,16 +115,10 @@ class GitHubIssues:
     # http ----------------------------------------------------------------------------
     def _call(self, method: str, path: str, *, json: Any = None,
               params: dict[str, Any] | None = None) -> Any:
-        try:
-            response = self._http.request(method, path, json=json, params=params)
-            response.raise_for_status()
-        except httpx.HTTPStatusError as error:
-            status = error.response.status_code
-            limited = status == 403 and error.response.headers.get("x-ratelimit-remaining") == "0"
-            raise ExternalServiceError(
-                f"GitHub {method} {path} answered {status}: {error.response.text[:300]}",
-                retryable=status in (429, 502, 503, 504) or status >= 500 or limited,
-            ) from error
-        except httpx.HTTPError as error:
-            raise ExternalServiceError(f"GitHub {method} {path} failed: {error!r}", retryable=True) from error
-        return response.json() if response.content else {}
+        return request_json(self._http, method, path, service="GitHub", json=json, params=params,
+                            rate_limited=_rate_limited)
+
+
+def _rate_limited(response: httpx.Response) -> bool:
+    """GitHub answers 403, not 429, when the primary rate limit is used up."""
+    return response.status_code == 403 and response.headers.get("x-ratelimit-remaining") == "0"

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from adapters.http import request_json
 from workflows.model import Incident, State
 from workflows.ports import ExternalServiceError, SignatureError, TicketChange
 
@@ -156,15 +157,4 @@ class JiraTickets:
 
     # http ----------------------------------------------------------------------------
     def _call(self, method: str, path: str, *, json: Any = None) -> Any:
-        try:
-            response = self._http.request(method, path, json=json)
-            response.raise_for_status()
-        except httpx.HTTPStatusError as error:
-            status = error.response.status_code
-            raise ExternalServiceError(
-                f"Jira {method} {path} answered {status}: {error.response.text[:300]}",
-                retryable=status == 429 or status >= 500,
-            ) from error
-        except httpx.HTTPError as error:
-            raise ExternalServiceError(f"Jira {method} {path} failed: {error!r}", retryable=True) from error
-        return response.json() if response.content else {}
+        return request_json(self._http, method, path, service="Jira", json=json)
