@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +12,8 @@ from app import Settings
 from bot.console.chat import ConsoleChat, ConsolePager
 from bot.console.repl import run_console
 from storage.store import SqlStore
-from tests.conftest import DEMO_CATALOG, ROOT
+from tests.cli import run_firebell
+from tests.conftest import DEMO_CATALOG
 from workflows.catalog import load_catalog, parse_catalog
 from workflows.clock import FakeClock
 from workflows.model import Incident, Page
@@ -203,25 +201,12 @@ def test_console_pager_prints_sms_calls_and_chat_and_needs_a_phone() -> None:
 
 @pytest.mark.slow
 def test_firebell_console_reads_piped_stdin(tmp_path: Path) -> None:
-    firebell = Path(sys.executable).parent / "firebell"
-    command = [str(firebell)] if firebell.exists() else [sys.executable, str(ROOT / "app.py")]
     environment = {
-        **os.environ,
-        "PYTHONIOENCODING": "utf-8",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'console.db'}",
         "FIREBELL_CONFIG": str(tmp_path / "absent.yaml"),
     }
     script = "/oncall checkout\n/incident list\n/quit\n"
-    result = subprocess.run(
-        [*command, "console"],
-        cwd=tmp_path,
-        input=script,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=environment,
-        timeout=120,
-    )
+    result = run_firebell("console", cwd=tmp_path, env=environment, stdin=script)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "*payments-primary* (payments): alice" in result.stdout
     assert "No open incidents." in result.stdout

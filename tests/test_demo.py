@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bot.console.demo import run_demo
 from storage.store import SqlStore
-from tests.conftest import DEMO_CATALOG, ROOT
+from tests.cli import run_firebell
+from tests.conftest import DEMO_CATALOG
 
 
 def _in_order(text: str, *needles: str) -> None:
@@ -118,18 +116,7 @@ def test_demo_twice_on_one_database_numbers_the_second_incident(
 
 @pytest.mark.slow
 def test_firebell_demo_command_exits_zero(tmp_path: Path) -> None:
-    firebell = Path(sys.executable).parent / "firebell"
-    command = [str(firebell)] if firebell.exists() else [sys.executable, str(ROOT / "app.py")]
-    environment = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    result = subprocess.run(
-        [*command, "demo", "--speed", "0"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=environment,
-        timeout=120,
-    )
+    result = run_firebell("demo", "--speed", "0", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "INC-1 is closed" in result.stdout
     assert (tmp_path / "postmortem-INC-1.md").exists()
