@@ -31,3 +31,10 @@ def test_who_is_on_call_carries_the_layers() -> None:
     [answer] = who_is_on_call(catalog, query="platform", at=datetime(2026, 11, 24, 23, 0, tzinfo=UTC))
     assert answer.now == ["henry"]
     assert [layer.layer for layer in answer.layers] == ["weekly", "pune-nights"]
+
+
+def test_a_one_person_layer_has_no_next() -> None:
+    catalog = load_catalog(Path(__file__).resolve().parent.parent / "examples" / "demo.yaml")
+    [layer] = layer_status(catalog, schedule_id="payments-primary",
+                           at=datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
+    assert (layer.now, layer.next_at, layer.next) == ("alice", None, None)

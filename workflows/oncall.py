@@ -67,7 +67,9 @@ def next_handoff(
     None when nothing changes within two years.
     """
     current = on_call(catalog, schedule_id=schedule_id, at=at)
-    for horizon in (timedelta(days=35), timedelta(days=400), timedelta(days=731)):
+    # Short looks first: most schedules hand off within days, and laying out shifts is costly.
+    for horizon in (timedelta(days=2), timedelta(days=9), timedelta(days=35), timedelta(days=400),
+                    timedelta(days=731)):
         moment, people = at, current
         for shift in shifts(catalog, schedule_id=schedule_id, start=at, end=at + horizon):
             if shift.start > moment and people:
@@ -98,17 +100,28 @@ def layer_status(catalog: Catalog, *, schedule_id: str, at: datetime) -> list[La
     at = at.astimezone(UTC)
     answers = []
     for layer in schedule.all_layers:
-        segments = _layer_segments(layer, tz, at, at + timedelta(days=35))
-        current = next((p for s, e, p in segments if s <= at < e), None)
-        following: tuple[datetime, str | None] | None = next(
-            ((s, p) for s, e, p in segments if s > at and p != current), None
-        )
-        if following is None:  # the same person until the horizon: when does their turn end?
-            ends = [e for s, e, p in segments if s <= at < e]
-            following = (ends[0], None) if ends and ends[0] < at + timedelta(days=35) else None
-        answers.append(LayerStatus(layer.name, current, following[0] if following else None,
-                                   following[1] if following else None))
+        answers.append(_layer_now_and_next(layer, tz, at))
     return answers
+
+
+def _layer_now_and_next(layer: Layer, tz: ZoneInfo, at: datetime) -> LayerStatus:
+    # Look a little ahead first: most layers hand off within days, and a long look is costly.
+    current: str | None = None
+    for horizon in (timedelta(days=2), timedelta(days=9), timedelta(days=35)):
+        segments = sorted(_layer_segments(layer, tz, at, at + horizon))
+        current = next((p for s, e, p in segments if s <= at < e), None)
+        moment = at  # walk the layer's turns from `at` while the same person (or nobody) stays
+        for start, end, person in segments:
+            if end <= at:
+                continue
+            if start > moment and current is not None:
+                return LayerStatus(layer.name, current, moment, None)  # a gap: nobody
+            if person != current:
+                return LayerStatus(layer.name, current, max(start, at), person)
+            moment = end
+        if current is not None and moment < at + horizon:
+            return LayerStatus(layer.name, current, moment, None)
+    return LayerStatus(layer.name, current, None, None)
 
 
 def resolve_targets(catalog: Catalog, *, targets: list[str], at: datetime) -> list[str]:
