@@ -9,13 +9,12 @@ signed with `X-Hub-Signature-256`, come back as `TicketChange`s.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from typing import Any
 
 import httpx
 
-from adapters.http import request_json
+from adapters.http import request_json, signature_matches
 from workflows.model import Incident, State
 from workflows.ports import ExternalServiceError, SignatureError, TicketChange
 
@@ -87,8 +86,7 @@ class GitHubIssues:
         if not self.webhook_secret:
             raise SignatureError("GitHub webhooks are off: set GITHUB_WEBHOOK_SECRET")
         given = headers.get("x-hub-signature-256", "")
-        expected = "sha256=" + hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        if not signature_matches(secret=self.webhook_secret, body=body, given=given):
             raise SignatureError("the X-Hub-Signature-256 of the GitHub webhook does not match")
         if headers.get("x-github-event") != "issues":
             return None

@@ -1,7 +1,10 @@
-"""Calling a vendor's JSON API over httpx, with its errors translated to Firebell's own."""
+"""Vendors over HTTP: calling their JSON APIs (httpx errors become Firebell's own) and checking
+the signatures of their webhooks."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable
 from typing import Any
 
@@ -41,3 +44,9 @@ def request_json(
     except httpx.HTTPError as error:
         raise ExternalServiceError(f"{service} {method} {path} failed: {error!r}", retryable=True) from error
     return response.json() if response.content else {}
+
+
+def signature_matches(*, secret: str, body: bytes, given: str) -> bool:
+    """Whether `given` is "sha256=<hex HMAC-SHA256 of body>", as GitHub and Jira sign webhooks."""
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(given.encode(), expected.encode())

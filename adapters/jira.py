@@ -9,14 +9,13 @@ admin webhooks (signed with `X-Hub-Signature: sha256=<hmac>`) come back as `Tick
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import re
 from typing import Any
 
 import httpx
 
-from adapters.http import request_json
+from adapters.http import request_json, signature_matches
 from workflows.model import Incident, State
 from workflows.ports import ExternalServiceError, SignatureError, TicketChange
 
@@ -131,8 +130,7 @@ class JiraTickets:
         if not self.webhook_secret:
             raise SignatureError("Jira webhooks are off: set JIRA_WEBHOOK_SECRET")
         given = headers.get("x-hub-signature", "")
-        expected = "sha256=" + hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        if not signature_matches(secret=self.webhook_secret, body=body, given=given):
             raise SignatureError("the X-Hub-Signature of the Jira webhook does not match")
         event = json.loads(body)
         issue = event.get("issue") if isinstance(event, dict) else None
