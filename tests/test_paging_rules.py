@@ -8,16 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.timers import ManualTimers
 from storage.store import SqlStore
-from tests.fakes import RecordingChat, RecordingPager
-from tests.test_workflows import CATALOG
+from tests.test_workflows import CATALOG, World
 from workflows import clocks, involve, paging, respond
-from workflows.catalog import parse_catalog
-from workflows.clock import FakeClock
-from workflows.context import Context
 from workflows.deadlines import run_due
-from workflows.declare import DeclareRequest, declare
 from workflows.model import PageStatus, State
 
 EXTRA = """
@@ -34,41 +28,10 @@ def catalog_text(**patches: str) -> str:
     return text
 
 
-class World:
-    def __init__(self, store: SqlStore, start: datetime, text: str) -> None:
-        self.clock = FakeClock(start)
-        self.chat = RecordingChat()
-        self.pager = RecordingPager()
-        self.ctx = Context(
-            catalog=parse_catalog(text), store=store, chat=self.chat, clock=self.clock,
-            timers=ManualTimers(), pagers={c: self.pager for c in ("chat", "sms", "voice")},
-        )
-
-    def advance(self, **delta: float) -> int:
-        self.clock.advance(timedelta(**delta))
-        return run_due(self.ctx)
-
-    def declare(self, **overrides: object) -> int:
-        values: dict[str, object] = dict(title="Checkout is down", service="checkout",
-                                         severity="critical", urgency="high", reporter="frank")
-        values.update(overrides)
-        incident = declare(self.ctx, DeclareRequest(**values))  # type: ignore[arg-type]
-        assert incident.id is not None
-        return incident.id
-
-    def kinds(self, incident_id: int) -> list[str]:
-        with self.ctx.store.transaction() as tx:
-            return [event.kind for event in tx.events(incident_id)]
-
-    def pages(self, incident_id: int) -> list[tuple[str, str, PageStatus]]:
-        with self.ctx.store.transaction() as tx:
-            return [(p.person, p.channel, p.status) for p in tx.pages(incident_id)]
-
-
 @pytest.fixture
 def make_world(store: SqlStore) -> Iterator[object]:
     def make(start: datetime, text: str | None = None) -> World:
-        return World(store, start, text or catalog_text())
+        return World(store, start, catalog=text or catalog_text(), channels=("chat", "sms", "voice"))
 
     yield make
 

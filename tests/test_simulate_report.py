@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from storage.store import SqlStore
-from tests.test_paging_rules import World, catalog_text
+from tests.test_paging_rules import catalog_text
+from tests.test_workflows import World
 from workflows import respond
 from workflows.catalog import parse_catalog
 from workflows.paging_report import report_for
@@ -60,7 +61,8 @@ def test_simulate_command_prints_the_plan(tmp_path: Path) -> None:
 
 
 def test_paging_report_counts_nights_and_ack_times(store: SqlStore) -> None:
-    world = World(store, datetime(2026, 11, 24, 22, 30, tzinfo=UTC), catalog_text())  # 23:30 CET
+    world = World(store, datetime(2026, 11, 24, 22, 30, tzinfo=UTC), catalog=catalog_text(),
+                  channels=("chat", "sms", "voice"))  # 23:30 CET
     for minutes in (0, 60, 120):  # three pages for alice in one night
         world.clock.set(datetime(2026, 11, 24, 22, 30, tzinfo=UTC) + timedelta(minutes=minutes))
         incident_id = world.declare(title=f"night {minutes}")

@@ -63,13 +63,18 @@ priorities:
 
 
 class World:
-    def __init__(self, store: SqlStore, start: datetime) -> None:
+    """The workflows on a real store, with recording chat and pager and a fake clock."""
+
+    def __init__(
+        self, store: SqlStore, start: datetime, *, catalog: str = CATALOG,
+        channels: tuple[str, ...] = ("chat", "sms"),
+    ) -> None:
         self.clock = FakeClock(start)
         self.chat = RecordingChat()
-        self.pager = RecordingPager(channels=frozenset({"chat", "sms"}))
+        self.pager = RecordingPager(channels=frozenset(channels))
         self.ctx = Context(
-            catalog=parse_catalog(CATALOG), store=store, chat=self.chat, clock=self.clock,
-            timers=ManualTimers(), pagers={"chat": self.pager, "sms": self.pager},
+            catalog=parse_catalog(catalog), store=store, chat=self.chat, clock=self.clock,
+            timers=ManualTimers(), pagers={channel: self.pager for channel in channels},
         )
 
     def advance(self, **delta: float) -> int:
@@ -89,6 +94,10 @@ class World:
     def kinds(self, incident_id: int) -> list[str]:
         with self.ctx.store.transaction() as tx:
             return [event.kind for event in tx.events(incident_id)]
+
+    def pages(self, incident_id: int) -> list[tuple[str, str, PageStatus]]:
+        with self.ctx.store.transaction() as tx:
+            return [(p.person, p.channel, p.status) for p in tx.pages(incident_id)]
 
 
 @pytest.fixture
