@@ -13,8 +13,10 @@ import random
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +26,7 @@ from tests.slack_helpers import free_port
 from tests.test_crash_recovery import Serve
 from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 from workflows.clock import SystemClock
-from workflows.context import Context, Effect
+from workflows.context import Context
 from workflows.declare import DeclareRequest, declare
 from workflows.model import Incident, Page, PageStatus, State
 from workflows.paging import IN_DOUBT_AFTER
@@ -85,20 +87,23 @@ def twilio() -> Iterator[FakeTwilio]:
         yield fake
 
 
+class _LeaveQueued(Executor):
+    """The declaring process's delivery pool: it takes each page and delivers nothing, so the
+    pages stay queued in the database and the server (when it runs) sends them."""
+
+    def submit(self, fn: Callable[..., object], /, *args: object, **kwargs: object) -> Future[Any]:
+        done: Future[Any] = Future()
+        done.set_result(None)
+        return done
+
+
 def _declarer(catalog: Path, database_url: str) -> Context:
     pager = _NotHere()
     ctx = build_console_context(
         catalog_path=catalog, database_url=database_url, clock=SystemClock(),
         timers=_NoTimers(), chat=RecordingChat(), pagers={"sms": pager, "voice": pager},
     )
-
-    def queue_only(effects: list[Effect]) -> None:
-        # Pages stay queued in the database: the server (when it runs) delivers them.
-        for effect in effects:
-            if not effect.what.startswith("page"):
-                effect.run()
-
-    ctx.run_effects = queue_only  # type: ignore[method-assign]
+    ctx.deliveries = _LeaveQueued()
     return ctx
 
 
