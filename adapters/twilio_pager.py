@@ -102,8 +102,21 @@ class TwilioPager:
         callback = self._url("/twilio/status", page=page.id, incident=page.incident_id)
         if page.channel == "sms":
             body = sms_body(page, message)
-            sent = self._call(lambda: self.client.messages.create(
-                to=to, from_=self.from_number, body=body, status_callback=callback))
+            started, attempts = datetime.now(UTC), 0
+
+            def create() -> Any:
+                nonlocal attempts
+                attempts += 1
+                if attempts > 1:
+                    # A 5xx or a lost answer may come after Twilio took the message: look for
+                    # it (the body names the page) before sending it a second time.
+                    already = self._sms_bearing(to, page_marker(page), after=started)
+                    if already:
+                        return already[0]
+                return self.client.messages.create(
+                    to=to, from_=self.from_number, body=body, status_callback=callback)
+
+            sent = self._call(create)
         elif page.channel == "voice":
             action = self._url("/twilio/voice", page=page.id, incident=page.incident_id,
                                person=page.person)
@@ -121,10 +134,8 @@ class TwilioPager:
         to = self._phone(page)
         after, before = since - CLOCK_SKEW, since + SEND_WINDOW
         if page.channel == "sms":
-            marker = page_marker(page)  # exact: the body names the page
-            found = self._call(lambda: self.client.messages.list(
-                to=to, from_=self.from_number, date_sent_after=after - SEND_WINDOW, limit=200))
-            hits = [m for m in found if marker in (m.body or "")]
+            # Exact: the body names the page.
+            hits = self._call(lambda: self._sms_bearing(to, page_marker(page), after=after))
         else:
             # A call carries nothing of ours that Twilio lists back: the call to this person
             # created first after the claim is the best guess. The caller skips SIDs that other
@@ -137,6 +148,11 @@ class TwilioPager:
         return [str(i.sid) for i in sorted(oldest_first, key=lambda i: _created(i) or since)]
 
     # helpers ---------------------------------------------------------------
+    def _sms_bearing(self, to: str, marker: str, *, after: datetime) -> list[Any]:
+        found = self.client.messages.list(
+            to=to, from_=self.from_number, date_sent_after=after - SEND_WINDOW, limit=200)
+        return [m for m in found if marker in (m.body or "")]
+
     def _phone(self, page: Page) -> str:
         phone = self.phone_of(page.person)
         if not phone:

@@ -349,3 +349,12 @@ def test_status_callbacks_carry_the_page(world: World) -> None:
     [sms] = world.twilio.messages(ALICE)
     query = parse_qs(urlsplit(sms.status_callback or "").query)
     assert query["incident"] == [str(incident_id)] and sms.page is not None
+
+
+def test_an_sms_twilio_took_but_answered_500_is_not_sent_twice(world: World) -> None:
+    world.twilio.accept_then_fail = 1
+    incident_id = world.declare(severity="major")
+    assert len(world.twilio.messages(ALICE)) == 1  # the retry found it at Twilio first
+    [(person, channel, status)] = world.pages(incident_id)
+    assert (person, channel, status) == ("alice", "sms", PageStatus.SENT)
+    assert any(method == "GET" for method, _, _ in world.twilio.requests)

@@ -94,6 +94,7 @@ class FakeTwilio:
         self.callbacks: list[tuple[str, int]] = []  # (url, status code Firebell answered)
         self.latency = 0.0  # seconds before a POST is answered (it is accepted all the same)
         self._failures: list[int] = []  # statuses to answer the next POSTs with (429, 500 ...)
+        self.accept_then_fail = 0  # the next POSTs are accepted, but answered 500 all the same
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -230,7 +231,14 @@ class FakeTwilio:
                     self._answer(failure, {"code": 20429 if failure == 429 else 20500,
                                            "status": failure, "message": "try again later"})
                     return
-                self._answer(*fake._accept(kind, form))
+                answer = fake._accept(kind, form)
+                with fake._lock:
+                    lost = fake.accept_then_fail > 0
+                    fake.accept_then_fail -= 1 if lost else 0
+                if lost:  # Twilio took it; its answer got lost on the way
+                    self._answer(500, {"code": 20500, "status": 500, "message": "internal error"})
+                    return
+                self._answer(*answer)
 
             def do_GET(self) -> None:  # noqa: N802
                 query = dict(parse_qsl(urlsplit(self.path).query))
