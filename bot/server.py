@@ -150,7 +150,15 @@ def routes(firebell: Firebell) -> list[BaseRoute]:
         return JSONResponse({"since": start.isoformat(), "until": end.isoformat(),
                              "people": reports.report_json(report)})
 
+    async def teams(request: Request) -> Response:
+        # DESIGN.md reserves this path for the Bot Framework; the Teams front-end is not built.
+        return JSONResponse(
+            {"error": "Microsoft Teams is not supported by this release of Firebell; use Slack"},
+            status_code=501,
+        )
+
     return [
+        Route("/api/messages", teams, methods=["POST"]),
         Route("/api/v1/reports/paging", paging_report, methods=["GET"]),
         Route("/slack/events", slack_events, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
