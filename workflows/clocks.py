@@ -6,9 +6,9 @@ show in the channel topic, remind at their offsets, and page a group when the de
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from workflows.catalog import NotificationClock
+from workflows.clock_rules import clock_due, clock_lines, clocks_for
 from workflows.context import Context, Effect, record
 from workflows.durations import format_duration
 from workflows.model import DIRECT, Deadline, DeadlineKind, Incident, State
@@ -18,19 +18,11 @@ from workflows.ports import InvalidRequest, Message, Transaction
 from workflows.render import render
 
 
-def clocks_for(ctx: Context, incident: Incident) -> list[NotificationClock]:
-    return [c for c in ctx.catalog.notification_clocks if set(c.applies_to) & set(incident.flags)]
-
-
-def clock_due(incident: Incident, clock: NotificationClock) -> datetime:
-    return incident.declared_at + timedelta(seconds=clock.within.seconds)
-
-
 def start_clocks(ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident) -> None:
     """Start every clock that applies to the incident's flags."""
     assert incident.id is not None
     now = ctx.now()
-    for clock in clocks_for(ctx, incident):
+    for clock in clocks_for(ctx.catalog, incident):
         due = clock_due(incident, clock)
         moments = [("remind", due - timedelta(seconds=b.seconds)) for b in clock.remind_before]
         if clock.page_group:
@@ -41,24 +33,12 @@ def start_clocks(ctx: Context, tx: Transaction, effects: list[Effect], incident:
                 incident.id, DeadlineKind.NOTIFICATION_CLOCK, max(at, now),
                 {"clock": clock.id, "what": what},
             ))
-        record(tx, incident, kind="clock_started", at=now, text=f"{clock.name} due {due:%Y-%m-%d %H:%M} UTC",
+        record(tx, incident, kind="clock_started", at=now,
+               text=f"{clock.name} due {due:%Y-%m-%d %H:%M} UTC",
                data={"clock": clock.id, "due": due.isoformat()})
-    if clocks_for(ctx, incident):
-        lines = clock_lines(ctx, incident)
+    if clocks_for(ctx.catalog, incident):
+        lines = clock_lines(ctx.catalog, incident, now=ctx.now())
         ctx.post(effects, incident, Message(render("notice", text="\n".join(lines))))
-
-
-def clock_lines(ctx: Context, incident: Incident) -> list[str]:
-    """One line per running clock, for the topic and the pinned message."""
-    now = ctx.now()
-    lines = []
-    for clock in clocks_for(ctx, incident):
-        due = clock_due(incident, clock)
-        left = int((due - now).total_seconds())
-        when = due.astimezone().strftime("%Y-%m-%d %H:%M %Z")
-        status = f"{format_duration(left)} left" if left > 0 else f"OVERDUE by {format_duration(-left)}"
-        lines.append(f":stopwatch: {clock.name}: due {when} ({status})")
-    return lines
 
 
 def on_clock(
@@ -89,7 +69,7 @@ def mark_notified(ctx: Context, *, incident_id: int, clock_id: str, actor: str) 
     """The notice was sent: the clock stops."""
     with ctx.unit() as (tx, effects):
         incident = tx.get_incident(incident_id, for_update=True)
-        known = [c.id for c in clocks_for(ctx, incident)]
+        known = [c.id for c in clocks_for(ctx.catalog, incident)]
         if clock_id not in known:
             raise InvalidRequest(
                 f"{incident.ref} has no clock '{clock_id}'" + (f"; running: {', '.join(known)}" if known else "")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from workflows.catalog import Catalog, Team
+from workflows.clock_rules import clock_lines
 from workflows.model import Deadline, Incident, TimelineEvent
 from workflows.ports import (
     ChatPort,
@@ -112,9 +113,10 @@ class Context:
             return
         assert incident.id is not None
         channel = incident.channel
-        from workflows.clocks import clock_lines  # clocks build on this module
-
-        clocks = [line.replace(":stopwatch: ", "") for line in clock_lines(self, incident)]
+        clocks = [
+            line.replace(":stopwatch: ", "")
+            for line in clock_lines(self.catalog, incident, now=self.now())
+        ]
         topic = render(
             "topic", incident=incident, commander=self.display(incident.commander), clocks=clocks
         )
