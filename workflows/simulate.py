@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from workflows.business_time import deadline as business_deadline
 from workflows.catalog import Catalog
+from workflows.clock_rules import clock_due, clocks_for
 from workflows.escalate import maintenance_at
 from workflows.model import Incident
 from workflows.oncall import resolve_targets
@@ -56,10 +57,10 @@ def escalation_plan(
     incident = Incident(
         title="simulation", service=service.id, team=team.id, severity="-", urgency="-",
         environment="production", priority=priority, declared_at=at, drill=drill,
+        flags=list(flags),
     )
-    for clock in catalog.notification_clocks:
-        if set(clock.applies_to) & set(flags):
-            plan.notes.append(f"{clock.name}: due {_local(at + clock.within.as_timedelta(), catalog.timezone)}")
+    for clock in clocks_for(catalog, incident):
+        plan.notes.append(f"{clock.name}: due {_local(clock_due(incident, clock), catalog.timezone)}")
     if not response.page:
         due = business_deadline(catalog.business_hours, start=at, duration=response.ack_within,
                                 zone=catalog.business_zone)
