@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
 from workflows import blameless
 from workflows.actions import reminder_after
@@ -18,30 +16,29 @@ from workflows.business_time import deadline
 from workflows.capture import backfill
 from workflows.context import Context, Effect, record
 from workflows.followups import (
-    ActionItem,
     FollowUpRecords,
     Postmortem,
     PostmortemState,
     RepeatIncident,
     followups,
 )
-from workflows.metrics import incident_metrics
-from workflows.model import ROLES, Incident, TimelineEvent
+from workflows.model import Incident
 from workflows.ports import (
     ChannelHistory,
     ExternalServiceError,
-    FileUpload,
     InvalidRequest,
     Message,
     Transaction,
 )
-from workflows.render import TemplateProblem, render
+from workflows.postmortem_draft import (
+    people_names,
+    render_draft,
+    share_draft,
+    system_names,
+    template_values,
+)
+from workflows.render import render
 
-# Events about the follow-up itself: not part of the incident's story.
-FOLLOW_UP_KINDS = frozenset({
-    "postmortem_drafted", "postmortem_state", "postmortem_reminder", "cause_tagged",
-    "action_added", "action_done", "action_overdue", "ticket_failed", "handoff_reminder",
-})
 _ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
              "ninth", "tenth"]
 _NEXT_STATE = {
@@ -89,9 +86,12 @@ def draft_postmortem(ctx: Context, *, incident_id: int, actor: str) -> Draft:
         records = followups(tx)
         postmortem = ensure_postmortem(ctx, records, incident)
         repeats = _repeats(ctx, records, incident, postmortem.cause)
-        values = _values(ctx, tx, records, incident, postmortem, repeats, problem)
-        text = _render_draft(ctx, values)
-        flags = blameless.check(text, people=_people_names(ctx), systems=_system_names(ctx))
+        values = template_values(
+            ctx, tx, records, incident=incident, postmortem=postmortem, repeats=repeats,
+            repeat_sentence=repeat_sentence(ctx, incident, repeats), problem=problem,
+        )
+        text = render_draft(ctx, values)
+        flags = blameless.check(text, people=people_names(ctx), systems=system_names(ctx))
         if flags:
             text += "\n\n" + render("postmortem_blameless.md", flags=flags)
         now = ctx.now()
@@ -103,7 +103,7 @@ def draft_postmortem(ctx: Context, *, incident_id: int, actor: str) -> Draft:
         record(tx, incident, kind="postmortem_drafted", at=now, actor=actor,
                text=f"{len(flags)} blameless flag(s)" if flags else "",
                data={"backfilled": added})
-        _share(ctx, effects, incident, text, flags)
+        share_draft(ctx, effects, incident, text, flags)
     return Draft(postmortem, text, flags, added, problem, repeats)
 
 
@@ -189,7 +189,10 @@ def markdown(ctx: Context, *, incident_id: int) -> str:
             return postmortem.text
         postmortem = postmortem or Postmortem(incident_id=incident_id, created_at=ctx.now())
         repeats = _repeats(ctx, records, incident, postmortem.cause)
-        return _render_draft(ctx, _values(ctx, tx, records, incident, postmortem, repeats, None))
+        return render_draft(ctx, template_values(
+            ctx, tx, records, incident=incident, postmortem=postmortem, repeats=repeats,
+            repeat_sentence=repeat_sentence(ctx, incident, repeats), problem=None,
+        ))
 
 
 def ensure_postmortem(ctx: Context, records: FollowUpRecords, incident: Incident) -> Postmortem:
@@ -246,7 +249,6 @@ def repeat_sentence(ctx: Context, incident: Incident, repeats: list[RepeatIncide
     return f"{ordinal} incident on {ctx.catalog.service(incident.service).name} in {days} days"
 
 
-# drafting ------------------------------------------------------------------------
 def _repeats(
     ctx: Context, records: FollowUpRecords, incident: Incident, cause: str | None
 ) -> list[RepeatIncident]:
@@ -255,156 +257,3 @@ def _repeats(
     window = timedelta(seconds=ctx.catalog.postmortem.repeat_window.seconds)
     return records.repeats(service=incident.service, cause=cause,
                            since=incident.declared_at - window, until=incident.declared_at)
-
-
-def _values(
-    ctx: Context, tx: Transaction, records: FollowUpRecords, incident: Incident,
-    postmortem: Postmortem, repeats: list[RepeatIncident], problem: str | None,
-) -> dict[str, Any]:
-    assert incident.id is not None
-    catalog = ctx.catalog
-    events = [e for e in tx.events(incident.id) if e.kind not in FOLLOW_UP_KINDS]
-    metrics = incident_metrics(incident, events)
-    service = catalog.service(incident.service)
-    actions = records.actions(incident_id=incident.id, open_only=False)
-    return {
-        "incident": incident,
-        "service": service,
-        "team": catalog.team(incident.team),
-        "zone": catalog.timezone,
-        "postmortem": postmortem,
-        "state": postmortem.state.label,
-        "metrics": metrics.formatted(),
-        "impact_started_at": metrics.impact_started_at,
-        "impact_start_known": metrics.start_known,
-        "counts": {"pages": metrics.pages, "escalations": metrics.escalations,
-                   "status_updates": metrics.status_updates},
-        "roles": [(ROLES[r], ctx.display(p)) for r, p in incident.roles.items() if r in ROLES],
-        "declared_by": ctx.display(incident.declared_by),
-        "timeline": [_entry(ctx, e) for e in events],
-        "key_moments": [_entry(ctx, e) for e in events if e.kind in ("key_moment", "pinned")],
-        "status_updates": [_entry(ctx, e) for e in events if e.kind == "status_update"],
-        "links": _links(service.runbook, service.dashboards, events),
-        "files": [f for e in events for f in e.data.get("files", [])],
-        "actions": [_action(ctx, a) for a in actions],
-        "cause": postmortem.cause,
-        "repeats": [r for r in repeats if r.incident_id != incident.id],
-        "repeat_sentence": repeat_sentence(ctx, incident, repeats),
-        "went_well": _went_well(ctx, incident, events),
-        "went_badly": _went_badly(ctx, incident, events),
-        "backfill_problem": problem,
-    }
-
-
-def _render_draft(ctx: Context, values: dict[str, Any]) -> str:
-    """The team's template if the catalog names one, else `templates/postmortem.md.j2`."""
-    custom = ctx.catalog.postmortem.template
-    if custom is None:
-        return render("postmortem.md", **values)
-    path = Path(custom).expanduser().resolve()
-    if not path.is_file():
-        raise TemplateProblem(f"the postmortem template {path} does not exist (catalog: "
-                              "postmortem.template)")
-    name = path.name.removesuffix(".j2")
-    try:
-        return render(name, extra_dir=str(path.parent), **values)
-    except TemplateProblem as error:
-        raise TemplateProblem(
-            f"the postmortem template {path} is broken, so no draft was written: "
-            f"{error.__cause__ or error}"
-        ) from error
-    except Exception as error:  # a sandboxed template can still divide by zero
-        raise TemplateProblem(
-            f"the postmortem template {path} failed, so no draft was written: "
-            f"{type(error).__name__}: {error}"
-        ) from error
-
-
-def _entry(ctx: Context, event: TimelineEvent) -> dict[str, Any]:
-    data = event.data
-    marks = [label for key, label in (("key_moment", "key moment"), ("pinned", "pinned"),
-                                      ("edited", "edited"), ("backfilled", "from history"))
-             if data.get(key)]
-    deleted = bool(data.get("deleted"))
-    return {
-        "at": event.at, "kind": event.kind.replace("_", " "), "raw_kind": event.kind,
-        "who": ctx.display(event.actor) or "", "text": "(message deleted)" if deleted else event.text,
-        "marks": marks, "deleted": deleted, "files": data.get("files", []),
-        "links": data.get("links", []), "history": data.get("history", []),
-    }
-
-
-def _action(ctx: Context, item: ActionItem) -> dict[str, Any]:
-    return {"id": item.id, "ref": item.ref, "title": item.title, "owner": ctx.display(item.owner),
-            "due": item.due_on.isoformat(), "ticket": item.ticket, "state": item.state.value}
-
-
-def _links(runbook: str | None, dashboards: list[str], events: list[TimelineEvent]) -> list[str]:
-    found = ([runbook] if runbook else []) + list(dashboards)
-    for event in events:
-        if not event.data.get("deleted"):
-            found += event.data.get("links", [])
-            found += [f["url"] for f in event.data.get("files", []) if f.get("url")]
-    return list(dict.fromkeys(found))
-
-
-def _went_well(ctx: Context, incident: Incident, events: list[TimelineEvent]) -> list[str]:
-    points = []
-    response = ctx.catalog.response_for(incident.priority)
-    if incident.acknowledged_at is not None:
-        took = incident.acknowledged_at - incident.declared_at
-        if took.total_seconds() <= response.ack_within.seconds:
-            points.append(f"Acknowledged within the {incident.priority} target "
-                          f"({response.ack_within}).")
-    if any(e.kind == "status_update" for e in events):
-        points.append("Status updates were posted during the incident.")
-    return points
-
-
-def _went_badly(ctx: Context, incident: Incident, events: list[TimelineEvent]) -> list[str]:
-    points = []
-    escalations = sum(1 for e in events if e.kind == "escalated")
-    if escalations:
-        points.append(f"The page escalated {escalations} time(s) before someone acknowledged.")
-    reminders = sum(1 for e in events if e.kind == "update_reminder")
-    if reminders:
-        points.append(f"{reminders} status-update reminder(s) fired: updates were late.")
-    failed = sum(1 for e in events if e.kind in ("delivery_failed", "page_failed"))
-    if failed:
-        points.append(f"{failed} notification(s) could not be delivered.")
-    return points
-
-
-def _share(
-    ctx: Context, effects: list[Effect], incident: Incident, text: str,
-    flags: list[blameless.BlameFlag],
-) -> None:
-    """As a file where the chat can take one, else as a message."""
-    assert incident.id is not None
-    summary = render("postmortem_posted", incident=incident, flags=flags)
-    chat = ctx.chat
-    if incident.channel and isinstance(chat, FileUpload):
-        channel = incident.channel
-        ctx.post(effects, incident, Message(summary))
-        effects.append(Effect(incident.id, "postmortem upload", lambda: chat.upload(
-            channel=channel, filename=f"postmortem-{incident.ref}.md",
-            title=f"Postmortem draft: {incident.ref} {incident.title}", content=text,
-        )))
-    else:
-        ctx.post(effects, incident, Message(summary + "\n\n" + text))
-
-
-def _people_names(ctx: Context) -> list[str]:
-    names: list[str] = []
-    for person in ctx.catalog.people:
-        names += [person.id, person.name, person.name.split()[0]]
-        names += [f"<@{chat_id}>" for chat_id in (person.slack, person.teams) if chat_id]
-    return names
-
-
-def _system_names(ctx: Context) -> list[str]:
-    catalog = ctx.catalog
-    return [n for s in catalog.services for n in (s.id, s.name)] + [
-        n for t in catalog.teams for n in (t.id, t.name)
-    ]
-
