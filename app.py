@@ -94,11 +94,16 @@ class Firebell:
         return tick(self.ctx)
 
 
-def tick(ctx: Context) -> int:
-    """What the scheduler runs when it wakes: handoffs, stranded alert groups, due deadlines."""
+def housekeeping(ctx: Context) -> None:
+    """On the scheduler's slow poll: handoffs due, and alert groups left without an incident."""
     schedule_tick(ctx)
     if ctx.intake is not None:
         retry_pending(ctx)
+
+
+def tick(ctx: Context) -> int:
+    """Everything the scheduler does, at once (the poll's work)."""
+    housekeeping(ctx)
     return run_due(ctx)
 
 
@@ -108,7 +113,11 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
     upgrade(settings.database_url)
     store = SqlStore(settings.database_url)
     holder: dict[str, Context] = {}
-    timers = SchedulerTimers(lambda: tick(holder["ctx"]), poll_seconds=settings.firebell_poll_seconds)
+    # A wake-up for a deadline acts on what is due; the poll also does the housekeeping.
+    timers = SchedulerTimers(
+        lambda: run_due(holder["ctx"]), poll_seconds=settings.firebell_poll_seconds,
+        on_poll=lambda: housekeeping(holder["ctx"]),
+    )
     chat: ChatPort
     pagers: dict[str, PagerPort] = {}
     slack_app = None

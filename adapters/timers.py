@@ -19,15 +19,23 @@ log = logging.getLogger(__name__)
 class SchedulerTimers:
     """The `Timers` port: one-off wake-ups plus a slow poll as a safety net (and for replicas)."""
 
-    def __init__(self, work: Callable[[], object], *, poll_seconds: float = 15.0) -> None:
-        self._work = work
+    def __init__(
+        self,
+        work: Callable[[], object],
+        *,
+        poll_seconds: float = 15.0,
+        on_poll: Callable[[], object] | None = None,
+    ) -> None:
+        self._work = work  # on every wake-up: acting on what is due
+        # Only on the slow poll: housekeeping that need not run for every deadline that falls due.
+        self._on_poll = on_poll
         self._lock = threading.Lock()
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._poll_seconds = poll_seconds
 
     def start(self) -> None:
         self._scheduler.add_job(
-            self._run, "interval", seconds=self._poll_seconds, id="poll",
+            self._poll, "interval", seconds=self._poll_seconds, id="poll",
             next_run_time=datetime.now(UTC), coalesce=True, max_instances=1,
         )
         self._scheduler.start()
@@ -46,12 +54,17 @@ class SchedulerTimers:
             replace_existing=True, misfire_grace_time=None, coalesce=True,
         )
 
-    def _run(self) -> None:
+    def _poll(self) -> None:
+        self._run(housekeeping=True)
+
+    def _run(self, *, housekeeping: bool = False) -> None:
         if not self._lock.acquire(blocking=False):
             # Someone is already working through what is due; make sure we look again soon.
             self.wake_at(datetime.now(UTC) + timedelta(milliseconds=200))
             return
         try:
+            if housekeeping and self._on_poll is not None:
+                self._on_poll()
             self._work()
         except Exception:
             # A failed run must not stop the scheduler; the deadline is still due and retried.
