@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,15 +14,17 @@ from zoneinfo import ZoneInfo
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.dispatcher import EffectDispatcher
 from adapters.timers import SchedulerTimers
 from storage.db import upgrade
 from storage.intake_store import SqlIntakeStore
 from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
-from workflows.catalog import CatalogError, check_catalog, load_catalog
+from workflows.catalog import Catalog, CatalogError, check_catalog, load_catalog
 from workflows.clock import SystemClock
 from workflows.context import Context
 from workflows.deadlines import run_due
+from workflows.dispatch import drain
 from workflows.durations import format_duration
 from workflows.handoffs import schedule_tick
 from workflows.intake import retry_pending
@@ -32,6 +34,7 @@ from workflows.schedule_changes import sync_catalog
 log = logging.getLogger("firebell")
 HERE = Path(__file__).resolve().parent
 DEMO_CATALOG = HERE / "examples" / "demo.yaml"
+STOP_GRACE_SECONDS = 10.0  # on SIGTERM: how long effects in flight may take to finish
 
 
 class Settings(BaseSettings):
@@ -88,10 +91,24 @@ class Firebell:
     ctx: Context
     store: SqlStore
     timers: SchedulerTimers
+    dispatcher: EffectDispatcher
     slack: Any = None  # slack_bolt.App when Slack is configured
 
+    def start(self) -> None:
+        """Start performing effects and waking for deadlines."""
+        self.dispatcher.start()
+        self.timers.start()
+
+    def stop(self, *, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop taking work; finish what is in flight within `grace` seconds (SIGTERM, deploys)."""
+        self.timers.shutdown()
+        self.dispatcher.stop(grace=grace)
+
     def tick(self) -> int:
-        return tick(self.ctx)
+        """The scheduler's work at once, and the effects it owes performed before returning."""
+        done = tick(self.ctx)
+        drain(self.ctx, owner=f"tick-{self.dispatcher.owner}")
+        return done
 
 
 def housekeeping(ctx: Context) -> None:
@@ -107,12 +124,29 @@ def tick(ctx: Context) -> int:
     return run_due(ctx)
 
 
+def bootstrap(
+    *, catalog: Catalog, database_url: str, chat: ChatPort, clock: Clock, timers: Timers,
+    pagers: dict[str, PagerPort], tickets: TicketPort | None = None, public_url: str | None = None,
+    dispatch: Callable[[], None] | None = None, store: SqlStore | None = None,
+) -> Context:
+    """The one place a `Context` is made, for every entry point (serve, console, demo, reports,
+    bench, tests): the database migrated, and every store on it (incidents, schedules, intake)."""
+    upgrade(database_url)
+    store = store or SqlStore(database_url)
+    return Context(
+        catalog=catalog, store=store, chat=chat, clock=clock, timers=timers, pagers=pagers,
+        tickets=tickets, public_url=public_url, dispatch=dispatch,
+        schedules=SqlScheduleStore(database_url, engine=store.engine),
+        intake=SqlIntakeStore(store.engine, url=database_url),
+    )
+
+
 def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
     """Wire the real adapters for `serve`. Services whose settings are absent are off."""
     catalog = load_catalog(settings.firebell_config)
     upgrade(settings.database_url)
     store = SqlStore(settings.database_url)
-    holder: dict[str, Context] = {}
+    holder: dict[str, Any] = {}
     # A wake-up for a deadline acts on what is due; the poll also does the housekeeping.
     timers = SchedulerTimers(
         lambda: run_due(holder["ctx"]), poll_seconds=settings.firebell_poll_seconds,
@@ -145,18 +179,18 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
             public_url=settings.public_url or "", phone_of=lambda person: catalog.person(person).phone,
         )
         pagers["sms"] = pagers["voice"] = twilio
-    ctx = Context(
-        catalog=catalog, store=store, chat=chat, clock=clock or SystemClock(), timers=timers,
-        pagers=pagers, public_url=settings.public_url,
-        deliveries=ThreadPoolExecutor(max_workers=8, thread_name_prefix="pages"),
-        schedules=SqlScheduleStore(settings.database_url, engine=store.engine),
+    ctx = bootstrap(
+        catalog=catalog, database_url=settings.database_url, store=store, chat=chat,
+        clock=clock or SystemClock(), timers=timers, pagers=pagers, tickets=_tickets(settings),
+        public_url=settings.public_url, dispatch=lambda: holder["dispatcher"].kick(),
     )
     holder["ctx"] = ctx
-    ctx.intake, ctx.tickets = SqlIntakeStore(store.engine, url=settings.database_url), _tickets(settings)
+    dispatcher = holder["dispatcher"] = EffectDispatcher(ctx)
     sync_catalog(ctx, source=catalog, at=ctx.now())  # a changed schedule is a new version
     if settings.slack_enabled:
         slack_app = build_slack(ctx=ctx, settings=settings)
-    return Firebell(settings=settings, ctx=ctx, store=store, timers=timers, slack=slack_app)
+    return Firebell(settings=settings, ctx=ctx, store=store, timers=timers,
+                    dispatcher=dispatcher, slack=slack_app)
 
 
 def _tickets(settings: Settings) -> TicketPort | None:
@@ -217,11 +251,13 @@ def serve(settings: Settings) -> None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         SocketModeHandler(firebell.slack, settings.slack_app_token).connect()
-    firebell.timers.start()
+    firebell.start()
     try:
-        uvicorn.run(http_app, host=settings.host, port=settings.port, log_level="warning")
+        # On SIGTERM uvicorn stops accepting, finishes the requests in flight, and returns here.
+        uvicorn.run(http_app, host=settings.host, port=settings.port, log_level="warning",
+                    timeout_graceful_shutdown=int(STOP_GRACE_SECONDS))
     finally:
-        firebell.timers.shutdown()
+        firebell.stop()
 
 
 def worker_app() -> Any:
@@ -234,11 +270,11 @@ def worker_app() -> Any:
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> Any:
-        firebell.timers.start()
+        firebell.start()
         try:
             yield
         finally:
-            firebell.timers.shutdown()
+            firebell.stop()
 
     return build_http_app(firebell, lifespan=lifespan)
 
@@ -361,9 +397,8 @@ def _paging_report(settings: Settings, args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     until = _when(args.until, catalog.timezone, now)
     since = _when(args.since, catalog.timezone, until - timedelta(days=30))
-    store = SqlStore(settings.database_url)
-    ctx = Context(catalog=catalog, store=store, chat=_NoChat(), clock=SystemClock(),
-                  timers=_NoTimers())
+    ctx = bootstrap(catalog=catalog, database_url=settings.database_url, chat=_NoChat(),
+                    clock=SystemClock(), timers=_NoTimers(), pagers={})
     report = report_for(ctx, start=since, end=until)
     print(f"Paging {since:%Y-%m-%d} – {until:%Y-%m-%d}")
     print(f"{'person':<20} {'pages':>5} {'night':>5} {'acked':>5} {'median ack':>10}  nights > 2 pages")
@@ -372,7 +407,7 @@ def _paging_report(settings: Settings, args: argparse.Namespace) -> int:
         nights = ", ".join(n.isoformat() for n in row.bad_nights) or "—"
         print(f"{row.name:<20} {row.interruptions:>5} {row.night_interruptions:>5} "
               f"{row.acknowledged:>5} {median:>10}  {nights}")
-    store.dispose()
+    ctx.store.dispose()  # type: ignore[attr-defined]
     return 0
 
 
@@ -408,10 +443,8 @@ def build_console_context(
     pagers: dict[str, PagerPort],
 ) -> Context:
     """The context the console and the demo run on: the same workflows, local chat and pager."""
-    catalog = load_catalog(catalog_path)
-    upgrade(database_url)
-    return Context(catalog=catalog, store=SqlStore(database_url), chat=chat, clock=clock,
-                   timers=timers, pagers=pagers)
+    return bootstrap(catalog=load_catalog(catalog_path), database_url=database_url, chat=chat,
+                     clock=clock, timers=timers, pagers=pagers)
 
 
 if __name__ == "__main__":

@@ -132,7 +132,9 @@ class Commands:
             security=options.get("security", "no").lower() in ("1", "yes", "true"),
             drill=drill, reporter=self.actor(inv.user), flags=flags,
         ))
-        where = f" in {self.channel_link(incident.channel)}" if incident.channel else ""
+        where = f" in {self.channel_link(incident.channel)}" if incident.channel else (
+            "; its channel is being created" if self.ctx.catalog.response_for(incident.priority).page
+            else "")
         return Reply(f"Declared {incident.ref} ({incident.priority}){where}.", incident=incident)
 
     def _cmd_ack(self, inv: Invocation, rest: str) -> Reply:

@@ -22,9 +22,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from storage.db import aware as _aware
 from storage.db import is_sqlite
 from storage.intake_tables import AlertGroupRow, AlertRow, SignalRow, WebhookDeliveryRow
-from storage.store import _aware
 from storage.tables import IncidentRow
 from workflows.model import OPEN_STATES
 from workflows.ports import NotFound

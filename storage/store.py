@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, or_, update
+from sqlalchemy import Engine, and_, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from storage.db import aware as _aware
 from storage.db import is_sqlite, make_engine
+from storage.effect_tables import EffectRow
+from storage.intake_store import SqlIntakeTransaction
 from storage.postmortem_store import SqlFollowUps
 from storage.tables import DeadlineRow, IncidentRow, PageRow, TimelineRow
 from workflows.model import (
@@ -27,14 +30,8 @@ from workflows.model import (
     State,
     TimelineEvent,
 )
+from workflows.outbox import ClaimedEffect, Effect, EffectKind
 from workflows.ports import NotFound
-
-
-def _aware(value: Any) -> Any:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def _utc(value: Any) -> Any:
@@ -82,6 +79,15 @@ def _deadline(row: DeadlineRow) -> Deadline:
     values = _values(row, Deadline)
     values["kind"] = DeadlineKind(row.kind)
     return Deadline(**values)
+
+
+def _claimed(row: EffectRow) -> ClaimedEffect:
+    assert row.id is not None
+    return ClaimedEffect(
+        id=row.id, key=row.key, kind=EffectKind(row.kind), incident_id=row.incident_id,
+        payload=dict(row.payload or {}), attempts=row.attempts, created_at=_aware(row.created_at),
+        lease_until=_aware(row.lease_until) if row.lease_until else _aware(row.not_before),
+    )
 
 
 class SqlTransaction:
@@ -296,8 +302,113 @@ class SqlTransaction:
         page = self._session.exec(
             select(func.min(PageRow.send_at)).where(PageRow.status == PageStatus.QUEUED.value)
         ).first()
-        due = [_aware(value) for value in (deadline, page) if value is not None]
+        effect = self._session.exec(
+            select(func.min(EffectRow.not_before)).where(EffectRow.status == "pending")
+        ).first()
+        due = [_aware(value) for value in (deadline, page, effect) if value is not None]
         return min(due) if due else None
+
+    # the effect outbox -----------------------------------------------------
+    def add_effect(self, effect: Effect, *, key: str, now: datetime) -> bool:
+        row = EffectRow(
+            key=key, incident_id=effect.incident_id, kind=effect.kind.value,
+            payload=dict(effect.payload), ordered=effect.ordered, created_at=_utc(now),
+            not_before=_utc(effect.not_before or now),
+        )
+        # A savepoint: an effect written twice (the same key) leaves the rest of the step intact.
+        try:
+            with self._session.begin_nested():
+                self._session.add(row)
+        except IntegrityError:
+            return False
+        return True
+
+    def claim_effects(
+        self, *, now: datetime, owner: str, limit: int, lease_seconds: dict[str, float]
+    ) -> list[ClaimedEffect]:
+        now = _utc(now)
+        free = or_(col(EffectRow.lease_until).is_(None), col(EffectRow.lease_until) <= now)
+        query = (
+            select(EffectRow)
+            .where(EffectRow.status == "pending", col(EffectRow.not_before) <= now, free)
+            .order_by(col(EffectRow.id))
+            .limit(limit * 4)
+        )
+        if not self._sqlite:
+            # Replicas claim side by side, each taking rows the others do not hold.
+            query = query.with_for_update(skip_locked=True)
+        rows = list(self._session.exec(query))
+        incidents = {r.incident_id for r in rows if r.ordered and r.incident_id is not None}
+        first: dict[int, int] = {}
+        if incidents:
+            # The earliest pending ordered effect of each incident, held or not, due or not.
+            firsts = self._session.exec(
+                select(EffectRow.incident_id, func.min(EffectRow.id))
+                .where(EffectRow.status == "pending", col(EffectRow.ordered).is_(True),
+                       col(EffectRow.incident_id).in_(sorted(incidents)))
+                .group_by(col(EffectRow.incident_id))
+            )
+            first = {int(i): int(m) for i, m in firsts if i is not None and m is not None}
+        claimed: list[ClaimedEffect] = []
+        for row in rows:
+            if len(claimed) >= limit:
+                break
+            if row.ordered and row.incident_id is not None and first.get(row.incident_id) != row.id:
+                continue
+            row.attempts += 1
+            row.lease_owner = owner
+            row.lease_until = now + timedelta(seconds=lease_seconds.get(row.kind, 60.0))
+            self._session.add(row)
+            claimed.append(_claimed(row))
+        self._session.flush()
+        return claimed
+
+    def _held(self, effect_id: int, owner: str) -> Any:
+        return and_(col(EffectRow.id) == effect_id, col(EffectRow.lease_owner) == owner,
+                    col(EffectRow.status) == "pending")
+
+    def finish_effect(
+        self, effect_id: int, *, owner: str, status: str, at: datetime, result: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        done = self._session.execute(
+            update(EffectRow).where(self._held(effect_id, owner)).values(
+                status=status, done_at=_utc(at), result=result, error=error, lease_until=None),
+            execution_options={"synchronize_session": False},
+        )
+        return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    def retry_effect(self, effect_id: int, *, owner: str, at: datetime, error: str) -> bool:
+        done = self._session.execute(
+            update(EffectRow).where(self._held(effect_id, owner)).values(
+                not_before=_utc(at), lease_until=None, lease_owner=None, error=error),
+            execution_options={"synchronize_session": False},
+        )
+        return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    def release_effects(self, *, owner: str, at: datetime, ids: list[int]) -> int:
+        done = self._session.execute(
+            update(EffectRow)
+            .where(col(EffectRow.lease_owner) == owner, col(EffectRow.status) == "pending",
+                   col(EffectRow.id).in_(ids))
+            .values(lease_until=_utc(at), lease_owner=None),
+            execution_options={"synchronize_session": False},
+        )
+        return int(done.rowcount)  # type: ignore[attr-defined]
+
+    def pending_effects(self, *, incident_id: int | None = None) -> list[ClaimedEffect]:
+        query = select(EffectRow).where(EffectRow.status == "pending").order_by(col(EffectRow.id))
+        if incident_id is not None:
+            query = query.where(EffectRow.incident_id == incident_id)
+        return [_claimed(row) for row in self._session.exec(query)]
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self._session.begin_nested():
+            yield
+
+    def intake(self) -> SqlIntakeTransaction:
+        return SqlIntakeTransaction(self._session.connection(), sqlite=self._sqlite)
 
 
 class SqlStore:

@@ -105,6 +105,7 @@ class DeadlineRow(SQLModel, table=True):
 
 
 # The other areas' tables join the same metadata (Alembic and the tests see them all).
+import storage.effect_tables  # noqa: E402, F401  (the effect outbox and answered requests)
 import storage.intake_tables  # noqa: E402, F401  (alerts, alert groups, signals, webhook deliveries)
 import storage.postmortem_tables  # noqa: E402, F401  (postmortems and action items join the metadata)
 import storage.schedule_tables  # noqa: E402, F401  (schedule tables join the same metadata)

@@ -76,6 +76,7 @@ class SlackSender:
         self.secret = secret
         self.http = httpx.Client(timeout=10)
         self._ids = count(1)
+        self.last: tuple[str, dict[str, str]] = ("", {})
 
     def close(self) -> None:
         self.http.close()
@@ -83,8 +84,14 @@ class SlackSender:
     def post(self, body: str, content_type: str, *, headers: dict[str, str] | None = None,
              timestamp: int | None = None, secret: str | None = None) -> httpx.Response:
         signed = signature_headers(body, secret=secret or self.secret, timestamp=timestamp)
-        return self.http.post(self.url, content=body.encode(), headers={
-            "Content-Type": content_type, **signed, **(headers or {})})
+        self.last = (body, {"Content-Type": content_type, **signed, **(headers or {})})
+        return self.http.post(self.url, content=body.encode(), headers=self.last[1])
+
+    def replay(self, *, headers: dict[str, str] | None = None) -> httpx.Response:
+        """The last request again, byte for byte with its signature: what a replay is."""
+        body, sent = self.last
+        return httpx.post(self.url, content=body.encode(), headers={**sent, **(headers or {})},
+                          timeout=10)
 
     def command(self, command: str, text: str = "", *, user: str = "U0ALICE",
                 channel: str = "C0GENERAL", **kwargs: Any) -> tuple[httpx.Response, str]:
@@ -174,12 +181,14 @@ class Harness:
         )
         self.clock = clock
         self.firebell = build(self.settings, clock=clock)
+        self.firebell.dispatcher.start()  # effects are performed as in `serve`, by the dispatcher
         self.server = ThreadedServer(build_http_app(self.firebell)).start()
         self.slack = SlackSender(self.server.url, self.fake)
 
     def close(self) -> None:
         self.slack.close()
         self.server.stop()
+        self.firebell.dispatcher.stop(grace=2)
         self.fake.stop()
         self.firebell.store.dispose()
 

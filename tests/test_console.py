@@ -137,8 +137,8 @@ def test_console_chat_prints_posts_with_buttons_and_the_time() -> None:
     clock = FakeClock(datetime(2026, 11, 24, 8, 30, tzinfo=UTC))
     out = io.StringIO()
     chat = ConsoleChat(clock, stream=out, catalog=catalog)
-    first = chat.create_channel(name="inc-20261124-checkout-down", private=False)
-    second = chat.create_channel(name="inc-20261124-checkout-down", private=True)
+    first = chat.create_channel(name="inc-20261124-1-checkout-down", private=False)
+    second = chat.create_channel(name="inc-20261124-1-checkout-down", private=True)
     chat.invite(channel=first, people=["alice", "bob"])
     chat.invite(channel=first, people=["alice"])  # already there: nothing printed
     chat.post(
@@ -150,12 +150,12 @@ def test_console_chat_prints_posts_with_buttons_and_the_time() -> None:
         ),
     )
     chat.send_direct(person="erin", message=Message("hello"))
-    assert (first, second) == ("#inc-20261124-checkout-down", "#inc-20261124-checkout-down-2")
+    assert (first, second) == ("#inc-20261124-1-checkout-down", "#inc-20261124-1-checkout-down-2")
     assert out.getvalue().splitlines() == [
-        "[09:30:00] ── channel #inc-20261124-checkout-down created ──",
-        "[09:30:00] ── private channel #inc-20261124-checkout-down-2 created ──",
-        "[09:30:00] #inc-20261124-checkout-down  → Alice Doe, Bob Brandt joined",
-        "[09:30:00] #inc-20261124-checkout-down  firebell: ✅ Line one",
+        "[09:30:00] ── channel #inc-20261124-1-checkout-down created ──",
+        "[09:30:00] ── private channel #inc-20261124-1-checkout-down-2 created ──",
+        "[09:30:00] #inc-20261124-1-checkout-down  → Alice Doe, Bob Brandt joined",
+        "[09:30:00] #inc-20261124-1-checkout-down  firebell: ✅ Line one",
         "           line two",
         "           Runbook: https://runbooks.example/checkout",
         "           [Acknowledge: /incident ack 1]",

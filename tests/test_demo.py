@@ -35,7 +35,7 @@ def test_demo_plays_the_whole_incident_in_order(
     _in_order(
         text,
         "[09:30:00] 🔔 Alertmanager",
-        "── channel #inc-20261124-checkout-down created ──",
+        "── channel #inc-20261124-1-checkout-down created ──",
         "[09:30:00] 📟 SMS to Alice Doe (+15550100001): You are paged for INC-1 (P1)",
         "[09:30:00] 💬 DM to Alice Doe",
         "[Acknowledge: /incident ack 1]",
@@ -50,7 +50,7 @@ def test_demo_plays_the_whole_incident_in_order(
         "🩹 INC-1 mitigated by Bob Brandt",
         "Stage: *Monitoring*",
         "🟢 INC-1 resolved by Bob Brandt",
-        "[09:35:20] #inc-20261124-checkout-down  firebell: 🔒 INC-1 is closed",
+        "[09:35:20] #inc-20261124-1-checkout-down  firebell: 🔒 INC-1 is closed",
         "Timeline of INC-1",
         "TTA 40s · TTM 2m30s · TTR 3m20s",
         "Postmortem draft written to",

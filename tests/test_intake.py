@@ -183,7 +183,7 @@ def test_a_failed_opening_is_retried_from_the_stored_alert(
     def crash(*_: object, **__: object) -> None:
         raise FirebellError("database went away")
 
-    monkeypatch.setattr(intake_module, "declare", crash)
+    monkeypatch.setattr(intake_module, "declare_in", crash)
     outcome = world.fire()
     assert outcome.created and outcome.incident_id is None and world.incidents() == []
     monkeypatch.undo()

@@ -7,8 +7,9 @@ hours (holidays of the catalog's country excluded), and nobody is paged at night
 from __future__ import annotations
 
 from workflows.business_time import deadline as business_deadline
-from workflows.context import Context, Effect, record
+from workflows.context import Context, record
 from workflows.model import Deadline, DeadlineKind, Incident, State
+from workflows.outbox import Effect, EffectKind
 from workflows.ports import Message, Transaction
 from workflows.render import render
 
@@ -39,9 +40,7 @@ def on_ack_due(
     team_channel = ctx.team_channel(ctx.catalog.team(incident.team))
     if team_channel:
         message = Message(render("notice", text=text))
-        effects.append(Effect(incident.id or 0, "remind team",
-                              lambda: ctx.chat.post(channel=team_channel, message=message)))
+        ctx.post_to(effects, channel=team_channel, message=message, incident_id=incident.id)
     if ctx.tickets is not None and incident.ticket:
-        tickets, ticket = ctx.tickets, incident.ticket
-        effects.append(Effect(incident.id or 0, "ticket reminder",
-                              lambda: tickets.update_ticket(ticket=ticket, incident=incident, comment=text)))
+        effects.append(Effect(EffectKind.UPDATE_TICKET, incident.id,
+                              {"ticket": incident.ticket, "comment": text}))

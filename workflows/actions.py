@@ -6,14 +6,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import partial
 from zoneinfo import ZoneInfo
 
 from workflows.business_time import add_business_time, deadline, is_business_time
-from workflows.context import Context, Effect, record
+from workflows.context import Context, record
 from workflows.durations import Duration, parse_handoff
 from workflows.followups import ActionItem, ActionState, followups
 from workflows.model import Incident
+from workflows.outbox import Effect
 from workflows.ports import ExternalServiceError, InvalidRequest, Message, Transaction
 from workflows.render import render
 
@@ -127,9 +127,7 @@ def remind_overdue(ctx: Context, tx: Transaction, effects: list[Effect], item: A
     text = render("action_reminder", item=item, incident=incident, days=late)
     record(tx, incident, kind="action_overdue", at=now, text=f"{item.ref} overdue by {late} day(s)",
            data={"action": item.id, "owner": item.owner})
-    owner = item.owner
-    effects.append(Effect(item.incident_id, "action reminder",
-                          lambda: ctx.chat.send_direct(person=owner, message=Message(text))))
+    ctx.send_direct(effects, person=item.owner, message=Message(text), incident_id=item.incident_id)
 
 
 def weekly_summaries(ctx: Context) -> int:
@@ -150,8 +148,8 @@ def weekly_summaries(ctx: Context) -> int:
             refs = _incident_refs(tx, items)
             text = render("actions_weekly", team=team, items=items, today=today(ctx), refs=refs,
                           owner=ctx.display)
-            effects.append(Effect(items[0].incident_id, "weekly action summary",
-                                  partial(ctx.chat.post, channel=channel, message=Message(text))))
+            ctx.post_to(effects, channel=channel, message=Message(text),
+                        incident_id=items[0].incident_id)
             sent += 1
     return sent
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from workflows.clock_rules import clock_due, clock_lines, clocks_for
-from workflows.context import Context, Effect, record
+from workflows.context import Context, record
 from workflows.durations import format_duration
 from workflows.model import DIRECT, Deadline, DeadlineKind, Incident, State
 from workflows.oncall import resolve_targets
+from workflows.outbox import Effect
 from workflows.paging import queue_pages
 from workflows.ports import InvalidRequest, Message, Transaction
 from workflows.render import render

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from uuid import uuid4
 
 from workflows.catalog import Catalog, Team
-from workflows.clock_rules import clock_lines
 from workflows.model import Deadline, Incident, TimelineEvent
+from workflows.outbox import Effect, EffectKind, message_payload
 from workflows.ports import (
     ChatPort,
     Clock,
-    FirebellError,
     Message,
     PagerPort,
     ScheduleStore,
@@ -24,22 +24,18 @@ from workflows.ports import (
     Timers,
     Transaction,
 )
-from workflows.render import render
 from workflows.signals import IntakeStore
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Effect:
-    """Something that leaves the process (a chat post, a page) once the transaction committed."""
+class Owed(list[Effect]):
+    """The effects a unit of work owes, written as outbox rows before it commits, plus the
+    wake-ups (for deadlines it stored) to ask for once it committed."""
 
-    incident_id: int
-    what: str
-    run: Callable[[], object]
-    # Independent of the other effects (a page to one person): may run beside them. Chat posts
-    # are not: a channel must read in the order things happened.
-    independent: bool = False
+    def __init__(self) -> None:
+        super().__init__()
+        self.wakeups: list[datetime] = []
 
 
 @dataclass
@@ -54,75 +50,98 @@ class Context:
     intake: IntakeStore | None = None  # alerts, groups, received signals (workflows.intake)
     schedules: ScheduleStore | None = None  # versions, swaps, handoffs (schedule_changes)
     public_url: str | None = None
-    # Runs independent effects (pages) side by side; None runs everything in order, in place.
-    deliveries: Executor | None = None
+    # Called once a unit of work committed effects: wakes the dispatcher (`serve`). None: the
+    # committing thread performs them itself before it returns (console, demo, tests).
+    dispatch: Callable[[], None] | None = None
     # Where a team's notices go on this chat platform (the catalog names a channel per platform).
     team_channel: Callable[[Team], str | None] = lambda team: team.slack_channel
+    _draining: threading.local = field(default_factory=threading.local, repr=False)
 
     def now(self) -> datetime:
         return self.clock.now()
 
     @contextmanager
-    def unit(
-        self, *, defer_to: list[Effect] | None = None
-    ) -> Iterator[tuple[Transaction, list[Effect]]]:
-        """A transaction plus a list of effects (chat posts, pages) run after it commits.
+    def unit(self) -> Iterator[tuple[Transaction, Owed]]:
+        """One transaction and the effects it owes, committed together.
 
-        Nothing leaves the process before the state that explains it is durable. With
-        `defer_to`, the effects are handed to the caller to run later (after this commit, too).
+        The effects (posts, pages, channels, tickets) become outbox rows in this transaction:
+        if it commits, they will be performed, even across a crash; if it rolls back, none is.
         """
-        effects: list[Effect] = []
+        owed = Owed()
         with self.store.transaction() as tx:
-            yield tx, effects
-        if defer_to is not None:
-            defer_to.extend(effects)
-        else:
-            self.run_effects(effects)
+            yield tx, owed
+            self.write_effects(tx, owed)
+        for when in owed.wakeups:
+            self.timers.wake_at(when)
+        if owed:
+            self.effects_committed()
+
+    def write_effects(self, tx: Transaction, effects: list[Effect]) -> None:
+        """Write effects as outbox rows in `tx` (a key already written is skipped)."""
+        now = self.now()
+        for effect in effects:
+            tx.add_effect(effect, key=effect.key or f"{effect.kind.value}:{uuid4().hex}", now=now)
+            if effect.not_before is not None and effect.not_before > now:
+                self.timers.wake_at(effect.not_before)
+
+    def effects_committed(self) -> None:
+        """Effects were committed: hand them to the dispatcher, or perform them here and now."""
+        if self.dispatch is not None:
+            self.dispatch()
+            return
+        if getattr(self._draining, "active", False):
+            return  # an outer drain on this thread picks them up
+        from workflows.dispatch import drain  # the dispatcher needs the context: no cycle at import
+
+        self._draining.active = True
+        try:
+            drain(self, owner=f"inline-{threading.get_ident()}")
+        finally:
+            self._draining.active = False
 
     def schedule(self, tx: Transaction, effects: list[Effect], deadline: Deadline) -> None:
         """Store a deadline and, once committed, make sure the process wakes for it."""
         tx.schedule(deadline)
-        effects.append(
-            Effect(deadline.incident_id, "wake-up", lambda: self.timers.wake_at(deadline.due_at))
-        )
+        if isinstance(effects, Owed):
+            effects.wakeups.append(deadline.due_at)
+        else:
+            self.timers.wake_at(deadline.due_at)
 
     def post(self, effects: list[Effect], incident: Incident, message: Message) -> None:
-        """Post to the incident's channel (after commit), or to its team's channel if it has none."""
+        """Post to the incident's channel, or to its team's channel if it has none (decided when
+        the post is performed, after the channel was created if it is being created)."""
         assert incident.id is not None
-        channel = incident.channel or self.team_channel(self.catalog.team(incident.team))
-        if channel:
-            effects.append(
-                Effect(
-                    incident.id,
-                    "post to channel",
-                    lambda: self.chat.post(channel=channel, message=message),
-                )
-            )
+        effects.append(Effect(EffectKind.POST, incident.id, {"message": message_payload(message)}))
+
+    def post_to(
+        self, effects: list[Effect], *, channel: str, message: Message, incident_id: int | None
+    ) -> None:
+        """Post to a named channel."""
+        effects.append(Effect(EffectKind.POST, incident_id,
+                              {"channel": channel, "message": message_payload(message)}))
+
+    def send_direct(
+        self, effects: list[Effect], *, person: str, message: Message, incident_id: int | None
+    ) -> None:
+        """A direct message to one person (their chat id)."""
+        effects.append(Effect(EffectKind.DIRECT, incident_id,
+                              {"person": person, "message": message_payload(message)}))
+
+    def create_channel(self, effects: list[Effect], incident: Incident) -> None:
+        """Create the incident's channel; what is posted after it goes there."""
+        assert incident.id is not None
+        effects.append(Effect(EffectKind.CREATE_CHANNEL, incident.id, {},
+                              key=f"create_channel:{incident.id}"))
 
     def invite(self, effects: list[Effect], incident: Incident, people: list[str]) -> None:
-        """Invite people to the incident's channel, after commit."""
-        if incident.channel and incident.id is not None and people:
-            channel, invited = incident.channel, list(people)
-            effects.append(
-                Effect(incident.id, "invite", lambda: self.chat.invite(channel=channel, people=invited))
-            )
+        """Invite people to the incident's channel (when it has one by then)."""
+        if incident.id is not None and people:
+            effects.append(Effect(EffectKind.INVITE, incident.id, {"people": list(people)}))
 
     def refresh_topic(self, effects: list[Effect], incident: Incident) -> None:
         """Show priority, stage, state and commander in the channel topic."""
-        if not incident.channel:
-            return
         assert incident.id is not None
-        channel = incident.channel
-        clocks = [
-            line.replace(":stopwatch: ", "")
-            for line in clock_lines(self.catalog, incident, now=self.now())
-        ]
-        topic = render(
-            "topic", incident=incident, commander=self.display(incident.commander), clocks=clocks
-        )
-        effects.append(
-            Effect(incident.id, "set topic", lambda: self.chat.set_topic(channel=channel, topic=topic))
-        )
+        effects.append(Effect(EffectKind.TOPIC, incident.id, {}))
 
     def knows(self, person: str) -> bool:
         try:
@@ -139,36 +158,6 @@ class Context:
             return self.catalog.person(person).name
         except LookupError:
             return person
-
-    def run_effects(self, effects: list[Effect]) -> None:
-        """Run effects: in order, and the independent ones side by side when there is a pool.
-
-        Returns when all have run, so a caller knows its pages went out.
-        """
-        running: list[Future[None]] = []
-        for effect in effects:
-            if effect.independent and self.deliveries is not None:
-                running.append(self.deliveries.submit(self._run_effect, effect))
-            else:
-                self._run_effect(effect)
-        for future in running:
-            future.result()
-
-    def _run_effect(self, effect: Effect) -> None:
-        try:
-            effect.run()
-        except FirebellError as error:
-            # Not swallowed: the failure goes on the incident's record, where people look.
-            log.warning("%s failed for incident %s: %s", effect.what, effect.incident_id, error)
-            with self.store.transaction() as tx:
-                tx.append_event(
-                    TimelineEvent(
-                        incident_id=effect.incident_id,
-                        at=self.now(),
-                        kind="delivery_failed",
-                        text=f"{effect.what} failed: {error}",
-                    )
-                )
 
 
 def record(

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from workflows.ack_due import on_ack_due
 from workflows.clocks import on_clock
-from workflows.context import Context, Effect
+from workflows.context import Context
 from workflows.escalate import on_ack_timeout, on_maintenance_end
 from workflows.followup_sweep import sweep_followups
 from workflows.lifecycle import close_after_watch
 from workflows.model import Deadline, DeadlineKind, Incident
-from workflows.paging import deliver_queued
+from workflows.outbox import Effect
 from workflows.ports import Transaction
 from workflows.respond import remind
-
-BATCH_SECONDS = 0.1  # how long effects (pages, posts) may wait while due deadlines are claimed
 
 Handler = Callable[[Context, Transaction, list[Effect], Incident, Deadline], None]
 
@@ -33,16 +30,13 @@ HANDLERS: dict[DeadlineKind, Handler] = {
 def run_due(ctx: Context, *, limit: int = 1000) -> int:
     """Act on every deadline that is due now; returns how many. Safe to run in several replicas.
 
-    Claiming a deadline and acting on it share one transaction: a crash in between rolls both
-    back, and the deadline is due again when the process returns.
+    Claiming a deadline, acting on it and writing the effects it owes share one transaction: a
+    crash in between rolls all back, and the deadline is due again when the process returns.
+    Nothing here waits for a vendor: the effects are performed by the dispatcher.
     """
     done = 0
-    batch: list[Effect] = []
-    started = time.monotonic()
     while done < limit:
-        # Each deadline commits on its own; what it sends waits for a short batch, so that a
-        # burst of due deadlines is not held up behind the pages of the first ones.
-        with ctx.unit(defer_to=batch) as (tx, effects):
+        with ctx.unit() as (tx, effects):
             deadline = tx.claim_due(now=ctx.now())
             if deadline is not None:
                 incident = tx.get_incident(deadline.incident_id, for_update=True)
@@ -50,11 +44,7 @@ def run_due(ctx: Context, *, limit: int = 1000) -> int:
         if deadline is None:
             break
         done += 1
-        if time.monotonic() - started > BATCH_SECONDS:
-            ctx.run_effects(batch)
-            batch, started = [], time.monotonic()
-    ctx.run_effects(batch)
-    deliver_queued(ctx)
+    ctx.effects_committed()  # delayed pages and retried effects that fell due meanwhile
     sweep_followups(ctx)  # postmortem and action-item reminders, weekly summaries, handoffs
     with ctx.store.transaction() as tx:
         following = tx.next_due_at()

@@ -8,12 +8,13 @@ from datetime import timedelta
 
 from workflows.ack_due import schedule_ack_due
 from workflows.clocks import start_clocks
-from workflows.context import Context, Effect, record
+from workflows.context import Context, record
 from workflows.durations import format_duration
 from workflows.escalate import start_escalation
 from workflows.model import Deadline, DeadlineKind, Incident
+from workflows.outbox import Effect
 from workflows.paging import ack_button
-from workflows.ports import Button, ExternalServiceError, InvalidRequest, Message, Transaction
+from workflows.ports import Button, InvalidRequest, Message, Transaction
 from workflows.render import render
 from workflows.ticket_sync import open_ticket_effect
 
@@ -33,14 +34,34 @@ class DeclareRequest:
 
 
 def channel_name(incident: Incident) -> str:
-    """`inc-<yyyymmdd>-<slug>`, within Slack's 80 characters and its alphabet."""
+    """`inc-<yyyymmdd>-<number>-<slug>`, within Slack's 80 characters and its alphabet.
+
+    The incident's number makes the name its own: a retried creation finds the channel an
+    earlier attempt made instead of making a second one.
+    """
     slug = re.sub(r"[^a-z0-9]+", "-", incident.title.lower()).strip("-")[:40].strip("-")
     prefix = "drill" if incident.drill else "inc"
-    return f"{prefix}-{incident.declared_at:%Y%m%d}-{slug or incident.id}"
+    return f"{prefix}-{incident.declared_at:%Y%m%d}-{incident.id}" + (f"-{slug}" if slug else "")
 
 
 def declare(ctx: Context, request: DeclareRequest) -> Incident:
-    """Open an incident. P1/P2 get a channel and a page; P3/P4 go to the team's queue."""
+    """Open an incident. P1/P2 get a channel and a page; P3/P4 go to the team's queue.
+
+    The incident, its escalation's first deadline, its first pages and every effect it owes
+    (channel, invites, welcome, ticket) commit together: once this returns, they happen.
+    """
+    with ctx.unit() as (tx, effects):
+        incident = declare_in(ctx, tx, effects, request)
+    with ctx.store.transaction() as tx:
+        # As it is now: with its channel when that was made already (always, when effects are
+        # performed by the committing thread).
+        return tx.get_incident(_id(incident))
+
+
+def declare_in(
+    ctx: Context, tx: Transaction, effects: list[Effect], request: DeclareRequest
+) -> Incident:
+    """`declare` inside a caller's unit of work (an alert opening its incident)."""
     title = request.title.strip()
     if not title:
         raise InvalidRequest("an incident needs a title")
@@ -61,46 +82,31 @@ def declare(ctx: Context, request: DeclareRequest) -> Incident:
     )
     if request.reporter and ctx.knows(request.reporter):
         incident.roles["commander"] = request.reporter
-    with ctx.store.transaction() as tx:
-        tx.add_incident(incident)
-        record(
-            tx, incident, kind="declared", at=now, actor=request.reporter,
-            text=f"{priority} declared: {title}",
-            data={"severity": request.severity, "urgency": request.urgency,
-                  "environment": request.environment, "drill": request.drill,
-                  "flags": incident.flags},
-        )
-    if response.page:
-        try:
-            _open_channel(ctx, incident)
-        except ExternalServiceError as error:
-            # No channel is no reason not to page: the team's channel hears about it instead.
-            with ctx.store.transaction() as tx:
-                record(tx, incident, kind="channel_failed", at=ctx.now(), text=str(error))
+    tx.add_incident(incident)
+    record(
+        tx, incident, kind="declared", at=now, actor=request.reporter,
+        text=f"{priority} declared: {title}",
+        data={"severity": request.severity, "urgency": request.urgency,
+              "environment": request.environment, "drill": request.drill,
+              "flags": incident.flags},
+    )
     paged: list[str] = []
-    with ctx.unit() as (tx, effects):
-        incident = tx.get_incident(_id(incident), for_update=True)
-        if response.page:
-            paged = start_escalation(ctx, tx, effects, incident)
-            if response.update_every:
-                _remind_updates(ctx, tx, effects, incident, response.update_every.seconds)
-        else:
-            schedule_ack_due(ctx, tx, effects, incident)
-        start_clocks(ctx, tx, effects, incident)
-        _welcome(ctx, effects, incident, paged=paged)
-        open_ticket_effect(ctx, effects, incident)
+    if response.page:
+        # Pages do not wait for the channel: they are independent effects, performed beside
+        # it; the channel, its invites and its welcome follow one another in order.
+        ctx.create_channel(effects, incident)
+        people = [p for p in dict.fromkeys([incident.declared_by, incident.commander])
+                  if p and ctx.knows(p)]
+        ctx.invite(effects, incident, people)
+        paged = start_escalation(ctx, tx, effects, incident)
+        if response.update_every:
+            _remind_updates(ctx, tx, effects, incident, response.update_every.seconds)
+    else:
+        schedule_ack_due(ctx, tx, effects, incident)
+    start_clocks(ctx, tx, effects, incident)
+    _welcome(ctx, effects, incident, paged=paged)
+    open_ticket_effect(ctx, effects, incident)
     return incident
-
-
-def _open_channel(ctx: Context, incident: Incident) -> None:
-    channel = ctx.chat.create_channel(name=channel_name(incident), private=incident.security)
-    people = [p for p in {incident.declared_by, incident.commander} if p and ctx.knows(p)]
-    with ctx.store.transaction() as tx:
-        incident.channel = channel
-        tx.save_incident(incident)
-        record(tx, incident, kind="channel_created", at=ctx.now(), text=channel)
-    if people:
-        ctx.chat.invite(channel=channel, people=people)
 
 
 def _remind_updates(
@@ -123,7 +129,7 @@ def _welcome(ctx: Context, effects: list[Effect], incident: Incident, *, paged: 
     links = tuple(("Runbook", service.runbook) for _ in [0] if service.runbook) + tuple(
         ("Dashboard", url) for url in service.dashboards
     )
-    ctx.post(effects, incident, Message(text, buttons=buttons if incident.channel else (), links=links))
+    ctx.post(effects, incident, Message(text, buttons=buttons, links=links))
     ctx.refresh_topic(effects, incident)
     ctx.invite(effects, incident, paged)
 

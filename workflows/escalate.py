@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from workflows.catalog import Catalog
-from workflows.context import Context, Effect, record
+from workflows.context import Context, record
 from workflows.durations import format_duration
 from workflows.model import (
     DIRECT,
@@ -19,6 +19,7 @@ from workflows.model import (
     State,
 )
 from workflows.oncall import resolve_targets
+from workflows.outbox import Effect
 from workflows.paging import queue_pages
 from workflows.ports import Message, Transaction
 from workflows.render import render

@@ -7,9 +7,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 
-from workflows.context import Context, Effect, record
+from workflows.context import Context, record
 from workflows.followups import followups
 from workflows.model import Incident, TimelineEvent
 from workflows.ports import InvalidRequest, Message, Transaction
@@ -43,8 +42,8 @@ def handoff(ctx: Context, *, incident_id: int, to: str, actor: str) -> Handoff:
                data={"from": previous, "to": person.id})
         ctx.post(effects, incident, Message(summary))
         assert incident.id is not None
-        effects.append(Effect(incident.id, "handoff summary", lambda: ctx.chat.send_direct(
-            person=person.id, message=Message(summary))))
+        ctx.send_direct(effects, person=person.id, message=Message(summary),
+                        incident_id=incident.id)
     incident = set_role(ctx, incident_id=incident_id, role="commander", person=person.id,
                         actor=actor)
     return Handoff(incident, summary, previous)
@@ -97,8 +96,8 @@ def remind_handoffs(ctx: Context) -> int:
             ctx.post(effects, incident, Message(text))
             commander = incident.commander
             if commander and ctx.knows(commander):
-                effects.append(Effect(candidate.id, "handoff reminder", partial(
-                    ctx.chat.send_direct, person=commander, message=Message(text))))
+                ctx.send_direct(effects, person=commander, message=Message(text),
+                                incident_id=candidate.id)
             reminded += 1
     return reminded
 

@@ -1,8 +1,9 @@
 """Intake: signals in -> stored -> deduplicated, routed, grouped -> an incident or a ticket.
 
 `intake(ctx, signals)` is the one entry point for monitoring webhooks and people's reports.
-Every signal is stored in one transaction before anything else happens, so a caller that was
-told "accepted" can rely on it. The same dedup key never opens a second alert while one is open
+Each batch of signals is stored and acted on in one transaction, with the incident it opens, the
+alert group's link to it, its first pages and every effect it owes: a caller that was told
+"accepted" can rely on all of it, and a crash before the answer leaves nothing half done. The same dedup key never opens a second alert while one is open
 (a unique constraint decides, so concurrent duplicates from an Alertmanager HA pair cannot both
 win), and new alerts of one service within the grouping window join the open incident instead
 of paging again.
@@ -17,9 +18,10 @@ from datetime import timedelta
 
 from workflows import lifecycle, respond
 from workflows.context import Context, record
-from workflows.declare import DeclareRequest, declare
+from workflows.declare import DeclareRequest, declare_in
 from workflows.model import State
-from workflows.ports import FirebellError, Message
+from workflows.outbox import Effect
+from workflows.ports import FirebellError, Message, Transaction
 from workflows.render import render
 from workflows.routing import Route, Unrouted, route
 from workflows.signals import (
@@ -65,19 +67,23 @@ def intake_store(ctx: Context) -> IntakeStore:
 
 
 def intake(ctx: Context, signals: Sequence[Signal]) -> list[Outcome]:
-    """Store the signals, then act on each: open, group, resolve or acknowledge."""
-    store = intake_store(ctx)
-    with store.transaction() as itx:
-        plans = [_accept(ctx, itx, signal) for signal in signals]
+    """Store the signals and act on each (open, group, resolve or acknowledge), all at once."""
     outcomes = []
-    for plan in plans:
-        try:
-            outcomes.append(_act(ctx, plan))
-        except Exception:
-            # Stored already, and the sender was right to count it as accepted; a retry would be
-            # a duplicate. A group left without incident is opened by `retry_pending`.
-            log.exception("acting on %s %s failed", plan.signal.source, plan.signal.dedup_key)
-            outcomes.append(Outcome(plan.signal.dedup_key, plan.created, isinstance(plan.routed, Route)))
+    with ctx.unit() as (tx, effects):
+        itx = tx.intake()
+        plans = [_accept(ctx, itx, signal) for signal in signals]
+        for plan in plans:
+            owed = len(effects)
+            try:
+                with tx.savepoint():
+                    outcomes.append(_act(ctx, tx, effects, itx, plan))
+            except FirebellError:
+                # Stored, and the sender was right to count it as accepted; a retry would be a
+                # duplicate. A group left without incident is opened by `retry_pending`.
+                log.exception("acting on %s %s failed", plan.signal.source, plan.signal.dedup_key)
+                del effects[owed:]
+                outcomes.append(Outcome(plan.signal.dedup_key, plan.created,
+                                        isinstance(plan.routed, Route)))
     return outcomes
 
 
@@ -96,8 +102,14 @@ def retry_pending(ctx: Context, *, older_than: timedelta = timedelta(minutes=1))
         signal = Signal(source=alert.source, integration=ACTOR, action=Action.TRIGGER,
                         dedup_key=alert.dedup_key, labels=alert.labels, summary=alert.summary,
                         links=tuple((label, url) for label, url in alert.links))
-        if _open_incident(ctx, _Plan(signal, routed, alert, True, group, True)) is not None:
-            opened += 1
+        try:
+            with ctx.unit() as (tx, effects):
+                _open_incident(ctx, tx, effects, tx.intake(),
+                               _Plan(signal, routed, alert, True, group, True))
+        except FirebellError as error:
+            log.error("opening an incident for alert group %s failed: %s", group.id, error)
+            continue
+        opened += 1
     return opened
 
 
@@ -157,117 +169,104 @@ def _load_group(itx: IntakeTransaction, plan: _Plan) -> None:
         plan.group = itx.group(plan.alert.group_id)
 
 
-def _act(ctx: Context, plan: _Plan) -> Outcome:
+def _act(
+    ctx: Context, tx: Transaction, effects: list[Effect], itx: IntakeTransaction, plan: _Plan
+) -> Outcome:
     signal = plan.signal
     routed = isinstance(plan.routed, Route)
     incident_id = plan.group.incident_id if plan.group else None
     if signal.action == Action.TRIGGER and plan.created:
         if not routed:
-            _tell_owners(ctx, plan)
+            _tell_owners(ctx, effects, plan)
         elif plan.new_group:
-            incident_id = _open_incident(ctx, plan)
+            incident_id = _open_incident(ctx, tx, effects, itx, plan)
         elif incident_id is not None:
-            _join(ctx, plan, incident_id)
+            _join(ctx, tx, effects, plan, incident_id)
     elif signal.action == Action.RESOLVE and plan.alert is not None and incident_id is not None:
-        _resolved(ctx, plan, incident_id)
+        _resolved(ctx, tx, effects, plan, incident_id)
     elif signal.action == Action.ACKNOWLEDGE and plan.alert is not None and incident_id is not None:
-        _acknowledged(ctx, plan, incident_id)
+        _acknowledged(ctx, tx, effects, plan, incident_id)
     return Outcome(signal.dedup_key, plan.created, routed, incident_id)
 
 
-def _open_incident(ctx: Context, plan: _Plan) -> int | None:
+def _open_incident(
+    ctx: Context, tx: Transaction, effects: list[Effect], itx: IntakeTransaction, plan: _Plan
+) -> int:
+    """Declare the group's incident and link the group to it, in the caller's unit of work."""
     assert isinstance(plan.routed, Route) and plan.group is not None and plan.group.id is not None
     signal, r = plan.signal, plan.routed
     lines = [signal.description] if signal.description else []
     lines += [f"{label}: {url}" for label, url in signal.links]
-    try:
-        incident = declare(ctx, DeclareRequest(
-            title=(signal.summary or signal.rule)[:200], service=r.service, severity=r.severity,
-            urgency=r.urgency, environment=r.environment, description="\n".join(lines),
-            reporter=signal.reporter,
-        ))
-    except FirebellError as error:
-        # The alert is stored and its group has no incident yet: `retry_pending` opens it.
-        log.error("opening an incident for alert %s failed: %s", signal.dedup_key, error)
-        return None
+    incident = declare_in(ctx, tx, effects, DeclareRequest(
+        title=(signal.summary or signal.rule)[:200], service=r.service, severity=r.severity,
+        urgency=r.urgency, environment=r.environment, description="\n".join(lines),
+        reporter=signal.reporter,
+    ))
     assert incident.id is not None
-    with intake_store(ctx).transaction() as itx:
-        alerts = itx.set_group_incident(group_id=plan.group.id, incident_id=incident.id)
-    with ctx.store.transaction() as tx:
-        for alert in alerts:
-            record(tx, incident, kind="alert", at=ctx.now(), text=_alert_text(alert),
-                   data=_alert_data(alert), source_id=f"alert:{alert.id}")
-            if alert.flapping:
-                record(tx, incident, kind="flapping", at=ctx.now(), text=_flapping_text(alert),
-                       source_id=f"flapping:{alert.id}")
+    for alert in itx.set_group_incident(group_id=plan.group.id, incident_id=incident.id):
+        record(tx, incident, kind="alert", at=ctx.now(), text=_alert_text(alert),
+               data=_alert_data(alert), source_id=f"alert:{alert.id}")
+        if alert.flapping:
+            record(tx, incident, kind="flapping", at=ctx.now(), text=_flapping_text(alert),
+                   source_id=f"flapping:{alert.id}")
     return incident.id
 
 
-def _join(ctx: Context, plan: _Plan, incident_id: int) -> None:
+def _join(
+    ctx: Context, tx: Transaction, effects: list[Effect], plan: _Plan, incident_id: int
+) -> None:
     alert = plan.alert
     assert alert is not None
-    with ctx.unit() as (tx, effects):
-        incident = tx.get_incident(incident_id)
-        fresh = record(tx, incident, kind="alert_grouped", at=ctx.now(), text=_alert_text(alert),
-                       data=_alert_data(alert), source_id=f"alert:{alert.id}")
-        if plan.flapping:
-            record(tx, incident, kind="flapping", at=ctx.now(), text=_flapping_text(alert),
-                   source_id=f"flapping:{alert.id}")
-        if fresh:
-            text = render("alert_grouped", incident=incident, alert=alert, flapping=plan.flapping)
-            ctx.post(effects, incident, Message(text))
+    incident = tx.get_incident(incident_id)
+    fresh = record(tx, incident, kind="alert_grouped", at=ctx.now(), text=_alert_text(alert),
+                   data=_alert_data(alert), source_id=f"alert:{alert.id}")
+    if plan.flapping:
+        record(tx, incident, kind="flapping", at=ctx.now(), text=_flapping_text(alert),
+               source_id=f"flapping:{alert.id}")
+    if fresh:
+        text = render("alert_grouped", incident=incident, alert=alert, flapping=plan.flapping)
+        ctx.post(effects, incident, Message(text))
 
 
-def _resolved(ctx: Context, plan: _Plan, incident_id: int) -> None:
+def _resolved(
+    ctx: Context, tx: Transaction, effects: list[Effect], plan: _Plan, incident_id: int
+) -> None:
     alert = plan.alert
     assert alert is not None
-    settings = ctx.catalog.intake
-    resolve = False
-    with ctx.unit() as (tx, effects):
-        incident = tx.get_incident(incident_id)
-        record(tx, incident, kind="alert_resolved", at=ctx.now(), text=_alert_text(alert),
-               data=_alert_data(alert), source_id=f"alert-resolved:{alert.id}")
-        if plan.remaining == 0 and incident.is_open:
-            resolve = settings.auto_resolve
-            ctx.post(effects, incident, Message(render(
-                "alerts_resolved", incident=incident, auto_resolve=resolve,
-            )))
-    if resolve:
-        try:
-            lifecycle.resolve(ctx, incident_id=incident_id, actor=ACTOR)
-        except FirebellError as error:  # someone resolved it a moment earlier
-            log.info("auto-resolve of incident %s: %s", incident_id, error)
+    incident = tx.get_incident(incident_id, for_update=True)
+    record(tx, incident, kind="alert_resolved", at=ctx.now(), text=_alert_text(alert),
+           data=_alert_data(alert), source_id=f"alert-resolved:{alert.id}")
+    if plan.remaining == 0 and incident.is_open:
+        resolve = ctx.catalog.intake.auto_resolve
+        ctx.post(effects, incident, Message(render(
+            "alerts_resolved", incident=incident, auto_resolve=resolve,
+        )))
+        if resolve:
+            lifecycle.resolve_in(ctx, tx, effects, incident_id=incident_id, actor=ACTOR)
 
 
-def _acknowledged(ctx: Context, plan: _Plan, incident_id: int) -> None:
-    with ctx.store.transaction() as tx:
-        incident = tx.get_incident(incident_id)
-        assert plan.alert is not None
-        record(tx, incident, kind="alert_acknowledged", at=ctx.now(), actor=plan.signal.integration,
-               text=_alert_text(plan.alert), source_id=f"alert-ack:{plan.alert.id}")
+def _acknowledged(
+    ctx: Context, tx: Transaction, effects: list[Effect], plan: _Plan, incident_id: int
+) -> None:
+    incident = tx.get_incident(incident_id, for_update=True)
+    assert plan.alert is not None
+    record(tx, incident, kind="alert_acknowledged", at=ctx.now(), actor=plan.signal.integration,
+           text=_alert_text(plan.alert), source_id=f"alert-ack:{plan.alert.id}")
     if incident.state == State.TRIGGERED:
-        try:
-            respond.acknowledge(ctx, incident_id=incident_id, person=plan.signal.integration)
-        except FirebellError as error:  # a person acknowledged it a moment earlier
-            log.info("acknowledge of incident %s by its source: %s", incident_id, error)
+        respond.acknowledge_in(ctx, tx, effects, incident_id=incident_id,
+                               person=plan.signal.integration)
 
 
-def _tell_owners(ctx: Context, plan: _Plan) -> None:
-    """An alert that cannot say which service and team it is for is not ready for on-call."""
+def _tell_owners(ctx: Context, effects: list[Effect], plan: _Plan) -> None:
+    """An alert that cannot say which service and team it is for is not ready for on-call.
+    (The alert itself is safe in the unrouted queue, `/incident unrouted`, whatever happens.)"""
     alert, settings = plan.alert, ctx.catalog.intake
     assert alert is not None
     message = Message(render("unrouted_notice", alert=alert), links=tuple(plan.signal.links))
-    targets = [("direct", owner) for owner in settings.owners]
-    targets += [("channel", settings.owners_channel)] if settings.owners_channel else []
-    for kind, target in targets:
-        try:
-            if kind == "direct":
-                ctx.chat.send_direct(person=target, message=message)
-            else:
-                ctx.chat.post(channel=target, message=message)
-        except FirebellError as error:
-            # The alert itself is safe in the unrouted queue (`/incident unrouted`).
-            log.error("telling %s about unrouted alert %s failed: %s", target, alert.id, error)
+    for owner in settings.owners:
+        ctx.send_direct(effects, person=owner, message=message, incident_id=None)
+    if settings.owners_channel:
+        ctx.post_to(effects, channel=settings.owners_channel, message=message, incident_id=None)
 
 
 def _alert_text(alert: Alert) -> str:

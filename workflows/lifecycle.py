@@ -6,10 +6,11 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from workflows.business_time import deadline as business_deadline
-from workflows.context import Context, Effect, record
+from workflows.context import Context, record
 from workflows.durations import format_duration
 from workflows.escalate import start_escalation
 from workflows.model import Deadline, DeadlineKind, Incident, PageStatus, Stage, State
+from workflows.outbox import Effect
 from workflows.ports import InvalidRequest, Message, Transaction
 from workflows.render import render
 from workflows.ticket_sync import sync_ticket_effect
@@ -37,29 +38,36 @@ def mitigate(ctx: Context, *, incident_id: int, actor: str) -> Incident:
 def resolve(ctx: Context, *, incident_id: int, actor: str) -> Incident:
     """Resolve; the priority's `monitor_for` recovery watch closes it unless reopened."""
     with ctx.unit() as (tx, effects):
-        incident = _get(
-            tx, incident_id, allowed=(State.TRIGGERED, State.ACKNOWLEDGED, State.MITIGATED)
-        )
-        now = ctx.now()
-        _stop_paging(tx, incident)
-        incident.state, incident.stage, incident.resolved_at = State.RESOLVED, Stage.RESOLVED, now
-        incident.mitigated_at = incident.mitigated_at or now
-        tx.save_incident(incident)
-        record(tx, incident, kind="resolved", at=now, actor=actor)
-        sync_ticket_effect(ctx, effects, incident, f"resolved by {ctx.display(actor)}")
-        watch = ctx.catalog.response_for(incident.priority).monitor_for
-        ctx.post(effects, incident, Message(render(
-            "resolved", incident=incident, actor=ctx.display(actor),
-            monitor_for=format_duration(watch.seconds) if watch else None,
-            postmortem_due=_postmortem_due(ctx, incident),
-        )))
-        ctx.refresh_topic(effects, incident)
-        if watch:
-            due = now + timedelta(seconds=watch.seconds)
-            assert incident.id is not None
-            ctx.schedule(tx, effects, Deadline(incident.id, DeadlineKind.RECOVERY_CLOSE, due))
-        else:
-            _close(ctx, tx, effects, incident, actor=actor, watch=False)
+        return resolve_in(ctx, tx, effects, incident_id=incident_id, actor=actor)
+
+
+def resolve_in(
+    ctx: Context, tx: Transaction, effects: list[Effect], *, incident_id: int, actor: str
+) -> Incident:
+    """`resolve` inside a caller's unit of work (an alert resolved at its source)."""
+    incident = _get(
+        tx, incident_id, allowed=(State.TRIGGERED, State.ACKNOWLEDGED, State.MITIGATED)
+    )
+    now = ctx.now()
+    _stop_paging(tx, incident)
+    incident.state, incident.stage, incident.resolved_at = State.RESOLVED, Stage.RESOLVED, now
+    incident.mitigated_at = incident.mitigated_at or now
+    tx.save_incident(incident)
+    record(tx, incident, kind="resolved", at=now, actor=actor)
+    sync_ticket_effect(ctx, effects, incident, f"resolved by {ctx.display(actor)}")
+    watch = ctx.catalog.response_for(incident.priority).monitor_for
+    ctx.post(effects, incident, Message(render(
+        "resolved", incident=incident, actor=ctx.display(actor),
+        monitor_for=format_duration(watch.seconds) if watch else None,
+        postmortem_due=_postmortem_due(ctx, incident),
+    )))
+    ctx.refresh_topic(effects, incident)
+    if watch:
+        due = now + timedelta(seconds=watch.seconds)
+        assert incident.id is not None
+        ctx.schedule(tx, effects, Deadline(incident.id, DeadlineKind.RECOVERY_CLOSE, due))
+    else:
+        _close(ctx, tx, effects, incident, actor=actor, watch=False)
     return incident
 
 

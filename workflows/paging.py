@@ -1,34 +1,33 @@
 """Pages: who is reached through which channel and when, delivered once, failing over fast.
 
-A page is a row first (an outbox): queued in the transaction that decided to page, claimed
-(`queued -> sending`) by whoever delivers it, and delivered after the commit. Pages still queued
-after a crash go out when the process returns.
+A page is a row, and its delivery an effect row (workflows/outbox.py), both written in the
+transaction that decided to page. The dispatcher performs the effect: it claims the page
+(`queued -> sending`), sends it and records what the provider answered.
 
-A crash between claiming a page and recording what the provider answered leaves it `sending`
-("in doubt": was it sent?). The claim stamps the attempt's start in `sent_at`; a page still
-`sending` IN_DOUBT_AFTER later is settled by asking the provider (`PageLookup`): a page it took is
-marked sent, one it never saw is sent again. Neither lost nor sent twice.
+A crash (or a lease lost) between claiming a page and recording the answer leaves it `sending`
+("in doubt": was it sent?). The effect's lease outlives the whole retry budget of one attempt, so
+only when it ran out does the next attempt of the effect find the page `sending`: it asks the
+provider (`PageLookup`), marks a page it took sent, and sends one it never saw again. Neither
+lost nor sent twice, and never "in doubt" while the first attempt is still talking to Twilio.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Protocol, runtime_checkable
 
 from workflows.catalog import Catalog, Person
-from workflows.context import Context, Effect, record
+from workflows.context import Context, record
 from workflows.durations import format_duration
 from workflows.model import DIRECT, Incident, Page, PageStatus, State
+from workflows.outbox import Effect, EffectKind
 from workflows.ports import Button, ExternalServiceError, InvalidRequest, Message, Transaction
 from workflows.render import render
 
 PHONE_CHANNELS = ("sms", "voice")
 # Delivery states a provider reports that mean the person was not reached.
 UNDELIVERED = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled"})
-# Longer than any send takes with its retries: a page `sending` for longer was cut off by a crash.
-IN_DOUBT_AFTER = timedelta(seconds=30)
 
 
 @runtime_checkable
@@ -101,27 +100,33 @@ def queue_pages(
                       "send_at": send_at.isoformat()},
             )
             assert page.id is not None
-            if planned.delay_seconds:
-                effects.append(Effect(incident.id, "wake-up", partial(ctx.timers.wake_at, send_at)))
-            else:
-                effects.append(delivery(ctx, incident.id, page.id))
+            effects.append(delivery(incident.id, page.id, at=send_at if planned.delay_seconds
+                                    else None))
 
 
-def delivery(ctx: Context, incident_id: int, page_id: int) -> Effect:
-    """The effect that delivers a page once its transaction committed (beside other pages)."""
-    return Effect(incident_id, f"page {page_id}", partial(deliver_page, ctx, page_id),
-                  independent=True)
+def delivery(incident_id: int, page_id: int, *, at: datetime | None = None) -> Effect:
+    """The effect that delivers a page (at `at`, or at once), beside the incident's other effects."""
+    return Effect(EffectKind.PAGE, incident_id, {"page": page_id}, not_before=at)
 
 
-def deliver_page(ctx: Context, page_id: int) -> None:
-    """Send one queued page through its pager. Claimed first, so it goes out once."""
+def deliver_page(ctx: Context, page_id: int, *, retry: bool = False) -> None:
+    """Send one queued page through its pager. Claimed first, so it goes out once.
+
+    `retry`: an earlier attempt of this delivery was cut off; a page it left `sending` is
+    settled with the provider instead of being sent blindly.
+    """
     claimed_at = ctx.now()
     with ctx.store.transaction() as tx:
-        # While `sending`, sent_at is when this attempt began: settle_in_doubt goes by it.
+        # While `sending`, sent_at is when this attempt began: settling goes by it.
         page = tx.claim_page(page_id, claimed_at=claimed_at)
         if page is None:
-            return
-        incident = tx.get_incident(page.incident_id)
+            current = tx.get_page(page_id)
+        else:
+            incident = tx.get_incident(page.incident_id)
+    if page is None:
+        if retry and current.status == PageStatus.SENDING and current.sent_at is not None:
+            _settle(ctx, current)
+        return
     stale = _stale(page, incident)
     if stale:
         page.status, page.sent_at, page.error = PageStatus.CANCELLED, None, stale
@@ -153,24 +158,17 @@ def deliver_page(ctx: Context, page_id: int) -> None:
             _fail_over(ctx, tx, effects, incident, page)
 
 
-def settle_in_doubt(ctx: Context) -> int:
-    """Pages a crash left `sending`: ask the provider whether it took them; send again if not.
-
-    Safe in several replicas and across crashes: each outcome is written only if the page is
-    still in the very attempt that was looked up, and a page not settled stays in doubt until
-    the next run.
-    """
-    with ctx.store.transaction() as tx:
-        pages = tx.pages_in_doubt(claimed_before=ctx.now() - IN_DOUBT_AFTER)
-    for page in pages:
-        assert page.sent_at is not None
-        try:
-            _settle_in_doubt(ctx, page, page.sent_at)
-        except ExternalServiceError as error:
-            with ctx.store.transaction() as tx:
-                record(tx, tx.get_incident(page.incident_id), kind="delivery_failed",
-                       at=ctx.now(), text=f"page {page.id} in doubt, provider not asked: {error}")
-    return len(pages)
+def _settle(ctx: Context, page: Page) -> None:
+    """A page an earlier attempt left `sending`: ask the provider whether it took it; if the
+    provider cannot be asked now, the effect is retried (ExternalServiceError goes up)."""
+    assert page.sent_at is not None
+    try:
+        _settle_in_doubt(ctx, page, page.sent_at)
+    except ExternalServiceError as error:
+        with ctx.store.transaction() as tx:
+            record(tx, tx.get_incident(page.incident_id), kind="delivery_failed",
+                   at=ctx.now(), text=f"page {page.id} in doubt, provider not asked: {error}")
+        raise
 
 
 def _settle_in_doubt(ctx: Context, page: Page, claimed_at: datetime) -> None:
@@ -190,13 +188,14 @@ def _settle_in_doubt(ctx: Context, page: Page, claimed_at: datetime) -> None:
             text = f"{page.channel} page to {page.person} found sent ({ref}) after a restart"
         else:
             current.status, current.sent_at, current.send_at = PageStatus.QUEUED, None, ctx.now()
-            text = f"{page.channel} page to {page.person} was cut off by a restart: sending again"
+            text = (f"{page.channel} page to {page.person} was cut off (restart or lost answer) "
+                    "and the provider has no trace of it: sending again")
         tx.save_page(current)
         record(tx, incident, kind="page_in_doubt", at=ctx.now(), actor=page.person, text=text,
                data={"page": page.id, "ref": ref})
         if ref is None:
             assert current.id is not None
-            effects.append(delivery(ctx, page.incident_id, current.id))
+            effects.append(delivery(page.incident_id, current.id))
 
 
 def _page(tx: Transaction, page: Page) -> Page:
@@ -215,15 +214,6 @@ def _stale(page: Page, incident: Incident) -> str | None:
         # moved on, and its current step pages the people who matter now.
         return "the escalation moved on before it was sent"
     return None
-
-
-def deliver_queued(ctx: Context) -> int:
-    """Deliver the pages whose time has come (delayed channels, or left over from a crash)."""
-    settle_in_doubt(ctx)
-    with ctx.store.transaction() as tx:
-        pages = tx.queued_pages(now=ctx.now())
-    ctx.run_effects([delivery(ctx, p.incident_id, p.id) for p in pages if p.id is not None])
-    return len(pages)
 
 
 def record_delivery(ctx: Context, *, ref: str, status: str, error: str | None = None) -> Page | None:
@@ -273,7 +263,7 @@ def _fail_over(
     record(tx, incident, kind="page_failover", at=ctx.now(), actor=page.person,
            text=f"{failed.channel} failed: trying {page.channel} now")
     assert page.id is not None
-    effects.append(delivery(ctx, incident.id, page.id))
+    effects.append(delivery(incident.id, page.id))
 
 
 def incident_paging(tx: Transaction, *, person: str, incidents: list[Incident]) -> Incident:

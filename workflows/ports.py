@@ -8,10 +8,14 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from workflows.model import Deadline, DeadlineKind, Incident, Page, TimelineEvent
 from workflows.schedule_model import Offer, ScheduleVersion
+from workflows.signals import IntakeTransaction
+
+if TYPE_CHECKING:
+    from workflows.outbox import ClaimedEffect, Effect
 
 
 class FirebellError(Exception):
@@ -77,6 +81,37 @@ class ChatPort(Protocol):
     def send_direct(self, *, person: str, message: Message) -> str:
         """Send a direct message to a person (chat id); returns the message id."""
         ...
+
+
+@runtime_checkable
+class KeyedPosting(Protocol):
+    """Optional chat capability: posts that carry a key, found again by it.
+
+    A post retried after a crash or a lost answer looks for its key first, so a channel never
+    reads the same message twice.
+    """
+
+    def post_keyed(self, *, channel: str, message: Message, key: str) -> str:
+        """Post like `ChatPort.post`, stamping the message with `key`; returns its id."""
+        ...
+
+    def find_posted(self, *, channel: str, key: str, since: datetime) -> str | None:
+        """The id of a message stamped with `key` posted since `since`, if there is one."""
+        ...
+
+
+@runtime_checkable
+class ChannelLookup(Protocol):
+    """Optional chat capability: find a channel by its exact name (an earlier attempt made it)."""
+
+    def find_channel(self, *, name: str) -> str | None: ...
+
+
+@runtime_checkable
+class TicketLookup(Protocol):
+    """Optional ticket capability: find the ticket already opened for an incident."""
+
+    def find_ticket(self, *, incident: Incident) -> str | None: ...
 
 
 @runtime_checkable
@@ -166,7 +201,46 @@ class Transaction(Protocol):
     def pending_deadlines(self, incident_id: int) -> list[Deadline]: ...
 
     def next_due_at(self) -> datetime | None:
-        """The earliest pending deadline or delayed page."""
+        """The earliest pending deadline, delayed page or effect to retry."""
+        ...
+
+    # the effect outbox (workflows/outbox.py) --------------------------------------------------
+    def add_effect(self, effect: Effect, *, key: str, now: datetime) -> bool:
+        """Write an effect in this transaction; False when one with `key` is there already."""
+        ...
+
+    def claim_effects(
+        self, *, now: datetime, owner: str, limit: int, lease_seconds: dict[str, float]
+    ) -> list[ClaimedEffect]:
+        """Lease up to `limit` due effects that no one holds: independent ones, and the earliest
+        pending ordered effect of each incident (a channel reads in the order things happened)."""
+        ...
+
+    def finish_effect(
+        self, effect_id: int, *, owner: str, status: str, at: datetime, result: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Mark a held effect `done` or `failed`; False when the lease was lost meanwhile."""
+        ...
+
+    def retry_effect(self, effect_id: int, *, owner: str, at: datetime, error: str) -> bool:
+        """Give a held effect back, due again at `at` (a retryable failure)."""
+        ...
+
+    def release_effects(self, *, owner: str, at: datetime, ids: list[int]) -> int:
+        """Give back effects `owner` holds but never started (a graceful stop): due at once."""
+        ...
+
+    def pending_effects(self, *, incident_id: int | None = None) -> list[ClaimedEffect]:
+        """Effects not done yet (all incidents when None), oldest first."""
+        ...
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction: what is done inside is undone alone if it raises."""
+        ...
+
+    def intake(self) -> IntakeTransaction:
+        """Alerts, groups and signals, in this same transaction."""
         ...
 
 

@@ -14,7 +14,7 @@ from workflows import blameless
 from workflows.actions import reminder_after
 from workflows.business_time import deadline
 from workflows.capture import backfill
-from workflows.context import Context, Effect, record
+from workflows.context import Context, record
 from workflows.followups import (
     FollowUpRecords,
     Postmortem,
@@ -23,6 +23,7 @@ from workflows.followups import (
     followups,
 )
 from workflows.model import Incident
+from workflows.outbox import Effect
 from workflows.ports import (
     ChannelHistory,
     ExternalServiceError,
@@ -232,8 +233,7 @@ def remind_owner(
            data={"owner": owner, "state": postmortem.state.value})
     assert incident.id is not None
     if owner and ctx.knows(owner):
-        effects.append(Effect(incident.id, "postmortem reminder",
-                              lambda: ctx.chat.send_direct(person=owner, message=Message(text))))
+        ctx.send_direct(effects, person=owner, message=Message(text), incident_id=incident.id)
     else:
         ctx.post(effects, incident, Message(text))
 

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from workflows import blameless
-from workflows.context import Context, Effect
+from workflows.context import Context
 from workflows.followups import ActionItem, FollowUpRecords, Postmortem, RepeatIncident
 from workflows.metrics import incident_metrics
 from workflows.model import ROLES, Incident, TimelineEvent
+from workflows.outbox import Effect, EffectKind
 from workflows.ports import FileUpload, Message, Transaction
 from workflows.render import TemplateProblem, render
 
@@ -154,12 +155,11 @@ def share_draft(
     summary = render("postmortem_posted", incident=incident, flags=flags)
     chat = ctx.chat
     if incident.channel and isinstance(chat, FileUpload):
-        channel = incident.channel
         ctx.post(effects, incident, Message(summary))
-        effects.append(Effect(incident.id, "postmortem upload", lambda: chat.upload(
-            channel=channel, filename=f"postmortem-{incident.ref}.md",
-            title=f"Postmortem draft: {incident.ref} {incident.title}", content=text,
-        )))
+        effects.append(Effect(EffectKind.UPLOAD, incident.id, {
+            "channel": incident.channel, "filename": f"postmortem-{incident.ref}.md",
+            "title": f"Postmortem draft: {incident.ref} {incident.title}", "content": text,
+        }))
     else:
         ctx.post(effects, incident, Message(summary + "\n\n" + text))
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from workflows.context import Context, Effect, record
+from workflows.context import Context, record
 from workflows.durations import format_duration
 from workflows.model import ROLES, Deadline, DeadlineKind, Incident, PageStatus, Stage, State
+from workflows.outbox import Effect
 from workflows.paging import incident_paging
 from workflows.ports import InvalidRequest, Message, Transaction
 from workflows.render import render
@@ -15,33 +16,40 @@ from workflows.render import render
 def acknowledge(ctx: Context, *, incident_id: int, person: str) -> Incident:
     """Acknowledge: stops every pending escalation step and page of the incident."""
     with ctx.unit() as (tx, effects):
-        incident = tx.get_incident(incident_id, for_update=True)
-        if incident.state != State.TRIGGERED:
-            by = ctx.display(incident.acknowledged_by) or "someone"
-            raise InvalidRequest(f"{incident.ref} is already {incident.state.value} (by {by})")
-        now = ctx.now()
-        incident.state, incident.acknowledged_at, incident.acknowledged_by = (
-            State.ACKNOWLEDGED, now, person,
-        )
-        tx.save_incident(incident)
-        tx.cancel_deadlines(
-            incident_id=incident_id, kinds=(DeadlineKind.ESCALATE, DeadlineKind.ACK_DUE)
-        )
-        for page in tx.pages(incident_id):
-            if page.status == PageStatus.QUEUED:
-                page.status = PageStatus.CANCELLED  # not sent yet: no need any more
-            elif page.status in (PageStatus.SENT, PageStatus.SENDING) and page.person == person:
-                page.status = PageStatus.ACKNOWLEDGED
-            else:
-                continue
-            tx.save_page(page)
-        after = format_duration(int((now - incident.declared_at).total_seconds()))
-        record(tx, incident, kind="acknowledged", at=now, actor=person, text=f"after {after}")
-        ctx.post(
-            effects, incident,
-            Message(render("acknowledged", incident=incident, person=ctx.display(person), after=after)),
-        )
-        ctx.refresh_topic(effects, incident)
+        return acknowledge_in(ctx, tx, effects, incident_id=incident_id, person=person)
+
+
+def acknowledge_in(
+    ctx: Context, tx: Transaction, effects: list[Effect], *, incident_id: int, person: str
+) -> Incident:
+    """`acknowledge` inside a caller's unit of work (an alert acknowledged at its source)."""
+    incident = tx.get_incident(incident_id, for_update=True)
+    if incident.state != State.TRIGGERED:
+        by = ctx.display(incident.acknowledged_by) or "someone"
+        raise InvalidRequest(f"{incident.ref} is already {incident.state.value} (by {by})")
+    now = ctx.now()
+    incident.state, incident.acknowledged_at, incident.acknowledged_by = (
+        State.ACKNOWLEDGED, now, person,
+    )
+    tx.save_incident(incident)
+    tx.cancel_deadlines(
+        incident_id=incident_id, kinds=(DeadlineKind.ESCALATE, DeadlineKind.ACK_DUE)
+    )
+    for page in tx.pages(incident_id):
+        if page.status == PageStatus.QUEUED:
+            page.status = PageStatus.CANCELLED  # not sent yet: no need any more
+        elif page.status in (PageStatus.SENT, PageStatus.SENDING) and page.person == person:
+            page.status = PageStatus.ACKNOWLEDGED
+        else:
+            continue
+        tx.save_page(page)
+    after = format_duration(int((now - incident.declared_at).total_seconds()))
+    record(tx, incident, kind="acknowledged", at=now, actor=person, text=f"after {after}")
+    ctx.post(
+        effects, incident,
+        Message(render("acknowledged", incident=incident, person=ctx.display(person), after=after)),
+    )
+    ctx.refresh_topic(effects, incident)
     return incident
 
 

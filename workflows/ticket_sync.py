@@ -4,34 +4,34 @@ closure are written to it. Called from the incident workflows; without a tracker
 
 from __future__ import annotations
 
-from dataclasses import replace
-from functools import partial
-
-from workflows.context import Context, Effect, record
+from workflows.context import Context, record
 from workflows.model import Incident
-from workflows.ports import Message
+from workflows.outbox import Effect, EffectKind
+from workflows.ports import Message, TicketLookup
 from workflows.render import render
 
 
 def open_ticket_effect(ctx: Context, effects: list[Effect], incident: Incident) -> None:
-    """Once the declaration committed, open the incident's ticket."""
+    """With the declaration, owe the incident's ticket."""
     if ctx.tickets is None or incident.id is None:
         return
-    effects.append(Effect(incident.id, "open ticket", partial(open_ticket, ctx, incident.id)))
+    effects.append(Effect(EffectKind.OPEN_TICKET, incident.id, {},
+                          key=f"open_ticket:{incident.id}"))
 
 
 def sync_ticket_effect(ctx: Context, effects: list[Effect], incident: Incident, what: str) -> None:
-    """Once the change committed, write it to the incident's ticket (priority, state, a comment)."""
+    """With the change, owe a note of it on the incident's ticket (priority, state, a comment)."""
     if ctx.tickets is None or incident.id is None or not incident.ticket:
         return
-    tickets, ticket, snapshot = ctx.tickets, incident.ticket, replace(incident)
-    effects.append(Effect(incident.id, "update ticket", lambda: tickets.update_ticket(
-        ticket=ticket, incident=snapshot, comment=f"{incident.ref}: {what}",
-    )))
+    effects.append(Effect(EffectKind.UPDATE_TICKET, incident.id,
+                          {"ticket": incident.ticket, "comment": f"{incident.ref}: {what}"}))
 
 
-def open_ticket(ctx: Context, incident_id: int) -> str | None:
-    """Open the ticket of an incident that has none yet; returns its key."""
+def open_ticket(ctx: Context, incident_id: int, *, retry: bool = False) -> str | None:
+    """Open the ticket of an incident that has none yet; returns its key.
+
+    `retry`: an earlier attempt may have opened it before it lost the answer: look first.
+    """
     if ctx.tickets is None:
         return None
     with ctx.store.transaction() as tx:
@@ -40,11 +40,17 @@ def open_ticket(ctx: Context, incident_id: int) -> str | None:
         return incident.ticket
     service = ctx.catalog.service(incident.service)
     team = ctx.catalog.team(incident.team)
-    body = render("ticket", incident=incident, service=service, team=team,
-                  reporter=ctx.display(incident.declared_by), zone=ctx.catalog.timezone)
-    key = ctx.tickets.open_ticket(incident=incident, body=body)
+    key = None
+    if retry and isinstance(ctx.tickets, TicketLookup):
+        key = ctx.tickets.find_ticket(incident=incident)
+    if key is None:
+        body = render("ticket", incident=incident, service=service, team=team,
+                      reporter=ctx.display(incident.declared_by), zone=ctx.catalog.timezone)
+        key = ctx.tickets.open_ticket(incident=incident, body=body)
     with ctx.unit() as (tx, effects):
         incident = tx.get_incident(incident_id, for_update=True)
+        if incident.ticket:
+            return incident.ticket
         incident.ticket = key
         tx.save_incident(incident)
         record(tx, incident, kind="ticket_opened", at=ctx.now(), text=key, data={"ticket": key})

@@ -174,7 +174,9 @@ class _Listeners:
         with _answering(tell):
             request = replace(read_declare_form(view), reporter=self.commands.actor(user))
             incident = declare(self.ctx, request)
-            where = f" in <#{incident.channel}>" if incident.channel else ""
+            where = f" in <#{incident.channel}>" if incident.channel else (
+                "; its channel is being created"
+                if self.ctx.catalog.response_for(incident.priority).page else "")
             tell(f"Declared {incident.ref} ({incident.priority}){where}.")
 
     # buttons: the same words as the commands -------------------------------------

@@ -1,0 +1,106 @@
+"""The effect dispatcher of `serve`: worker threads that claim outbox rows and perform them.
+
+Each effect is performed on its own worker, so a hung vendor call (bounded by its client's
+timeout) holds only its own effect; the deadlines, other incidents and the HTTP server go on.
+Nothing is lost if the process dies: unfinished effects keep their rows, and their leases run
+out for this process after a restart or for another replica.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from uuid import uuid4
+
+from workflows.context import Context
+from workflows.dispatch import claim, perform
+
+log = logging.getLogger(__name__)
+
+
+class EffectDispatcher:
+    """Claims due effects as workers free up; woken at once by `kick` after every commit."""
+
+    def __init__(self, ctx: Context, *, workers: int = 16, poll_seconds: float = 1.0) -> None:
+        self.ctx = ctx
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid4().hex[:8]}"
+        self._workers = workers
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="effects")
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._poll = poll_seconds
+        self._running: dict[Future[None], int] = {}  # -> effect id
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="effect-dispatcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def kick(self) -> None:
+        """Something was committed: look for due effects now."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self._poll)
+            self._wake.clear()
+            try:
+                self._claim_some()
+            except Exception:
+                # The database may be locked or gone for a moment: the rows wait, we look again.
+                log.exception("claiming effects failed")
+                time.sleep(self._poll)
+
+    def _claim_some(self) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                free = self._workers - len(self._running)
+            if free <= 0:
+                return
+            batch = claim(self.ctx, owner=self.owner, limit=free)
+            if not batch:
+                return
+            for effect in batch:
+                future = self._pool.submit(perform, self.ctx, effect, owner=self.owner)
+                with self._lock:
+                    self._running[future] = effect.id
+                future.add_done_callback(self._done)
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._running.pop(future, None)
+        if not future.cancelled() and future.exception() is not None:
+            # A programming error or the database gone: the lease runs out, and it is tried again.
+            log.error("performing an effect failed", exc_info=future.exception())
+        self._wake.set()  # a worker is free: the next effect of that incident may be due
+
+    def stop(self, *, grace: float = 10.0) -> int:
+        """Stop taking work and let in-flight effects finish within `grace` seconds. Returns how
+        many were still running when the grace ran out: their leases run out (they may have
+        reached the vendor, so nobody may take them over at once); any claimed but not started
+        are given back for the next process to take at once."""
+        self._stopping.set()
+        self._wake.set()
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._running:
+                    break
+            time.sleep(0.05)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            unstarted = [i for f, i in self._running.items() if f.cancelled()]
+            left = len(self._running) - len(unstarted)
+        if unstarted:
+            try:
+                with self.ctx.store.transaction() as tx:
+                    tx.release_effects(owner=self.owner, at=self.ctx.now(), ids=unstarted)
+            except Exception:
+                log.exception("giving back effects at stop failed; their leases run out instead")
+        if left:
+            log.warning("%d effect(s) still running at stop: taken over when their leases end", left)
+        return left

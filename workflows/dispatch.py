@@ -1,0 +1,216 @@
+"""The dispatcher: claims effect rows under a lease, performs each once, marks it done.
+
+Every effect is performed so that doing it again after a crash or a lost answer changes nothing:
+- a page goes through its own row's claim (`queued -> sending`); a page found `sending` by a
+  later attempt is settled by asking the provider whether it took it (`paging.deliver_page`);
+- a channel is looked for by its name (which carries the incident's number) before it is made;
+- a post carries its effect's key; a later attempt looks for that key in the channel first;
+- a ticket is looked for by the incident's reference before one is opened;
+- invites and topics are the same whenever they are repeated.
+
+A lease outlives the whole retry budget of one attempt (`LEASE_SECONDS`), so nobody takes an
+effect over while its first attempt may still be talking to the vendor.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from workflows.clock_rules import clock_lines
+from workflows.context import Context, record
+from workflows.declare import channel_name
+from workflows.model import Incident
+from workflows.outbox import ClaimedEffect, EffectKind, message_from
+from workflows.paging import deliver_page
+from workflows.ports import (
+    ChannelLookup,
+    ExternalServiceError,
+    FileUpload,
+    FirebellError,
+    KeyedPosting,
+    NotFound,
+    Pinning,
+)
+from workflows.render import render
+from workflows.ticket_sync import open_ticket
+
+log = logging.getLogger(__name__)
+
+# Longer than one attempt with all its retries can take: Twilio's 5 tries of 10 s plus backoff
+# take at most ~58 s; Slack's client gives up after 30 s.
+LEASE_SECONDS: dict[str, float] = {kind.value: 90.0 for kind in EffectKind}
+LEASE_SECONDS[EffectKind.PAGE.value] = 150.0
+MAX_ATTEMPTS = 8  # then the effect is given up and the failure goes on the incident's timeline
+
+
+def claim(ctx: Context, *, owner: str, limit: int) -> list[ClaimedEffect]:
+    """Lease up to `limit` effects that are due (in their own short transaction)."""
+    with ctx.store.transaction() as tx:
+        return tx.claim_effects(now=ctx.now(), owner=owner, limit=limit,
+                                lease_seconds=LEASE_SECONDS)
+
+
+def perform(ctx: Context, effect: ClaimedEffect, *, owner: str) -> None:
+    """Perform one held effect and record the outcome; failures go on the incident's record."""
+    try:
+        result = PERFORMERS[effect.kind](ctx, effect)
+    except ExternalServiceError as error:
+        if error.retryable and effect.attempts < MAX_ATTEMPTS:
+            backoff = min(2 ** effect.attempts, 60)
+            with ctx.store.transaction() as tx:
+                tx.retry_effect(effect.id, owner=owner, at=ctx.now() + timedelta(seconds=backoff),
+                                error=str(error))
+            ctx.timers.wake_at(ctx.now() + timedelta(seconds=backoff))
+            log.warning("%s for incident %s failed, retrying in %ss: %s", effect.kind.value,
+                        effect.incident_id, backoff, error)
+            return
+        _give_up(ctx, effect, owner=owner, error=str(error))
+        return
+    except FirebellError as error:
+        _give_up(ctx, effect, owner=owner, error=str(error))
+        return
+    with ctx.store.transaction() as tx:
+        tx.finish_effect(effect.id, owner=owner, status="done", at=ctx.now(),
+                         result=result if isinstance(result, str) else None)
+
+
+def drain(ctx: Context, *, owner: str, limit: int = 10_000) -> int:
+    """Perform every due effect in this thread, one after another (console, demo, tests)."""
+    done = 0
+    while done < limit:
+        batch = claim(ctx, owner=owner, limit=50)
+        if not batch:
+            break
+        for effect in batch:
+            perform(ctx, effect, owner=owner)
+            done += 1
+    return done
+
+
+def _give_up(ctx: Context, effect: ClaimedEffect, *, owner: str, error: str) -> None:
+    log.warning("%s for incident %s failed: %s", effect.kind.value, effect.incident_id, error)
+    with ctx.store.transaction() as tx:
+        if not tx.finish_effect(effect.id, owner=owner, status="failed", at=ctx.now(), error=error):
+            return
+        if effect.incident_id is None:
+            return
+        incident = tx.get_incident(effect.incident_id)
+        kind = "channel_failed" if effect.kind == EffectKind.CREATE_CHANNEL else "delivery_failed"
+        # Not swallowed: the failure goes on the incident's record, where people look.
+        record(tx, incident, kind=kind, at=ctx.now(), text=f"{effect.kind.value.replace('_', ' ')} "
+               f"failed: {error}", data={"effect": effect.id})
+
+
+# performers ----------------------------------------------------------------------------------
+def _incident(ctx: Context, effect: ClaimedEffect) -> Incident:
+    if effect.incident_id is None:
+        raise NotFound(f"{effect.kind.value} effect {effect.id} names no incident")
+    with ctx.store.transaction() as tx:
+        return tx.get_incident(effect.incident_id)
+
+
+def _create_channel(ctx: Context, effect: ClaimedEffect) -> str | None:
+    incident = _incident(ctx, effect)
+    if incident.channel:
+        return incident.channel
+    name = channel_name(incident)
+    channel = None
+    if effect.attempts > 1 and isinstance(ctx.chat, ChannelLookup):
+        # An earlier attempt may have made it before it lost the answer or the process.
+        channel = ctx.chat.find_channel(name=name)
+    channel = channel or ctx.chat.create_channel(name=name, private=incident.security)
+    with ctx.store.transaction() as tx:
+        incident = tx.get_incident(incident.id or 0, for_update=True)
+        if incident.channel:
+            return incident.channel
+        incident.channel = channel
+        tx.save_incident(incident)
+        record(tx, incident, kind="channel_created", at=ctx.now(), text=channel)
+    return channel
+
+
+def _post(ctx: Context, effect: ClaimedEffect) -> str | None:
+    channel = effect.payload.get("channel")
+    if not channel and effect.incident_id is not None:
+        incident = _incident(ctx, effect)
+        channel = incident.channel or ctx.team_channel(ctx.catalog.team(incident.team))
+    if not channel:
+        return None  # no channel of the incident's, and its team names none on this platform
+    message = message_from(effect.payload["message"])
+    if isinstance(ctx.chat, KeyedPosting):
+        if effect.attempts > 1:
+            found = ctx.chat.find_posted(channel=channel, key=effect.key, since=effect.created_at)
+            if found:
+                return found
+        return ctx.chat.post_keyed(channel=channel, message=message, key=effect.key)
+    return ctx.chat.post(channel=channel, message=message)
+
+
+def _direct(ctx: Context, effect: ClaimedEffect) -> str:
+    message = message_from(effect.payload["message"])
+    return ctx.chat.send_direct(person=str(effect.payload["person"]), message=message)
+
+
+def _invite(ctx: Context, effect: ClaimedEffect) -> None:
+    incident = _incident(ctx, effect)
+    if not incident.channel:
+        return
+    people = [str(p) for p in effect.payload.get("people", [])]
+    if people:
+        ctx.chat.invite(channel=incident.channel, people=people)
+
+
+def _topic(ctx: Context, effect: ClaimedEffect) -> None:
+    incident = _incident(ctx, effect)
+    if not incident.channel:
+        return
+    # Rendered now, from the incident as it is now: a late topic is never an old one.
+    clocks = [line.replace(":stopwatch: ", "")
+              for line in clock_lines(ctx.catalog, incident, now=ctx.now())]
+    topic = render("topic", incident=incident, commander=ctx.display(incident.commander),
+                   clocks=clocks)
+    ctx.chat.set_topic(channel=incident.channel, topic=topic)
+
+
+def _page(ctx: Context, effect: ClaimedEffect) -> None:
+    deliver_page(ctx, int(effect.payload["page"]), retry=effect.attempts > 1)
+
+
+def _open_ticket(ctx: Context, effect: ClaimedEffect) -> str | None:
+    return open_ticket(ctx, effect.incident_id or 0, retry=effect.attempts > 1)
+
+
+def _update_ticket(ctx: Context, effect: ClaimedEffect) -> None:
+    if ctx.tickets is None:
+        return
+    incident = _incident(ctx, effect)
+    ticket = str(effect.payload.get("ticket") or incident.ticket or "")
+    if ticket:
+        ctx.tickets.update_ticket(ticket=ticket, incident=incident,
+                                  comment=str(effect.payload["comment"]))
+
+
+def _upload(ctx: Context, effect: ClaimedEffect) -> str | None:
+    if not isinstance(ctx.chat, FileUpload):
+        return None
+    p = effect.payload
+    file_id = ctx.chat.upload(channel=str(p["channel"]), filename=str(p["filename"]),
+                              title=str(p["title"]), content=str(p["content"]))
+    if p.get("pin") and isinstance(ctx.chat, Pinning):
+        ctx.chat.pin(channel=str(p["channel"]), message_id=file_id)
+    return file_id
+
+
+PERFORMERS: dict[EffectKind, Callable[[Context, ClaimedEffect], object]] = {
+    EffectKind.CREATE_CHANNEL: _create_channel,
+    EffectKind.POST: _post,
+    EffectKind.DIRECT: _direct,
+    EffectKind.INVITE: _invite,
+    EffectKind.TOPIC: _topic,
+    EffectKind.PAGE: _page,
+    EffectKind.OPEN_TICKET: _open_ticket,
+    EffectKind.UPDATE_TICKET: _update_ticket,
+    EffectKind.UPLOAD: _upload,
+}
