@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     public_url: str | None = None
     firebell_poll_seconds: float = 15.0
     firebell_workers: int = 1  # server processes (replicas on one host); >1 wants PostgreSQL
+    # How long a page's delivery is held before another attempt may settle it with the provider;
+    # must outlive Twilio's whole retry budget (~58 s).
+    firebell_page_lease_seconds: float = 150.0
     firebell_calendar_secret: str | None = None  # signs calendar feed URLs (bot/calendars.py)
 
     @property
@@ -185,6 +188,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
         public_url=settings.public_url, dispatch=lambda: holder["dispatcher"].kick(),
     )
     holder["ctx"] = ctx
+    ctx.leases["page"] = settings.firebell_page_lease_seconds
     dispatcher = holder["dispatcher"] = EffectDispatcher(ctx)
     sync_catalog(ctx, source=catalog, at=ctx.now())  # a changed schedule is a new version
     if settings.slack_enabled:

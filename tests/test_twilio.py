@@ -31,9 +31,9 @@ from tests.twilio_fake import (
 from workflows.clock import FakeClock
 from workflows.deadlines import run_due
 from workflows.declare import DeclareRequest, declare
-from workflows.dispatch import LEASE_SECONDS
 from workflows.escalate import on_ack_timeout
 from workflows.model import PageStatus, State
+from workflows.outbox import LEASE_SECONDS
 
 ALICE, BOB, ERIN = "+15550100001", "+15550100002", "+15550100005"
 

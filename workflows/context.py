@@ -12,7 +12,7 @@ from uuid import uuid4
 
 from workflows.catalog import Catalog, Team
 from workflows.model import Deadline, Incident, TimelineEvent
-from workflows.outbox import Effect, EffectKind, message_payload
+from workflows.outbox import LEASE_SECONDS, Effect, EffectKind, message_payload
 from workflows.ports import (
     ChatPort,
     Clock,
@@ -55,6 +55,8 @@ class Context:
     dispatch: Callable[[], None] | None = None
     # Where a team's notices go on this chat platform (the catalog names a channel per platform).
     team_channel: Callable[[Team], str | None] = lambda team: team.slack_channel
+    # How long a claimed effect is held, by kind (workflows/outbox.py, FIREBELL_PAGE_LEASE_SECONDS).
+    leases: dict[str, float] = field(default_factory=lambda: dict(LEASE_SECONDS))
     _draining: threading.local = field(default_factory=threading.local, repr=False)
 
     def now(self) -> datetime:

@@ -38,10 +38,6 @@ from workflows.ticket_sync import open_ticket
 
 log = logging.getLogger(__name__)
 
-# Longer than one attempt with all its retries can take: Twilio's 5 tries of 10 s plus backoff
-# take at most ~58 s; Slack's client gives up after 30 s.
-LEASE_SECONDS: dict[str, float] = {kind.value: 90.0 for kind in EffectKind}
-LEASE_SECONDS[EffectKind.PAGE.value] = 150.0
 MAX_ATTEMPTS = 8  # then the effect is given up and the failure goes on the incident's timeline
 
 
@@ -49,7 +45,7 @@ def claim(ctx: Context, *, owner: str, limit: int) -> list[ClaimedEffect]:
     """Lease up to `limit` effects that are due (in their own short transaction)."""
     with ctx.store.transaction() as tx:
         return tx.claim_effects(now=ctx.now(), owner=owner, limit=limit,
-                                lease_seconds=LEASE_SECONDS)
+                                lease_seconds=ctx.leases)
 
 
 def perform(ctx: Context, effect: ClaimedEffect, *, owner: str) -> None:

@@ -29,6 +29,12 @@ class EffectKind(StrEnum):
     UPLOAD = "upload"  # a text file into a channel (the postmortem draft)
 
 
+# How long a claim holds an effect: longer than one attempt with all its retries can take
+# (Twilio's 5 tries of 10 s plus backoff take at most ~58 s; Slack's client gives up after 30 s),
+# so nobody takes an effect over while its first attempt may still be talking to the vendor.
+LEASE_SECONDS: dict[str, float] = {kind.value: 90.0 for kind in EffectKind}
+LEASE_SECONDS[EffectKind.PAGE.value] = 150.0
+
 # Chat housekeeping reads in the order things happened; pages and tickets stand alone.
 _UNORDERED = frozenset({EffectKind.PAGE, EffectKind.OPEN_TICKET})
 
