@@ -361,7 +361,8 @@ class SqlTransaction:
             self._session.add(row)
             claimed.append(_claimed(row))
         self._session.flush()
-        return claimed
+        # Pages first: whoever performs a batch in order never lets a page wait for a channel.
+        return sorted(claimed, key=lambda e: (e.kind != EffectKind.PAGE, e.id))
 
     def _held(self, effect_id: int, owner: str) -> Any:
         return and_(col(EffectRow.id) == effect_id, col(EffectRow.lease_owner) == owner,

@@ -37,6 +37,7 @@ _NAME_ATTEMPTS = 20
 _TOPIC_LIMIT = 250
 _CHANNEL_NAME_LIMIT = 80
 
+_EFFECT_EVENT = "firebell_effect"  # the metadata event type that carries an effect's key
 
 def _error(what: str, error: Exception) -> ExternalServiceError:
     if isinstance(error, SlackApiError):
@@ -167,6 +168,48 @@ class SlackChat:
                 unfurl_links=False,
             )
         return f"{response['channel']}:{response['ts']}"
+
+    # KeyedPosting ----------------------------------------------------------------
+    def post_keyed(self, *, channel: str, message: Message, key: str) -> str:
+        """A post stamped with `key` in Slack's message metadata, so a retry can find it."""
+        with _slack("chat.postMessage"):
+            response = self.client.chat_postMessage(
+                channel=channel, text=message.text, blocks=message_blocks(message),
+                unfurl_links=False,
+                metadata={"event_type": _EFFECT_EVENT, "event_payload": {"key": key}},
+            )
+        return f"{response['channel']}:{response['ts']}"
+
+    def find_posted(self, *, channel: str, key: str, since: datetime) -> str | None:
+        oldest = f"{since.timestamp() - 5:.6f}"  # Slack's clock may run a little behind ours
+        cursor = None
+        while True:
+            with _slack("conversations.history"):
+                response = self.client.conversations_history(
+                    channel=channel, oldest=oldest, include_all_metadata=True, limit=200,
+                    cursor=cursor)
+            for raw in response.get("messages") or []:
+                payload = (raw.get("metadata") or {}).get("event_payload") or {}
+                if payload.get("key") == key:
+                    return f"{channel}:{raw['ts']}"
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+
+    # ChannelLookup ---------------------------------------------------------------
+    def find_channel(self, *, name: str) -> str | None:
+        cursor = None
+        while True:
+            with _slack("conversations.list"):
+                response = self.client.conversations_list(
+                    types="public_channel,private_channel", exclude_archived=True, limit=1000,
+                    cursor=cursor)
+            for channel in response.get("channels") or []:
+                if channel.get("name") == name[:_CHANNEL_NAME_LIMIT]:
+                    return str(channel["id"])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
 
     def send_direct(self, *, person: str, message: Message) -> str:
         user = self._require_slack_id(person)
