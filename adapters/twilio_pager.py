@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,6 +38,8 @@ PhoneOf = Callable[[str], "str | None"]
 # long a send can take with its retries: a call for a page was created within that window.
 CLOCK_SKEW = timedelta(seconds=2)
 SEND_WINDOW = timedelta(seconds=20)
+# After a lost answer: how long past the client's timeout Twilio may still be finishing the request.
+LOST_ANSWER_GRACE = 2.0
 _SHORT_CODE = re.compile(r":[a-z0-9_+-]+:")
 
 
@@ -95,6 +98,7 @@ class TwilioPager:
         # The library builds every URL from its domain's base_url: point it at TWILIO_API_URL.
         self.client.api.base_url = api_url.rstrip("/")
         self._attempts, self._backoff, self._max_backoff = attempts, backoff, max_backoff
+        self._timeout = timeout
 
     # PagerPort -------------------------------------------------------------
     def send_page(self, *, page: Page, incident: Incident, message: Message) -> str:
@@ -103,18 +107,30 @@ class TwilioPager:
         if page.channel == "sms":
             body = sms_body(page, message)
             started, attempts = datetime.now(UTC), 0
+            lost_at: float | None = None  # when the request whose answer was lost began
 
             def create() -> Any:
-                nonlocal attempts
+                nonlocal attempts, lost_at
                 attempts += 1
                 if attempts > 1:
+                    if lost_at is not None:
+                        # A request whose answer was lost may still be working at Twilio: it
+                        # lists the message only once that request is done (up to the timeout
+                        # after it began). Look after that, or the look finds nothing yet.
+                        time.sleep(max(0.0, lost_at + self._timeout + LOST_ANSWER_GRACE
+                                       - time.monotonic()))
                     # A 5xx or a lost answer may come after Twilio took the message: look for
                     # it (the body names the page) before sending it a second time.
                     already = self._sms_bearing(to, page_marker(page), after=started)
                     if already:
                         return already[0]
-                return self.client.messages.create(
-                    to=to, from_=self.from_number, body=body, status_callback=callback)
+                began = time.monotonic()
+                try:
+                    return self.client.messages.create(
+                        to=to, from_=self.from_number, body=body, status_callback=callback)
+                except requests.RequestException:
+                    lost_at = began
+                    raise
 
             sent = self._call(create)
         elif page.channel == "voice":

@@ -365,3 +365,17 @@ def test_an_sms_twilio_took_but_answered_500_is_not_sent_twice(world: World) -> 
     [(person, channel, status)] = world.pages(incident_id)
     assert (person, channel, status) == ("alice", "sms", PageStatus.SENT)
     assert any(method == "GET" for method, _, _ in world.twilio.requests)
+
+
+def test_an_sms_twilio_accepts_after_the_client_timed_out_is_not_sent_twice(world: World) -> None:
+    """Twilio takes the message only after our client gave up waiting (its 10 s, scaled down
+    here): the look-up waits for that request to finish at Twilio before it concludes anything."""
+    pager = world.firebell.ctx.pagers["sms"]
+    pager.client.http_client.timeout = 1.0  # type: ignore[attr-defined]
+    pager._timeout = 1.0  # type: ignore[attr-defined]
+    world.twilio.inject("sms", delay=1.6, times=1)  # acted on 0.6 s after we gave up
+    incident_id = world.declare(severity="major")
+    time.sleep(1.0)  # the delayed request has surely landed at Twilio by now
+    assert len(world.twilio.messages(ALICE)) == 1
+    [(person, channel, status)] = world.pages(incident_id)
+    assert (person, channel, status) == ("alice", "sms", PageStatus.SENT)
