@@ -175,7 +175,7 @@ def _page(ctx: Context, effect: ClaimedEffect) -> None:
 
 
 def _open_ticket(ctx: Context, effect: ClaimedEffect) -> str | None:
-    return open_ticket(ctx, effect.incident_id or 0, retry=effect.attempts > 1)
+    return open_ticket(ctx, effect.incident_id or 0)
 
 
 def _update_ticket(ctx: Context, effect: ClaimedEffect) -> None:

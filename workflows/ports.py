@@ -108,13 +108,6 @@ class ChannelLookup(Protocol):
 
 
 @runtime_checkable
-class TicketLookup(Protocol):
-    """Optional ticket capability: find the ticket already opened for an incident."""
-
-    def find_ticket(self, *, incident: Incident) -> str | None: ...
-
-
-@runtime_checkable
 class Pinning(Protocol):
     """Optional chat capability: pin a message."""
 
@@ -133,7 +126,9 @@ class PagerPort(Protocol):
 
 class TicketPort(Protocol):
     def open_ticket(self, *, incident: Incident, body: str) -> str:
-        """Create a ticket for an incident; returns its key or URL."""
+        """Create a ticket for an incident, or return the one already opened for it (found by
+        the incident's label: a retry after a lost answer never opens a second); returns its
+        key or URL."""
         ...
 
     def update_ticket(self, *, ticket: str, incident: Incident, comment: str) -> None: ...

@@ -7,7 +7,7 @@ from __future__ import annotations
 from workflows.context import Context, record
 from workflows.model import Incident
 from workflows.outbox import Effect, EffectKind
-from workflows.ports import Message, TicketLookup
+from workflows.ports import Message
 from workflows.render import render
 
 
@@ -27,11 +27,9 @@ def sync_ticket_effect(ctx: Context, effects: list[Effect], incident: Incident, 
                           {"ticket": incident.ticket, "comment": f"{incident.ref}: {what}"}))
 
 
-def open_ticket(ctx: Context, incident_id: int, *, retry: bool = False) -> str | None:
-    """Open the ticket of an incident that has none yet; returns its key.
-
-    `retry`: an earlier attempt may have opened it before it lost the answer: look first.
-    """
+def open_ticket(ctx: Context, incident_id: int) -> str | None:
+    """Open the ticket of an incident that has none yet; returns its key. Safe to repeat: the
+    tracker adapter finds a ticket an earlier attempt opened (by the incident's label)."""
     if ctx.tickets is None:
         return None
     with ctx.store.transaction() as tx:
@@ -40,13 +38,9 @@ def open_ticket(ctx: Context, incident_id: int, *, retry: bool = False) -> str |
         return incident.ticket
     service = ctx.catalog.service(incident.service)
     team = ctx.catalog.team(incident.team)
-    key = None
-    if retry and isinstance(ctx.tickets, TicketLookup):
-        key = ctx.tickets.find_ticket(incident=incident)
-    if key is None:
-        body = render("ticket", incident=incident, service=service, team=team,
-                      reporter=ctx.display(incident.declared_by), zone=ctx.catalog.timezone)
-        key = ctx.tickets.open_ticket(incident=incident, body=body)
+    body = render("ticket", incident=incident, service=service, team=team,
+                  reporter=ctx.display(incident.declared_by), zone=ctx.catalog.timezone)
+    key = ctx.tickets.open_ticket(incident=incident, body=body)
     with ctx.unit() as (tx, effects):
         incident = tx.get_incident(incident_id, for_update=True)
         if incident.ticket:
