@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_bolt.adapter.starlette.handler import to_bolt_request
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -24,8 +24,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.calendars import calendar_routes
 from bot.postmortem_routes import postmortem_routes
+from bot.slack.replays import Answer, SlackReplays
 from bot.twilio import twilio_routes
 from bot.webhooks import webhook_routes
+from storage.request_log import SqlRequestLog
 from workflows import paging_report as reports
 from workflows import queries
 from workflows.model import Incident
@@ -88,18 +90,33 @@ def routes(firebell: Firebell) -> list[BaseRoute]:
     # Everything below is blocking (SQL, Bolt's dispatch): it runs in the thread pool, never on
     # the event loop.
 
+    signing_secret = firebell.settings.slack_signing_secret
+    # Replays are answered from the database, so that every replica knows them.
+    replays = SlackReplays(
+        requests=SqlRequestLog(firebell.store.engine), signing_secret=signing_secret
+    ) if signing_secret else None
+
     async def slack_events(request: Request) -> Response:
         if firebell.slack is None:
             return PlainTextResponse(
                 "Slack is off: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET", status_code=404
             )
-        # slack_sdk's verifier fails with a ValueError (a 500) on an empty or non-numeric
-        # timestamp; such a request is simply unsigned.
-        if not request.headers.get("x-slack-request-timestamp", "").isdigit():
-            return PlainTextResponse("invalid request signature", status_code=401)
-        bolt_request = to_bolt_request(request, await request.body())
-        bolt_response = await run_in_threadpool(firebell.slack.dispatch, bolt_request)
-        return to_starlette_response(bolt_response)
+        if replays is None:  # Socket Mode only: nothing can be verified over HTTP
+            return PlainTextResponse(
+                "Slack over HTTP is off: set SLACK_SIGNING_SECRET", status_code=404
+            )
+        body, slack = await request.body(), firebell.slack
+
+        def handle() -> Answer:
+            response = slack.dispatch(to_bolt_request(request, body))
+            content_type = response.headers.get("content-type") or [""]
+            return Answer(response.status, response.body, content_type[0])
+
+        answer = await run_in_threadpool(
+            replays.answer, body=body, headers=request.headers, handle=handle
+        )
+        headers = {"content-type": answer.content_type} if answer.content_type else None
+        return Response(answer.body, status_code=answer.status, headers=headers)
 
     async def healthz(request: Request) -> Response:
         database = await run_in_threadpool(_ping, firebell)
