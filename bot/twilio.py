@@ -3,17 +3,26 @@ reports, and the vCard of the numbers Firebell pages from.
 
 Every POST must carry a valid `X-Twilio-Signature` (HMAC-SHA1 with the auth token over the public
 URL Twilio requested plus the form fields); anything else is refused with 403 before it is read.
+
+An acknowledgement always gets an answer the person hears: when the database fails, or has not
+answered within ACK_WAIT_SECONDS (Twilio hangs up on a webhook after 15 s, and a locked SQLite
+waits 30 s), the answer says the acknowledgement may not have been recorded and to try again.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode
 
+import anyio
+import anyio.to_thread
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -30,11 +39,18 @@ from workflows.respond import acknowledge_page
 if TYPE_CHECKING:
     from app import Firebell
 
+log = logging.getLogger(__name__)
+
 TWIML = "application/xml"
 # "1", "ack", "yes", "ok", optionally followed by an incident number: "ack 42", "1 #42".
 _ACK = re.compile(r"^\s*(?:1|ack(?:nowledge)?|yes|y|ok)\b\s*#?(\d+)?\s*[.!]*\s*$", re.IGNORECASE)
 # A status callback can overtake the answer to our own request: wait this long for the page's ref.
 REF_WAIT_SECONDS = 3.0
+# How long an acknowledgement may take before Twilio is answered that it may not be recorded:
+# well inside Twilio's 15 s, so that the person hears it.
+ACK_WAIT_SECONDS = 8.0
+NOT_RECORDED = ("Your acknowledgement may not have been recorded: Firebell's database is not "
+                "answering. Reply 1 again, or acknowledge in chat.")
 
 
 @dataclass(frozen=True)
@@ -116,7 +132,8 @@ def twilio_routes(firebell: Firebell) -> list[BaseRoute]:
         if isinstance(form, Response):
             return form
         reply = SmsReply(sender=form.get("From", ""), body=form.get("Body", ""))
-        text = await run_in_threadpool(_answer_sms, firebell, reply)
+        text = await _bounded(lambda: _answer_sms(firebell, reply), unrecorded=NOT_RECORDED,
+                              what=f"SMS acknowledgement from {reply.sender}")
         answer = MessagingResponse()
         answer.message(text)
         return Response(str(answer), media_type=TWIML)
@@ -134,7 +151,10 @@ def twilio_routes(firebell: Firebell) -> list[BaseRoute]:
             action=f"{(settings.public_url or '').rstrip('/')}/twilio/voice?"
                    + urlencode(dict(query.multi_items())),
         )
-        twiml = await run_in_threadpool(_answer_key, firebell, press)
+        twiml = await _bounded(
+            lambda: _answer_key(firebell, press), unrecorded=_key_not_recorded(press),
+            what=f"key press of {press.person} for incident {press.incident_id}",
+        )
         return Response(twiml, media_type=TWIML)
 
     async def status(request: Request) -> Response:
@@ -163,6 +183,47 @@ def twilio_routes(firebell: Firebell) -> list[BaseRoute]:
         Route("/twilio/status", status, methods=["POST"]),
         Route("/api/v1/contact.vcf", contact, methods=["GET"]),
     ]
+
+
+async def _bounded(answer: Callable[[], str], *, unrecorded: str, what: str) -> str:
+    """`answer()`, run in a thread; `unrecorded` when the database fails or is too slow.
+
+    A thread still waiting after ACK_WAIT_SECONDS is left to finish: it then either records the
+    acknowledgement (the person was told it *may* not be recorded; a second one is harmless) or
+    fails, and either way says so in the log.
+    """
+    late = threading.Event()
+
+    def run() -> str:
+        try:
+            text = answer()
+        except SQLAlchemyError:
+            log.exception("%s was not recorded: the database failed", what)
+            return unrecorded
+        except Exception:
+            if late.is_set():  # nobody is waiting any more to see it raise
+                log.exception("%s failed after Twilio had been answered", what)
+            raise
+        if late.is_set():
+            log.warning("%s finished after Twilio had been told it may not have been recorded; "
+                        "its answer: %s", what, text)
+        return text
+
+    with anyio.move_on_after(ACK_WAIT_SECONDS):
+        return await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+    late.set()
+    log.error("%s: no answer from the database within %g s; told that it may not be recorded",
+              what, ACK_WAIT_SECONDS)
+    return unrecorded
+
+
+def _key_not_recorded(press: KeyPress) -> str:
+    response = VoiceResponse()
+    gather = response.gather(num_digits=1, action=press.action, method="POST", timeout=8)
+    gather.say("Your acknowledgement may not have been recorded: Firebell's database is not "
+               "answering. Press 1 to try again, or acknowledge in chat.")
+    response.say("Goodbye.")
+    return str(response)
 
 
 def _answer_sms(firebell: Firebell, reply: SmsReply) -> str:
