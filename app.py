@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from adapters.dispatcher import EffectDispatcher
 from adapters.timers import SchedulerTimers
 from storage.db import upgrade
-from storage.intake_store import SqlIntakeStore
 from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
 from workflows.catalog import Catalog, CatalogError, check_catalog, load_catalog
@@ -107,18 +107,26 @@ class Firebell:
         self.timers.shutdown()
         self.dispatcher.stop(grace=grace)
 
-    def tick(self) -> int:
-        """The scheduler's work at once, and the effects it owes performed before returning."""
+    def tick(self, *, settle_seconds: float = 10.0) -> int:
+        """The scheduler's work at once, and the effects it owes performed before returning
+        (here, or by the running dispatcher: waits up to `settle_seconds` for those)."""
         done = tick(self.ctx)
         drain(self.ctx, owner=f"tick-{self.dispatcher.owner}")
+        give_up = time.monotonic() + settle_seconds
+        while time.monotonic() < give_up:
+            with self.ctx.unit() as uow:
+                now = self.ctx.now()
+                due = [e for e in uow.outbox.pending_effects() if e.not_before <= now]
+            if not due:
+                break
+            time.sleep(0.02)
         return done
 
 
 def housekeeping(ctx: Context) -> None:
     """On the scheduler's slow poll: handoffs due, and alert groups left without an incident."""
     schedule_tick(ctx)
-    if ctx.intake is not None:
-        retry_pending(ctx)
+    retry_pending(ctx)
 
 
 def tick(ctx: Context) -> int:
@@ -140,7 +148,6 @@ def bootstrap(
         catalog=catalog, store=store, chat=chat, clock=clock, timers=timers, pagers=pagers,
         tickets=tickets, public_url=public_url, dispatch=dispatch,
         schedules=SqlScheduleStore(database_url, engine=store.engine),
-        intake=SqlIntakeStore(store.engine, url=database_url),
     )
 
 

@@ -103,17 +103,14 @@ def serve(database: str, port: int) -> None:
     from starlette.applications import Starlette
 
     from adapters.timers import ManualTimers
+    from app import bootstrap
     from bot.webhooks import webhook_routes
-    from storage.intake_store import SqlIntakeStore
-    from storage.store import SqlStore
     from workflows.catalog import parse_catalog
     from workflows.clock import SystemClock
-    from workflows.context import Context
 
-    store = SqlStore(database)
-    ctx = Context(catalog=parse_catalog(CATALOG), store=store, chat=_NullChat(),
-                  clock=SystemClock(), timers=ManualTimers(), pagers={"chat": _Pager()},
-                  tickets=_Tickets(), intake=SqlIntakeStore(store.engine, url=database))
+    ctx = bootstrap(catalog=parse_catalog(CATALOG), database_url=database, chat=_NullChat(),
+                    clock=SystemClock(), timers=ManualTimers(), pagers={"chat": _Pager()},
+                    tickets=_Tickets())
     firebell = SimpleNamespace(ctx=ctx, settings=SimpleNamespace(firebell_webhook_token=TOKEN))
     app = Starlette(routes=webhook_routes(firebell))  # type: ignore[arg-type]
     # Several server processes may share the port (SO_REUSEPORT): the kernel spreads connections.

@@ -6,7 +6,7 @@ import shlex
 import uuid
 
 from workflows.context import Context
-from workflows.intake import intake, intake_store
+from workflows.intake import intake
 from workflows.ports import InvalidRequest
 from workflows.render import render
 from workflows.signals import Action, Signal
@@ -45,7 +45,8 @@ def report(ctx: Context, *, actor: str, text: str) -> str:
 
 def unrouted(ctx: Context, *, limit: int = 20) -> str:
     """Open alerts no service matched: nobody is paged for them until the catalog says who owns them."""
-    with intake_store(ctx).transaction() as itx:
+    with ctx.unit() as uow:
+        itx = uow.intake
         alerts = itx.unrouted(limit=limit)
     return render("unrouted_list", alerts=alerts, zone=ctx.catalog.timezone)
 

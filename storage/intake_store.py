@@ -3,17 +3,13 @@ hot path (two INSERTs per duplicate webhook), so it skips the ORM's bookkeeping.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Engine,
     and_,
     case,
-    create_engine,
     func,
     not_,
     or_,
@@ -23,7 +19,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.db import aware as _aware
-from storage.db import is_sqlite
 from storage.intake_tables import AlertGroupRow, AlertRow, SignalRow, WebhookDeliveryRow
 from storage.tables import IncidentRow
 from workflows.model import OPEN_STATES
@@ -283,22 +278,3 @@ class SqlIntakeTransaction:
             entry[1:] = [int(n), int(ack or 0), int(auto or 0), int(flapping or 0)]
         rows = [NoiseRow(rule, service, *values) for (rule, service), values in counts.items()]
         return sorted(rows, key=lambda r: (-r.signals, r.rule, r.service or ""))
-
-
-class SqlIntakeStore:
-    """The intake store port; shares the engine (and its pool) of the main store."""
-
-    def __init__(self, engine: Engine, *, url: str) -> None:
-        self._sqlite = is_sqlite(url)
-        # On PostgreSQL an alert storm is many tiny transactions from many threads: a pool of
-        # its own, without the pre-ping and reset round trips (a broken connection fails the
-        # transaction, and the sender retries). SQLite keeps the shared engine: one writer.
-        self.engine = engine if self._sqlite else create_engine(
-            engine.url, pool_size=40, max_overflow=10, pool_pre_ping=False,
-            pool_reset_on_return=None,
-        )
-
-    @contextmanager
-    def transaction(self) -> Iterator[SqlIntakeTransaction]:
-        with self.engine.begin() as connection:
-            yield SqlIntakeTransaction(connection, sqlite=self._sqlite)

@@ -86,6 +86,7 @@ def _claimed(row: EffectRow) -> ClaimedEffect:
     return ClaimedEffect(
         id=row.id, key=row.key, kind=EffectKind(row.kind), incident_id=row.incident_id,
         payload=dict(row.payload or {}), attempts=row.attempts, created_at=_aware(row.created_at),
+        not_before=_aware(row.not_before),
         lease_until=_aware(row.lease_until) if row.lease_until else _aware(row.not_before),
     )
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from adapters.timers import ManualTimers
-from storage.intake_store import SqlIntakeStore
+from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
 from tests.fakes import RecordingChat, RecordingPager
 from workflows.catalog import parse_catalog
@@ -76,7 +76,7 @@ class IntakeWorld:
         self.ctx = Context(
             catalog=parse_catalog(catalog), store=store, chat=self.chat, clock=self.clock,
             timers=ManualTimers(), pagers={"chat": self.pager}, tickets=self.tickets,
-            intake=SqlIntakeStore(store.engine, url=store.url),
+            schedules=SqlScheduleStore(store.url, engine=store.engine),
         )
 
     def advance(self, **delta: float) -> int:

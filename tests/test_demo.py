@@ -35,10 +35,11 @@ def test_demo_plays_the_whole_incident_in_order(
     _in_order(
         text,
         "[09:30:00] 🔔 Alertmanager",
-        "── channel #inc-20261124-1-checkout-down created ──",
+        # Pages first: they never wait for the channel.
         "[09:30:00] 📟 SMS to Alice Doe (+15550100001): You are paged for INC-1 (P1)",
         "[09:30:00] 💬 DM to Alice Doe",
         "[Acknowledge: /incident ack 1]",
+        "── channel #inc-20261124-1-checkout-down created ──",
         "[09:30:30] 📟 SMS to Bob Brandt (+15550100002)",
         "escalating to step 2: paging Bob Brandt",
         "Bob Brandt › /incident ack 1",

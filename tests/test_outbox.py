@@ -75,8 +75,8 @@ def test_declare_commits_the_incident_its_pages_and_every_effect_at_once(
 
 def test_a_step_that_fails_owes_nothing(database_url: str, slack: FakeSlack) -> None:
     ctx = _ctx(database_url, slack)
-    with pytest.raises(RuntimeError), ctx.unit() as (_tx, effects):
-        ctx.post_to(effects, channel="C1", message=Message("never"), incident_id=None)
+    with pytest.raises(RuntimeError), ctx.unit() as uow:
+        uow.post_to(channel="C1", message=Message("never"), incident_id=None)
         raise RuntimeError("the step broke after it wrote its effect")
     assert _effects(ctx) == []
 

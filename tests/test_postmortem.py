@@ -11,7 +11,7 @@ import pytest
 from storage.store import SqlStore
 from tests.test_postmortem_helpers import CATALOG, HistoryChat, World
 from workflows import capture, lifecycle, postmortem, respond
-from workflows.followups import PostmortemState, followups
+from workflows.followups import PostmortemState
 from workflows.metrics import incident_metrics
 from workflows.ports import ChatFile, ChatMessage, InvalidRequest
 from workflows.render import TemplateProblem
@@ -115,7 +115,7 @@ def test_draft_has_every_section_the_timeline_in_order_and_metrics(world: World)
     assert "Postmortem draft for INC-" in chat.texts()[-1]
     assert postmortem.markdown(world.ctx, incident_id=incident.id) == text
     with world.ctx.store.transaction() as tx:
-        stored = followups(tx).postmortem(incident.id)
+        stored = tx.followups().postmortem(incident.id)
     assert stored is not None and stored.state == PostmortemState.DRAFT and stored.required
 
 
@@ -144,7 +144,7 @@ def test_a_broken_custom_template_is_a_clear_error_and_no_half_draft(
     with pytest.raises(TemplateProblem, match="ours.md.j2 is broken.*no_such_thing"):
         postmortem.draft_postmortem(world.ctx, incident_id=incident.id, actor="alice")
     with world.ctx.store.transaction() as tx:
-        assert followups(tx).postmortem(incident.id) is None
+        assert tx.followups().postmortem(incident.id) is None
     template.write_text("# {{ incident.ref }}\n{% for e in timeline %}{{ e.kind }}\n{% endfor %}\n"
                         "{% if x %}")
     with pytest.raises(TemplateProblem, match="broken"):
@@ -161,7 +161,7 @@ def test_required_postmortem_is_due_next_business_day_and_reminds_the_commander(
     lifecycle.resolve(world.ctx, incident_id=incident.id, actor="alice")
     world.advance(minutes=1)
     with world.ctx.store.transaction() as tx:
-        owed = followups(tx).postmortem(incident.id)
+        owed = tx.followups().postmortem(incident.id)
     assert owed is not None and owed.state == PostmortemState.PENDING and owed.required
     assert owed.due_at == datetime(2026, 11, 25, 9, 30, tzinfo=UTC)  # Wednesday, same time
     world.advance(hours=23, minutes=58)
@@ -191,8 +191,8 @@ def test_p3_and_drills_owe_no_postmortem(world: World) -> None:
         lifecycle.resolve(world.ctx, incident_id=incident.id, actor="alice")
     world.advance(days=3)
     with world.ctx.store.transaction() as tx:
-        assert followups(tx).postmortem(minor.id or 0) is None
-        assert followups(tx).postmortem(drill.id or 0) is None
+        assert tx.followups().postmortem(minor.id or 0) is None
+        assert tx.followups().postmortem(drill.id or 0) is None
 
 
 def test_repeat_incidents_on_a_service_with_the_same_cause_are_counted(world: World) -> None:

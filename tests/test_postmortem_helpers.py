@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from adapters.timers import ManualTimers
+from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
 from tests.fakes import RecordingChat, RecordingPager
 from workflows.catalog import parse_catalog
@@ -75,6 +76,7 @@ class World:
             catalog=parse_catalog(catalog), store=store, chat=self.chat, clock=self.clock,
             timers=ManualTimers(), pagers={"chat": self.pager, "sms": self.pager,
                                            "voice": self.pager},
+            schedules=SqlScheduleStore(store.url, engine=store.engine),
         )
 
     def advance(self, **delta: float) -> int:

@@ -47,8 +47,9 @@ def test_postmortem_draft_has_every_message_once_in_order(h: Harness, clock: Fak
     answer = _command(h, "declare service=checkout severity=critical urgency=high Checkout down",
                       user="U0BOB", channel="C0GENERAL")
     incident_id = int(answer.split()[1].removeprefix("INC-"))
-    [incident] = [i for i in h.incidents() if i.id == incident_id]
-    channel = incident.channel
+    # The channel is an effect of its own, performed beside the pages, after the answer.
+    channel = h.fake.wait_for(
+        lambda: [i.channel for i in h.incidents() if i.id == incident_id and i.channel])[0]
 
     def say(seconds: int, user: str, text: str, event_id: str, *, retry: int | None = None) -> None:
         event = {"type": "message", "channel": channel, "user": user, "text": text,

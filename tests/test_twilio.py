@@ -235,10 +235,11 @@ def test_an_undelivered_sms_fails_over_to_the_next_channel_at_once(world: World)
     with world.firebell.store.transaction() as tx:
         assert {p.provider_status for p in tx.pages(incident_id)} == {"delivered"}
     # Nobody acknowledged: the escalation reaches Bob (step 2).
-    with world.firebell.ctx.unit() as (tx, effects):
-        incident = tx.get_incident(incident_id, for_update=True)
-        deadline = next(d for d in tx.pending_deadlines(incident_id) if d.kind.value == "escalate")
-        on_ack_timeout(world.firebell.ctx, tx, effects, incident, deadline)
+    with world.firebell.ctx.unit() as uow:
+        incident = uow.incidents.get_incident(incident_id, for_update=True)
+        deadline = next(d for d in uow.deadlines.pending_deadlines(incident_id)
+                        if d.kind.value == "escalate")
+        on_ack_timeout(world.firebell.ctx, uow, incident, deadline)
     [bob_sms] = world.twilio.messages(BOB)
     started = time.monotonic()
     world.twilio.wait_for(lambda: world.twilio.calls(BOB), timeout=5)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from adapters.timers import ManualTimers
+from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
 from tests.fakes import RecordingChat, RecordingPager
 from workflows import lifecycle, respond
@@ -75,6 +76,7 @@ class World:
         self.ctx = Context(
             catalog=parse_catalog(catalog), store=store, chat=self.chat, clock=self.clock,
             timers=ManualTimers(), pagers={channel: self.pager for channel in channels},
+            schedules=SqlScheduleStore(store.url, engine=store.engine),
         )
 
     def advance(self, **delta: float) -> int:

@@ -10,11 +10,12 @@ from workflows.business_time import deadline as business_deadline
 from workflows.context import Context, record
 from workflows.model import Deadline, DeadlineKind, Incident, State
 from workflows.outbox import Effect, EffectKind
-from workflows.ports import Message, Transaction
+from workflows.ports import Message
 from workflows.render import render
+from workflows.unit import Unit
 
 
-def schedule_ack_due(ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident) -> None:
+def schedule_ack_due(ctx: Context, uow: Unit, incident: Incident) -> None:
     """Start the acknowledgement clock of a queued signal from the priority's `ack_within`."""
     assert incident.id is not None
     response = ctx.catalog.response_for(incident.priority)
@@ -22,11 +23,11 @@ def schedule_ack_due(ctx: Context, tx: Transaction, effects: list[Effect], incid
         ctx.catalog.business_hours, start=ctx.now(), duration=response.ack_within,
         zone=ctx.catalog.business_zone,
     )
-    ctx.schedule(tx, effects, Deadline(incident.id, DeadlineKind.ACK_DUE, due))
+    uow.schedule(Deadline(incident.id, DeadlineKind.ACK_DUE, due))
 
 
 def on_ack_due(
-    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, deadline: Deadline
+    ctx: Context, uow: Unit, incident: Incident, deadline: Deadline
 ) -> None:
     """Nobody acknowledged in time: remind the team's channel and the ticket, page nobody."""
     if incident.state != State.TRIGGERED:
@@ -36,11 +37,11 @@ def on_ack_due(
         f":hourglass: {incident.ref} ({incident.priority}) {incident.title} was not acknowledged "
         f"within {ack_within}. Take it with `/incident ack {incident.ref}`."
     )
-    record(tx, incident, kind="ack_overdue", at=ctx.now(), text=f"not acknowledged within {ack_within}")
+    record(uow, incident, kind="ack_overdue", at=ctx.now(), text=f"not acknowledged within {ack_within}")
     team_channel = ctx.team_channel(ctx.catalog.team(incident.team))
     if team_channel:
         message = Message(render("notice", text=text))
-        ctx.post_to(effects, channel=team_channel, message=message, incident_id=incident.id)
+        uow.post_to(channel=team_channel, message=message, incident_id=incident.id)
     if ctx.tickets is not None and incident.ticket:
-        effects.append(Effect(EffectKind.UPDATE_TICKET, incident.id,
+        uow.owe(Effect(EffectKind.UPDATE_TICKET, incident.id,
                               {"ticket": incident.ticket, "comment": text}))

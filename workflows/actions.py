@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 from workflows.business_time import add_business_time, deadline, is_business_time
 from workflows.context import Context, record
 from workflows.durations import Duration, parse_handoff
-from workflows.followups import ActionItem, ActionState, followups
+from workflows.followups import ActionItem, ActionState
 from workflows.model import Incident
-from workflows.outbox import Effect
-from workflows.ports import ExternalServiceError, InvalidRequest, Message, Transaction
+from workflows.ports import ExternalServiceError, InvalidRequest, Message
 from workflows.render import render
+from workflows.unit import Unit
 
 _WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _RELATIVE = re.compile(r"^\+?(\d+)\s*([dw])$")
@@ -58,14 +58,14 @@ def add_action(
     ctx.catalog.person(owner)  # an unknown owner is a clear error
     if due_on < today(ctx):
         raise InvalidRequest(f"the due date {due_on.isoformat()} is in the past")
-    with ctx.store.transaction() as tx:
-        incident = tx.get_incident(incident_id, for_update=True)
-        item = followups(tx).add_action(ActionItem(
+    with ctx.unit() as uow:
+        incident = uow.incidents.get_incident(incident_id, for_update=True)
+        item = uow.followups.add_action(ActionItem(
             incident_id=incident_id, team=incident.team, title=title.strip(), owner=owner,
             due_on=due_on, created_at=ctx.now(), created_by=actor,
             next_reminder_at=_first_reminder(ctx, due_on),
         ))
-        record(tx, incident, kind="action_added", at=ctx.now(), actor=actor,
+        record(uow, incident, kind="action_added", at=ctx.now(), actor=actor,
                text=f"{item.ref} {item.title} (owner {ctx.display(owner)}, due {due_on.isoformat()})",
                data={"action": item.id})
     if ctx.tickets is None:
@@ -74,19 +74,19 @@ def add_action(
     try:
         ticket = ctx.tickets.open_ticket(incident=incident, body=body)
     except ExternalServiceError as error:
-        with ctx.store.transaction() as tx:
-            record(tx, incident, kind="ticket_failed", at=ctx.now(), actor=actor,
+        with ctx.unit() as uow:
+            record(uow, incident, kind="ticket_failed", at=ctx.now(), actor=actor,
                    text=f"ticket for {item.ref} failed: {error}", data={"action": item.id})
         return Added(item, str(error), ticketing=True)
-    with ctx.store.transaction() as tx:
+    with ctx.unit() as uow:
         item.ticket = ticket
-        followups(tx).save_action(item)
+        uow.followups.save_action(item)
     return Added(item, None, ticketing=True)
 
 
 def complete_action(ctx: Context, *, action_id: int, actor: str) -> ActionItem:
-    with ctx.store.transaction() as tx:
-        records = followups(tx)
+    with ctx.unit() as uow:
+        records = uow.followups
         item = records.action(action_id)
         if item is None:
             raise InvalidRequest(f"there is no action item AI-{action_id}")
@@ -94,8 +94,8 @@ def complete_action(ctx: Context, *, action_id: int, actor: str) -> ActionItem:
             raise InvalidRequest(f"{item.ref} is already done")
         item.state, item.done_at, item.next_reminder_at = ActionState.DONE, ctx.now(), None
         records.save_action(item)
-        incident = tx.get_incident(item.incident_id)
-        record(tx, incident, kind="action_done", at=ctx.now(), actor=actor,
+        incident = uow.incidents.get_incident(item.incident_id)
+        record(uow, incident, kind="action_done", at=ctx.now(), actor=actor,
                text=f"{item.ref} {item.title}", data={"action": item.id})
     if ctx.tickets is not None and item.ticket:
         ctx.tickets.update_ticket(ticket=item.ticket, incident=incident,
@@ -107,27 +107,27 @@ def open_actions(
     ctx: Context, *, incident_id: int | None = None, team: str | None = None,
     owner: str | None = None,
 ) -> list[ActionItem]:
-    with ctx.store.transaction() as tx:
-        return followups(tx).actions(incident_id=incident_id, team=team, owner=owner)
+    with ctx.unit() as uow:
+        return uow.followups.actions(incident_id=incident_id, team=team, owner=owner)
 
 
 def today(ctx: Context) -> date:
     return ctx.now().astimezone(ZoneInfo(ctx.catalog.business_zone)).date()
 
 
-def remind_overdue(ctx: Context, tx: Transaction, effects: list[Effect], item: ActionItem) -> None:
+def remind_overdue(ctx: Context, uow: Unit, item: ActionItem) -> None:
     """An overdue open item: tell its owner, then again every `action_reminder_every`."""
     now = ctx.now()
     policy = ctx.catalog.postmortem
     item.reminders += 1
     item.next_reminder_at = reminder_after(ctx, policy.action_reminder_every)
-    followups(tx).save_action(item)
-    incident = tx.get_incident(item.incident_id)
+    uow.followups.save_action(item)
+    incident = uow.incidents.get_incident(item.incident_id)
     late = (today(ctx) - item.due_on).days
     text = render("action_reminder", item=item, incident=incident, days=late)
-    record(tx, incident, kind="action_overdue", at=now, text=f"{item.ref} overdue by {late} day(s)",
+    record(uow, incident, kind="action_overdue", at=now, text=f"{item.ref} overdue by {late} day(s)",
            data={"action": item.id, "owner": item.owner})
-    ctx.send_direct(effects, person=item.owner, message=Message(text), incident_id=item.incident_id)
+    uow.send_direct(person=item.owner, message=Message(text), incident_id=item.incident_id)
 
 
 def weekly_summaries(ctx: Context) -> int:
@@ -139,16 +139,16 @@ def weekly_summaries(ctx: Context) -> int:
         channel = ctx.team_channel(team)
         if not channel:
             continue
-        with ctx.unit() as (tx, effects):
-            records = followups(tx)
+        with ctx.unit() as uow:
+            records = uow.followups
             items = [i for i in records.actions(team=team.id) if i.created_at <= slot]
             if not items or not records.mark(f"weekly:{team.id}:{slot.date().isoformat()}",
                                              at=ctx.now()):
                 continue
-            refs = _incident_refs(tx, items)
+            refs = _incident_refs(uow, items)
             text = render("actions_weekly", team=team, items=items, today=today(ctx), refs=refs,
                           owner=ctx.display)
-            ctx.post_to(effects, channel=channel, message=Message(text),
+            uow.post_to(channel=channel, message=Message(text),
                         incident_id=items[0].incident_id)
             sent += 1
     return sent
@@ -171,8 +171,8 @@ def _opening(ctx: Context, after: datetime) -> datetime:
     return opening.astimezone(UTC)
 
 
-def _incident_refs(tx: Transaction, items: list[ActionItem]) -> dict[int, Incident]:
-    return {i.incident_id: tx.get_incident(i.incident_id) for i in items}
+def _incident_refs(uow: Unit, items: list[ActionItem]) -> dict[int, Incident]:
+    return {i.incident_id: uow.incidents.get_incident(i.incident_id) for i in items}
 
 
 def _first_reminder(ctx: Context, due_on: date) -> datetime:

@@ -12,9 +12,10 @@ from datetime import timedelta
 from typing import Any
 
 from workflows.context import Context, record
-from workflows.followups import FollowUpRecords, followups
+from workflows.followups import FollowUpRecords
 from workflows.model import Incident, TimelineEvent
-from workflows.ports import ChannelHistory, ChatMessage, ExternalServiceError, Transaction
+from workflows.ports import ChannelHistory, ChatMessage, ExternalServiceError
+from workflows.unit import Unit
 
 _SLACK_LINK = re.compile(r"<(https?://[^|>\s]+)(?:\|[^>]*)?>")
 _PLAIN_LINK = re.compile(r"(?<![<|])\bhttps?://[^\s<>|]+")
@@ -31,25 +32,25 @@ def record_chat_message(ctx: Context, *, channel: str, message: ChatMessage) -> 
     """A live message in an incident channel; False if not an incident channel or seen before."""
     if message.from_bot:
         return False
-    with ctx.store.transaction() as tx:
-        incident = tx.incident_by_channel(channel)
+    with ctx.unit() as uow:
+        incident = uow.incidents.incident_by_channel(channel)
         if incident is None:
             return False
-        return _append(ctx, tx, incident, message, at=ctx.now())
+        return _append(ctx, uow, incident, message, at=ctx.now())
 
 
 def record_edit(
     ctx: Context, *, channel: str, message_id: str, text: str, editor: str | None = None
 ) -> bool:
     """An edited message: the timeline shows the new text and keeps the earlier ones in `history`."""
-    with ctx.store.transaction() as tx:
-        found = _message_in(tx, channel=channel, message_id=message_id)
+    with ctx.unit() as uow:
+        found = _message_in(uow, channel=channel, message_id=message_id)
         if found is None:
             return False
         incident, records, event = found
         if event is None:  # sent while we were not listening: keep what it says now
             return record(
-                tx, incident, kind="message", at=ctx.now(), actor=_actor(ctx, editor),
+                uow, incident, kind="message", at=ctx.now(), actor=_actor(ctx, editor),
                 text=text, data=_message_data(text, ()) | {"edited": True}, source_id=message_id,
             )
         _revise(ctx, records, event, text)
@@ -62,8 +63,8 @@ def record_deletion(ctx: Context, *, channel: str, message_id: str) -> bool:
     People delete what should not have been posted (a password, a customer's data), so the text
     and its earlier versions go too.
     """
-    with ctx.store.transaction() as tx:
-        found = _message_in(tx, channel=channel, message_id=message_id)
+    with ctx.unit() as uow:
+        found = _message_in(uow, channel=channel, message_id=message_id)
         if found is None:
             return False
         _, records, event = found
@@ -98,8 +99,8 @@ def backfill(ctx: Context, *, incident_id: int, history: ChannelHistory) -> int:
 
     Returns how many messages were added. Edits made while we were away are taken too.
     """
-    with ctx.store.transaction() as tx:
-        incident = tx.get_incident(incident_id)
+    with ctx.unit() as uow:
+        incident = uow.incidents.get_incident(incident_id)
     if not incident.channel:
         return 0
     oldest = incident.declared_at - timedelta(minutes=5)
@@ -107,14 +108,14 @@ def backfill(ctx: Context, *, incident_id: int, history: ChannelHistory) -> int:
     added = 0
     for _ in range(_MAX_PAGES):
         page = history.history(channel=incident.channel, cursor=cursor, oldest=oldest)
-        with ctx.store.transaction() as tx:
-            records = followups(tx)
+        with ctx.unit() as uow:
+            records = uow.followups
             for message in sorted(page.messages, key=lambda m: m.at):
                 if message.from_bot:
                     continue
                 existing = records.event_by_source(incident_id, message.message_id)
                 if existing is None:
-                    added += _append(ctx, tx, incident, message, at=message.at, backfilled=True)
+                    added += _append(ctx, uow, incident, message, at=message.at, backfilled=True)
                 elif message.edited and not existing.data.get("deleted") and (
                     existing.text != message.text
                 ):
@@ -129,7 +130,7 @@ def backfill(ctx: Context, *, incident_id: int, history: ChannelHistory) -> int:
 
 # helpers -------------------------------------------------------------------------
 def _append(
-    ctx: Context, tx: Transaction, incident: Incident, message: ChatMessage, *, at: Any,
+    ctx: Context, uow: Unit, incident: Incident, message: ChatMessage, *, at: Any,
     backfilled: bool = False,
 ) -> bool:
     data = _message_data(message.text, message.files)
@@ -137,7 +138,7 @@ def _append(
         data["backfilled"] = True
     if message.edited:
         data["edited"] = True
-    return record(tx, incident, kind="message", at=at, actor=_actor(ctx, message.author),
+    return record(uow, incident, kind="message", at=at, actor=_actor(ctx, message.author),
                   text=message.text, data=data, source_id=message.message_id)
 
 
@@ -164,8 +165,8 @@ def _revise(ctx: Context, records: FollowUpRecords, event: TimelineEvent, text: 
 def _highlight(
     ctx: Context, *, channel: str, message_id: str, actor: str | None, kind: str, flag: str
 ) -> bool:
-    with ctx.store.transaction() as tx:
-        found = _message_in(tx, channel=channel, message_id=message_id)
+    with ctx.unit() as uow:
+        found = _message_in(uow, channel=channel, message_id=message_id)
         if found is None:
             return False
         incident, records, event = found
@@ -176,20 +177,20 @@ def _highlight(
                 records.update_event(event)
             quoted = event.text
         return record(
-            tx, incident, kind=kind, at=ctx.now(), actor=_actor(ctx, actor),
+            uow, incident, kind=kind, at=ctx.now(), actor=_actor(ctx, actor),
             text=quoted[:300], data={"message": message_id}, source_id=f"{kind}:{message_id}",
         )
 
 
 def _message_in(
-    tx: Transaction, *, channel: str, message_id: str
+    uow: Unit, *, channel: str, message_id: str
 ) -> tuple[Incident, FollowUpRecords, TimelineEvent | None] | None:
     """The incident of `channel`, its follow-up records and the message's event (None if not
     on the timeline); None if `channel` is no incident's channel."""
-    incident = tx.incident_by_channel(channel)
+    incident = uow.incidents.incident_by_channel(channel)
     if incident is None:
         return None
-    records = followups(tx)
+    records = uow.followups
     return incident, records, records.event_by_source(_id(incident), message_id)
 
 

@@ -13,13 +13,13 @@ from workflows.context import Context, record
 from workflows.durations import format_duration
 from workflows.model import DIRECT, Deadline, DeadlineKind, Incident, State
 from workflows.oncall import resolve_targets
-from workflows.outbox import Effect
 from workflows.paging import queue_pages
-from workflows.ports import InvalidRequest, Message, Transaction
+from workflows.ports import InvalidRequest, Message
 from workflows.render import render
+from workflows.unit import Unit
 
 
-def start_clocks(ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident) -> None:
+def start_clocks(ctx: Context, uow: Unit, incident: Incident) -> None:
     """Start every clock that applies to the incident's flags."""
     assert incident.id is not None
     now = ctx.now()
@@ -30,23 +30,23 @@ def start_clocks(ctx: Context, tx: Transaction, effects: list[Effect], incident:
             moments.append(("page", due - timedelta(seconds=clock.page_before.seconds)))
         moments.append(("due", due))
         for what, at in moments:
-            ctx.schedule(tx, effects, Deadline(
+            uow.schedule(Deadline(
                 incident.id, DeadlineKind.NOTIFICATION_CLOCK, max(at, now),
                 {"clock": clock.id, "what": what},
             ))
-        record(tx, incident, kind="clock_started", at=now,
+        record(uow, incident, kind="clock_started", at=now,
                text=f"{clock.name} due {due:%Y-%m-%d %H:%M} UTC",
                data={"clock": clock.id, "due": due.isoformat()})
     if clocks_for(ctx.catalog, incident):
         lines = clock_lines(ctx.catalog, incident, now=ctx.now())
-        ctx.post(effects, incident, Message(render("notice", text="\n".join(lines))))
+        uow.post(incident, Message(render("notice", text="\n".join(lines))))
 
 
 def on_clock(
-    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, deadline: Deadline
+    ctx: Context, uow: Unit, incident: Incident, deadline: Deadline
 ) -> None:
     """A clock's reminder, page or deadline moment came."""
-    if incident.state == State.CLOSED or _met(tx, incident, str(deadline.data["clock"])):
+    if incident.state == State.CLOSED or _met(uow, incident, str(deadline.data["clock"])):
         return
     clock = next(c for c in ctx.catalog.notification_clocks if c.id == deadline.data["clock"])
     due = clock_due(incident, clock)
@@ -57,31 +57,31 @@ def on_clock(
     else:
         text = f":stopwatch: {clock.name} for {incident.ref} is due in {left}. " \
                f"Mark it done with `/incident notified {clock.id}`."
-    record(tx, incident, kind="clock_reminder", at=ctx.now(), text=text,
+    record(uow, incident, kind="clock_reminder", at=ctx.now(), text=text,
            data={"clock": clock.id, "what": what})
-    ctx.post(effects, incident, Message(render("notice", text=text)))
+    uow.post(incident, Message(render("notice", text=text)))
     if what == "page" and clock.page_group:
         people = resolve_targets(ctx.catalog, targets=ctx.catalog.group(clock.page_group), at=ctx.now())
-        queue_pages(ctx, tx, effects, incident, people=people, step=DIRECT, round=0)
-        ctx.invite(effects, incident, people)
+        queue_pages(ctx, uow, incident, people=people, step=DIRECT, round=0)
+        uow.invite(incident, people)
 
 
 def mark_notified(ctx: Context, *, incident_id: int, clock_id: str, actor: str) -> Incident:
     """The notice was sent: the clock stops."""
-    with ctx.unit() as (tx, effects):
-        incident = tx.get_incident(incident_id, for_update=True)
+    with ctx.unit() as uow:
+        incident = uow.incidents.get_incident(incident_id, for_update=True)
         known = [c.id for c in clocks_for(ctx.catalog, incident)]
         if clock_id not in known:
             raise InvalidRequest(
                 f"{incident.ref} has no clock '{clock_id}'" + (f"; running: {', '.join(known)}" if known else "")
             )
-        record(tx, incident, kind="clock_met", at=ctx.now(), actor=actor, data={"clock": clock_id},
+        record(uow, incident, kind="clock_met", at=ctx.now(), actor=actor, data={"clock": clock_id},
                text=f"{clock_id} done")
-        ctx.post(effects, incident, Message(render(
+        uow.post(incident, Message(render(
             "notice", text=f":white_check_mark: {clock_id} marked done by {ctx.display(actor)}.")))
     return incident
 
 
-def _met(tx: Transaction, incident: Incident, clock_id: str) -> bool:
+def _met(uow: Unit, incident: Incident, clock_id: str) -> bool:
     assert incident.id is not None
-    return any(e.kind == "clock_met" and e.data.get("clock") == clock_id for e in tx.events(incident.id))
+    return any(e.kind == "clock_met" and e.data.get("clock") == clock_id for e in uow.timeline.events(incident.id))

@@ -1,4 +1,4 @@
-"""What every workflow is handed: the catalog, the store and the ports."""
+"""What every workflow is handed: the catalog, the store, the ports, and units of work."""
 
 from __future__ import annotations
 
@@ -11,31 +11,12 @@ from datetime import datetime
 from uuid import uuid4
 
 from workflows.catalog import Catalog, Team
-from workflows.model import Deadline, Incident, TimelineEvent
-from workflows.outbox import LEASE_SECONDS, Effect, EffectKind, message_payload
-from workflows.ports import (
-    ChatPort,
-    Clock,
-    Message,
-    PagerPort,
-    ScheduleStore,
-    Store,
-    TicketPort,
-    Timers,
-    Transaction,
-)
-from workflows.signals import IntakeStore
+from workflows.model import Incident, TimelineEvent
+from workflows.outbox import LEASE_SECONDS
+from workflows.ports import ChatPort, Clock, PagerPort, ScheduleStore, Store, TicketPort, Timers
+from workflows.unit import Unit
 
 log = logging.getLogger(__name__)
-
-
-class Owed(list[Effect]):
-    """The effects a unit of work owes, written as outbox rows before it commits, plus the
-    wake-ups (for deadlines it stored) to ask for once it committed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.wakeups: list[datetime] = []
 
 
 @dataclass
@@ -45,10 +26,9 @@ class Context:
     chat: ChatPort
     clock: Clock
     timers: Timers
+    schedules: ScheduleStore  # versions, swaps, handoffs (schedule_changes)
     pagers: dict[str, PagerPort] = field(default_factory=dict)  # channel name -> pager
     tickets: TicketPort | None = None
-    intake: IntakeStore | None = None  # alerts, groups, received signals (workflows.intake)
-    schedules: ScheduleStore | None = None  # versions, swaps, handoffs (schedule_changes)
     public_url: str | None = None
     # Called once a unit of work committed effects: wakes the dispatcher (`serve`). None: the
     # committing thread performs them itself before it returns (console, demo, tests).
@@ -63,28 +43,27 @@ class Context:
         return self.clock.now()
 
     @contextmanager
-    def unit(self) -> Iterator[tuple[Transaction, Owed]]:
-        """One transaction and the effects it owes, committed together.
-
-        The effects (posts, pages, channels, tickets) become outbox rows in this transaction:
-        if it commits, they will be performed, even across a crash; if it rolls back, none is.
-        """
-        owed = Owed()
+    def unit(self) -> Iterator[Unit]:
+        """One unit of work: a transaction's repositories and the effects it owes, committed
+        together. The effects (posts, pages, channels, tickets) become outbox rows in this
+        transaction: if it commits, they will be performed, even across a crash; if it rolls
+        back, none is."""
         with self.store.transaction() as tx:
-            yield tx, owed
-            self.write_effects(tx, owed)
-        for when in owed.wakeups:
+            uow = Unit(tx)
+            yield uow
+            self._write_effects(uow)
+        for when in uow.wakeups:
             self.timers.wake_at(when)
-        if owed:
+        if uow.owed:
             self.effects_committed()
 
-    def write_effects(self, tx: Transaction, effects: list[Effect]) -> None:
-        """Write effects as outbox rows in `tx` (a key already written is skipped)."""
+    def _write_effects(self, uow: Unit) -> None:
         now = self.now()
-        for effect in effects:
-            tx.add_effect(effect, key=effect.key or f"{effect.kind.value}:{uuid4().hex}", now=now)
+        for effect in uow.owed:
+            uow.outbox.add_effect(effect, key=effect.key or f"{effect.kind.value}:{uuid4().hex}",
+                                  now=now)
             if effect.not_before is not None and effect.not_before > now:
-                self.timers.wake_at(effect.not_before)
+                uow.wakeups.append(effect.not_before)
 
     def effects_committed(self) -> None:
         """Effects were committed: hand them to the dispatcher, or perform them here and now."""
@@ -100,50 +79,6 @@ class Context:
             drain(self, owner=f"inline-{threading.get_ident()}")
         finally:
             self._draining.active = False
-
-    def schedule(self, tx: Transaction, effects: list[Effect], deadline: Deadline) -> None:
-        """Store a deadline and, once committed, make sure the process wakes for it."""
-        tx.schedule(deadline)
-        if isinstance(effects, Owed):
-            effects.wakeups.append(deadline.due_at)
-        else:
-            self.timers.wake_at(deadline.due_at)
-
-    def post(self, effects: list[Effect], incident: Incident, message: Message) -> None:
-        """Post to the incident's channel, or to its team's channel if it has none (decided when
-        the post is performed, after the channel was created if it is being created)."""
-        assert incident.id is not None
-        effects.append(Effect(EffectKind.POST, incident.id, {"message": message_payload(message)}))
-
-    def post_to(
-        self, effects: list[Effect], *, channel: str, message: Message, incident_id: int | None
-    ) -> None:
-        """Post to a named channel."""
-        effects.append(Effect(EffectKind.POST, incident_id,
-                              {"channel": channel, "message": message_payload(message)}))
-
-    def send_direct(
-        self, effects: list[Effect], *, person: str, message: Message, incident_id: int | None
-    ) -> None:
-        """A direct message to one person (their chat id)."""
-        effects.append(Effect(EffectKind.DIRECT, incident_id,
-                              {"person": person, "message": message_payload(message)}))
-
-    def create_channel(self, effects: list[Effect], incident: Incident) -> None:
-        """Create the incident's channel; what is posted after it goes there."""
-        assert incident.id is not None
-        effects.append(Effect(EffectKind.CREATE_CHANNEL, incident.id, {},
-                              key=f"create_channel:{incident.id}"))
-
-    def invite(self, effects: list[Effect], incident: Incident, people: list[str]) -> None:
-        """Invite people to the incident's channel (when it has one by then)."""
-        if incident.id is not None and people:
-            effects.append(Effect(EffectKind.INVITE, incident.id, {"people": list(people)}))
-
-    def refresh_topic(self, effects: list[Effect], incident: Incident) -> None:
-        """Show priority, stage, state and commander in the channel topic."""
-        assert incident.id is not None
-        effects.append(Effect(EffectKind.TOPIC, incident.id, {}))
 
     def knows(self, person: str) -> bool:
         try:
@@ -163,7 +98,7 @@ class Context:
 
 
 def record(
-    tx: Transaction,
+    uow: Unit,
     incident: Incident,
     *,
     kind: str,
@@ -175,7 +110,7 @@ def record(
 ) -> bool:
     """Append one event to an incident's timeline."""
     assert incident.id is not None
-    return tx.append_event(
+    return uow.timeline.append_event(
         TimelineEvent(
             incident_id=incident.id,
             at=at,

@@ -11,11 +11,10 @@ from workflows.escalate import on_ack_timeout, on_maintenance_end
 from workflows.followup_sweep import sweep_followups
 from workflows.lifecycle import close_after_watch
 from workflows.model import Deadline, DeadlineKind, Incident
-from workflows.outbox import Effect
-from workflows.ports import Transaction
 from workflows.respond import remind
+from workflows.unit import Unit
 
-Handler = Callable[[Context, Transaction, list[Effect], Incident, Deadline], None]
+Handler = Callable[[Context, Unit, Incident, Deadline], None]
 
 HANDLERS: dict[DeadlineKind, Handler] = {
     DeadlineKind.ESCALATE: on_ack_timeout,
@@ -36,18 +35,18 @@ def run_due(ctx: Context, *, limit: int = 1000) -> int:
     """
     done = 0
     while done < limit:
-        with ctx.unit() as (tx, effects):
-            deadline = tx.claim_due(now=ctx.now())
+        with ctx.unit() as uow:
+            deadline = uow.deadlines.claim_due(now=ctx.now())
             if deadline is not None:
-                incident = tx.get_incident(deadline.incident_id, for_update=True)
-                HANDLERS[deadline.kind](ctx, tx, effects, incident, deadline)
+                incident = uow.incidents.get_incident(deadline.incident_id, for_update=True)
+                HANDLERS[deadline.kind](ctx, uow, incident, deadline)
         if deadline is None:
             break
         done += 1
     ctx.effects_committed()  # delayed pages and retried effects that fell due meanwhile
     sweep_followups(ctx)  # postmortem and action-item reminders, weekly summaries, handoffs
-    with ctx.store.transaction() as tx:
-        following = tx.next_due_at()
+    with ctx.unit() as uow:
+        following = uow.deadlines.next_due_at()
     if following is not None:
         ctx.timers.wake_at(following)
     return done

@@ -12,11 +12,11 @@ from workflows.context import Context, record
 from workflows.durations import format_duration
 from workflows.escalate import start_escalation
 from workflows.model import Deadline, DeadlineKind, Incident
-from workflows.outbox import Effect
 from workflows.paging import ack_button
-from workflows.ports import Button, InvalidRequest, Message, Transaction
+from workflows.ports import Button, InvalidRequest, Message
 from workflows.render import render
 from workflows.ticket_sync import open_ticket_effect
+from workflows.unit import Unit
 
 
 @dataclass(frozen=True)
@@ -50,16 +50,16 @@ def declare(ctx: Context, request: DeclareRequest) -> Incident:
     The incident, its escalation's first deadline, its first pages and every effect it owes
     (channel, invites, welcome, ticket) commit together: once this returns, they happen.
     """
-    with ctx.unit() as (tx, effects):
-        incident = declare_in(ctx, tx, effects, request)
-    with ctx.store.transaction() as tx:
+    with ctx.unit() as uow:
+        incident = declare_in(ctx, uow, request)
+    with ctx.unit() as uow:
         # As it is now: with its channel when that was made already (always, when effects are
         # performed by the committing thread).
-        return tx.get_incident(_id(incident))
+        return uow.incidents.get_incident(_id(incident))
 
 
 def declare_in(
-    ctx: Context, tx: Transaction, effects: list[Effect], request: DeclareRequest
+    ctx: Context, uow: Unit, request: DeclareRequest
 ) -> Incident:
     """`declare` inside a caller's unit of work (an alert opening its incident)."""
     title = request.title.strip()
@@ -82,9 +82,9 @@ def declare_in(
     )
     if request.reporter and ctx.knows(request.reporter):
         incident.roles["commander"] = request.reporter
-    tx.add_incident(incident)
+    uow.incidents.add_incident(incident)
     record(
-        tx, incident, kind="declared", at=now, actor=request.reporter,
+        uow, incident, kind="declared", at=now, actor=request.reporter,
         text=f"{priority} declared: {title}",
         data={"severity": request.severity, "urgency": request.urgency,
               "environment": request.environment, "drill": request.drill,
@@ -94,29 +94,29 @@ def declare_in(
     if response.page:
         # Pages do not wait for the channel: they are independent effects, performed beside
         # it; the channel, its invites and its welcome follow one another in order.
-        ctx.create_channel(effects, incident)
+        uow.create_channel(incident)
         people = [p for p in dict.fromkeys([incident.declared_by, incident.commander])
                   if p and ctx.knows(p)]
-        ctx.invite(effects, incident, people)
-        paged = start_escalation(ctx, tx, effects, incident)
+        uow.invite(incident, people)
+        paged = start_escalation(ctx, uow, incident)
         if response.update_every:
-            _remind_updates(ctx, tx, effects, incident, response.update_every.seconds)
+            _remind_updates(ctx, uow, incident, response.update_every.seconds)
     else:
-        schedule_ack_due(ctx, tx, effects, incident)
-    start_clocks(ctx, tx, effects, incident)
-    _welcome(ctx, effects, incident, paged=paged)
-    open_ticket_effect(ctx, effects, incident)
+        schedule_ack_due(ctx, uow, incident)
+    start_clocks(ctx, uow, incident)
+    _welcome(ctx, uow, incident, paged=paged)
+    open_ticket_effect(ctx, uow, incident)
     return incident
 
 
 def _remind_updates(
-    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, seconds: int
+    ctx: Context, uow: Unit, incident: Incident, seconds: int
 ) -> None:
     due = ctx.now() + timedelta(seconds=seconds)
-    ctx.schedule(tx, effects, Deadline(_id(incident), DeadlineKind.UPDATE_REMINDER, due))
+    uow.schedule(Deadline(_id(incident), DeadlineKind.UPDATE_REMINDER, due))
 
 
-def _welcome(ctx: Context, effects: list[Effect], incident: Incident, *, paged: list[str]) -> None:
+def _welcome(ctx: Context, uow: Unit, incident: Incident, *, paged: list[str]) -> None:
     service = ctx.catalog.service(incident.service)
     response = ctx.catalog.response_for(incident.priority)
     text = render(
@@ -129,9 +129,9 @@ def _welcome(ctx: Context, effects: list[Effect], incident: Incident, *, paged: 
     links = tuple(("Runbook", service.runbook) for _ in [0] if service.runbook) + tuple(
         ("Dashboard", url) for url in service.dashboards
     )
-    ctx.post(effects, incident, Message(text, buttons=buttons, links=links))
-    ctx.refresh_topic(effects, incident)
-    ctx.invite(effects, incident, paged)
+    uow.post(incident, Message(text, buttons=buttons, links=links))
+    uow.refresh_topic(incident)
+    uow.invite(incident, paged)
 
 
 def _id(incident: Incident) -> int:

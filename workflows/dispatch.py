@@ -43,8 +43,8 @@ MAX_ATTEMPTS = 8  # then the effect is given up and the failure goes on the inci
 
 def claim(ctx: Context, *, owner: str, limit: int) -> list[ClaimedEffect]:
     """Lease up to `limit` effects that are due (in their own short transaction)."""
-    with ctx.store.transaction() as tx:
-        return tx.claim_effects(now=ctx.now(), owner=owner, limit=limit,
+    with ctx.unit() as uow:
+        return uow.outbox.claim_effects(now=ctx.now(), owner=owner, limit=limit,
                                 lease_seconds=ctx.leases)
 
 
@@ -55,8 +55,8 @@ def perform(ctx: Context, effect: ClaimedEffect, *, owner: str) -> None:
     except ExternalServiceError as error:
         if error.retryable and effect.attempts < MAX_ATTEMPTS:
             backoff = min(2 ** effect.attempts, 60)
-            with ctx.store.transaction() as tx:
-                tx.retry_effect(effect.id, owner=owner, at=ctx.now() + timedelta(seconds=backoff),
+            with ctx.unit() as uow:
+                uow.outbox.retry_effect(effect.id, owner=owner, at=ctx.now() + timedelta(seconds=backoff),
                                 error=str(error))
             ctx.timers.wake_at(ctx.now() + timedelta(seconds=backoff))
             log.warning("%s for incident %s failed, retrying in %ss: %s", effect.kind.value,
@@ -67,8 +67,8 @@ def perform(ctx: Context, effect: ClaimedEffect, *, owner: str) -> None:
     except FirebellError as error:
         _give_up(ctx, effect, owner=owner, error=str(error))
         return
-    with ctx.store.transaction() as tx:
-        tx.finish_effect(effect.id, owner=owner, status="done", at=ctx.now(),
+    with ctx.unit() as uow:
+        uow.outbox.finish_effect(effect.id, owner=owner, status="done", at=ctx.now(),
                          result=result if isinstance(result, str) else None)
 
 
@@ -87,15 +87,15 @@ def drain(ctx: Context, *, owner: str, limit: int = 10_000) -> int:
 
 def _give_up(ctx: Context, effect: ClaimedEffect, *, owner: str, error: str) -> None:
     log.warning("%s for incident %s failed: %s", effect.kind.value, effect.incident_id, error)
-    with ctx.store.transaction() as tx:
-        if not tx.finish_effect(effect.id, owner=owner, status="failed", at=ctx.now(), error=error):
+    with ctx.unit() as uow:
+        if not uow.outbox.finish_effect(effect.id, owner=owner, status="failed", at=ctx.now(), error=error):
             return
         if effect.incident_id is None:
             return
-        incident = tx.get_incident(effect.incident_id)
+        incident = uow.incidents.get_incident(effect.incident_id)
         kind = "channel_failed" if effect.kind == EffectKind.CREATE_CHANNEL else "delivery_failed"
         # Not swallowed: the failure goes on the incident's record, where people look.
-        record(tx, incident, kind=kind, at=ctx.now(), text=f"{effect.kind.value.replace('_', ' ')} "
+        record(uow, incident, kind=kind, at=ctx.now(), text=f"{effect.kind.value.replace('_', ' ')} "
                f"failed: {error}", data={"effect": effect.id})
 
 
@@ -103,8 +103,8 @@ def _give_up(ctx: Context, effect: ClaimedEffect, *, owner: str, error: str) -> 
 def _incident(ctx: Context, effect: ClaimedEffect) -> Incident:
     if effect.incident_id is None:
         raise NotFound(f"{effect.kind.value} effect {effect.id} names no incident")
-    with ctx.store.transaction() as tx:
-        return tx.get_incident(effect.incident_id)
+    with ctx.unit() as uow:
+        return uow.incidents.get_incident(effect.incident_id)
 
 
 def _create_channel(ctx: Context, effect: ClaimedEffect) -> str | None:
@@ -117,13 +117,13 @@ def _create_channel(ctx: Context, effect: ClaimedEffect) -> str | None:
         # An earlier attempt may have made it before it lost the answer or the process.
         channel = ctx.chat.find_channel(name=name)
     channel = channel or ctx.chat.create_channel(name=name, private=incident.security)
-    with ctx.store.transaction() as tx:
-        incident = tx.get_incident(incident.id or 0, for_update=True)
+    with ctx.unit() as uow:
+        incident = uow.incidents.get_incident(incident.id or 0, for_update=True)
         if incident.channel:
             return incident.channel
         incident.channel = channel
-        tx.save_incident(incident)
-        record(tx, incident, kind="channel_created", at=ctx.now(), text=channel)
+        uow.incidents.save_incident(incident)
+        record(uow, incident, kind="channel_created", at=ctx.now(), text=channel)
     return channel
 
 

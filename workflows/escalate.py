@@ -19,10 +19,10 @@ from workflows.model import (
     State,
 )
 from workflows.oncall import resolve_targets
-from workflows.outbox import Effect
 from workflows.paging import queue_pages
-from workflows.ports import Message, Transaction
+from workflows.ports import Message
 from workflows.render import render
+from workflows.unit import Unit
 
 
 def snapshot_policy(ctx: Context, incident: Incident) -> None:
@@ -39,7 +39,7 @@ def snapshot_policy(ctx: Context, incident: Incident) -> None:
 
 
 def start_escalation(
-    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident
+    ctx: Context, uow: Unit, incident: Incident
 ) -> list[str]:
     """Page the first step of the incident's policy; returns who was paged.
 
@@ -51,47 +51,47 @@ def start_escalation(
     if window is not None:
         assert incident.id is not None
         end = window.end.strftime("%Y-%m-%d %H:%M %Z")
-        record(tx, incident, kind="paging_held", at=ctx.now(), text=f"{window.reason} until {end}",
+        record(uow, incident, kind="paging_held", at=ctx.now(), text=f"{window.reason} until {end}",
                data={"until": window.end.isoformat()})
-        ctx.post(effects, incident, Message(render(
+        uow.post(incident, Message(render(
             "notice", text=f":construction: {incident.service} is in a maintenance window "
                            f"({window.reason}) until {end}: pages are held back until then.",
         )))
-        ctx.schedule(tx, effects, Deadline(incident.id, DeadlineKind.MAINTENANCE_END, window.end))
+        uow.schedule(Deadline(incident.id, DeadlineKind.MAINTENANCE_END, window.end))
         return []
     if not incident.policy:
-        ctx.post(effects, incident, Message(render("escalated", incident=incident, exhausted=True)))
+        uow.post(incident, Message(render("escalated", incident=incident, exhausted=True)))
         return []
-    return _page_step(ctx, tx, effects, incident, step=0, round=0)
+    return _page_step(ctx, uow, incident, step=0, round=0)
 
 
 def restart_escalation(
-    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, *,
+    ctx: Context, uow: Unit, incident: Incident, *,
     first: list[str] | None,
 ) -> list[str]:
     """Start the (possibly new) team's policy over, optionally with extra targets first."""
     assert incident.id is not None
-    tx.cancel_deadlines(incident_id=incident.id, kinds=(DeadlineKind.ESCALATE,))
-    for page in tx.pages(incident.id):
+    uow.deadlines.cancel_deadlines(incident_id=incident.id, kinds=(DeadlineKind.ESCALATE,))
+    for page in uow.pages.pages(incident.id):
         if page.status == PageStatus.QUEUED and page.step != DIRECT:
             page.status = PageStatus.CANCELLED
-            tx.save_page(page)
+            uow.pages.save_page(page)
     snapshot_policy(ctx, incident)
     if first:
         timeout = ctx.catalog.response_for(incident.priority).ack_within.seconds
         incident.policy.insert(0, EscalationStepSnapshot(targets=first, ack_timeout_seconds=timeout))
     if not incident.policy:
         return []
-    return _page_step(ctx, tx, effects, incident, step=0, round=0)
+    return _page_step(ctx, uow, incident, step=0, round=0)
 
 
 def on_maintenance_end(
-    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, deadline: Deadline
+    ctx: Context, uow: Unit, incident: Incident, deadline: Deadline
 ) -> None:
     """The maintenance window is over and nobody acknowledged: page now."""
     assert incident.id is not None
-    if incident.state == State.TRIGGERED and not tx.pages(incident.id):
-        start_escalation(ctx, tx, effects, incident)
+    if incident.state == State.TRIGGERED and not uow.pages.pages(incident.id):
+        start_escalation(ctx, uow, incident)
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def maintenance_at(catalog: Catalog, *, service_id: str, at: datetime) -> Window
 
 
 def on_ack_timeout(
-    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, deadline: Deadline
+    ctx: Context, uow: Unit, incident: Incident, deadline: Deadline
 ) -> None:
     """The ack timeout of a step ran out: page the next step (or the first again, on repeat)."""
     step, round = int(deadline.data["step"]), int(deadline.data["round"])
@@ -126,12 +126,12 @@ def on_ack_timeout(
     if step >= len(incident.policy):
         step, round = 0, round + 1
     if round > incident.policy_repeat:
-        record(tx, incident, kind="escalation_exhausted", at=ctx.now(), text="no more steps")
-        ctx.post(effects, incident, Message(render("escalated", incident=incident, exhausted=True)))
+        record(uow, incident, kind="escalation_exhausted", at=ctx.now(), text="no more steps")
+        uow.post(incident, Message(render("escalated", incident=incident, exhausted=True)))
         return
-    people = _page_step(ctx, tx, effects, incident, step=step, round=round)
+    people = _page_step(ctx, uow, incident, step=step, round=round)
     record(
-        tx,
+        uow,
         incident,
         kind="escalated",
         at=ctx.now(),
@@ -142,24 +142,20 @@ def on_ack_timeout(
         "escalated", incident=incident, exhausted=False, timeout=timeout, step=step,
         round=round, people=[ctx.display(p) for p in people] or ["nobody (empty step)"],
     )
-    ctx.post(effects, incident, Message(text))
-    ctx.invite(effects, incident, people)
+    uow.post(incident, Message(text))
+    uow.invite(incident, people)
 
 
 def _page_step(
-    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, *, step: int, round: int
+    ctx: Context, uow: Unit, incident: Incident, *, step: int, round: int
 ) -> list[str]:
     assert incident.id is not None
     snapshot = incident.policy[step]
     now = ctx.now()
     people = resolve_targets(ctx.catalog, targets=snapshot.targets, at=now)
     incident.escalation_step, incident.escalation_round = step, round
-    tx.save_incident(incident)
-    queue_pages(ctx, tx, effects, incident, people=people, step=step, round=round)
+    uow.incidents.save_incident(incident)
+    queue_pages(ctx, uow, incident, people=people, step=step, round=round)
     due = now + timedelta(seconds=snapshot.ack_timeout_seconds)
-    ctx.schedule(
-        tx,
-        effects,
-        Deadline(incident.id, DeadlineKind.ESCALATE, due, {"step": step, "round": round}),
-    )
+    uow.schedule(Deadline(incident.id, DeadlineKind.ESCALATE, due, {"step": step, "round": round}))
     return people

@@ -11,7 +11,6 @@ from datetime import timedelta
 
 from workflows.actions import remind_overdue, weekly_summaries
 from workflows.context import Context
-from workflows.followups import NoFollowUps, followups
 from workflows.handoff import remind_handoffs
 from workflows.postmortem import ensure_postmortem, remind_owner
 
@@ -22,19 +21,14 @@ LOOKBACK = timedelta(days=7)
 
 def sweep_followups(ctx: Context) -> int:
     """Everything of the follow-up that is due now; returns how many things were done."""
-    try:
-        with ctx.store.transaction() as tx:
-            followups(tx)
-    except NoFollowUps:
-        return 0
     done = _owe_postmortems(ctx)
-    with ctx.unit() as (tx, effects):
-        for postmortem in followups(tx).postmortems_to_remind(now=ctx.now()):
-            remind_owner(ctx, tx, effects, postmortem)
+    with ctx.unit() as uow:
+        for postmortem in uow.followups.postmortems_to_remind(now=ctx.now()):
+            remind_owner(ctx, uow, postmortem)
             done += 1
-    with ctx.unit() as (tx, effects):
-        for item in followups(tx).actions_to_remind(now=ctx.now()):
-            remind_overdue(ctx, tx, effects, item)
+    with ctx.unit() as uow:
+        for item in uow.followups.actions_to_remind(now=ctx.now()):
+            remind_overdue(ctx, uow, item)
             done += 1
     done += weekly_summaries(ctx)
     done += remind_handoffs(ctx)
@@ -43,11 +37,11 @@ def sweep_followups(ctx: Context) -> int:
 
 def _owe_postmortems(ctx: Context) -> int:
     policy = ctx.catalog.postmortem
-    with ctx.store.transaction() as tx:
-        records = followups(tx)
+    with ctx.unit() as uow:
+        records = uow.followups
         owed = records.resolved_needing_postmortem(
             since=ctx.now() - LOOKBACK, priorities=list(policy.required_for)
         )
         for incident_id in owed:
-            ensure_postmortem(ctx, records, tx.get_incident(incident_id, for_update=True))
+            ensure_postmortem(ctx, records, uow.incidents.get_incident(incident_id, for_update=True))
     return len(owed)

@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol
 
 from workflows.model import TimelineEvent
-from workflows.ports import FirebellError, Transaction
 
 
 class PostmortemState(StrEnum):
@@ -122,22 +121,3 @@ class FollowUpRecords(Protocol):
     def mark(self, key: str, *, at: datetime) -> bool:
         """Claim a one-off key (a weekly summary, a reminder); False if it was claimed before."""
         ...
-
-
-@runtime_checkable
-class HasFollowUps(Protocol):
-    """Store transaction capability: the follow-up records in the same transaction."""
-
-    def followups(self) -> Any: ...
-
-
-class NoFollowUps(FirebellError):
-    pass
-
-
-def followups(tx: Transaction) -> FollowUpRecords:
-    """The follow-up records of this transaction; a store without them is a clear error."""
-    if not isinstance(tx, HasFollowUps):
-        raise NoFollowUps("this store keeps no postmortems or action items")
-    records: FollowUpRecords = tx.followups()
-    return records

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from workflows.context import Context, record
-from workflows.followups import followups
 from workflows.model import Incident, TimelineEvent
-from workflows.ports import InvalidRequest, Message, Transaction
+from workflows.ports import InvalidRequest, Message
 from workflows.render import render
 from workflows.respond import set_role
+from workflows.unit import Unit
 
 _NEXT = re.compile(r"^\s*(?:next|todo|to do|plan|action)\s*[:\-]\s*", re.IGNORECASE)
 _TRIED_KINDS = ("mitigated", "escalated", "manual_page", "priority_changed", "reopened")
@@ -29,29 +29,29 @@ class Handoff:
 def handoff(ctx: Context, *, incident_id: int, to: str, actor: str) -> Handoff:
     """Post the handoff summary, send it to the next commander, then move the role."""
     person = ctx.catalog.find_person(to)
-    with ctx.unit() as (tx, effects):
-        incident = tx.get_incident(incident_id, for_update=True)
+    with ctx.unit() as uow:
+        incident = uow.incidents.get_incident(incident_id, for_update=True)
         if not incident.is_open:
             raise InvalidRequest(f"{incident.ref} is {incident.state.value}: nothing to hand off")
         previous = incident.commander
         if previous == person.id:
             raise InvalidRequest(f"{person.name} is the commander already")
-        summary = summarize(ctx, tx, incident, to=person.id)
-        record(tx, incident, kind="handoff", at=ctx.now(), actor=actor,
+        summary = summarize(ctx, uow, incident, to=person.id)
+        record(uow, incident, kind="handoff", at=ctx.now(), actor=actor,
                text=f"commander {ctx.display(previous) or 'none'} → {person.name}",
                data={"from": previous, "to": person.id})
-        ctx.post(effects, incident, Message(summary))
+        uow.post(incident, Message(summary))
         assert incident.id is not None
-        ctx.send_direct(effects, person=person.id, message=Message(summary),
+        uow.send_direct(person=person.id, message=Message(summary),
                         incident_id=incident.id)
     incident = set_role(ctx, incident_id=incident_id, role="commander", person=person.id,
                         actor=actor)
     return Handoff(incident, summary, previous)
 
 
-def summarize(ctx: Context, tx: Transaction, incident: Incident, *, to: str) -> str:
+def summarize(ctx: Context, uow: Unit, incident: Incident, *, to: str) -> str:
     assert incident.id is not None
-    events = tx.events(incident.id)
+    events = uow.timeline.events(incident.id)
     updates = [e for e in events if e.kind == "status_update"]
     moments = [e for e in events if e.kind in ("key_moment", "pinned")]
     notes = [e for e in events if e.kind in ("note", "message") and not e.data.get("deleted")]
@@ -59,7 +59,7 @@ def summarize(ctx: Context, tx: Transaction, incident: Incident, *, to: str) -> 
         e for e in notes if e.kind == "note" and not _NEXT.match(e.text)
     ]
     upcoming = [_NEXT.sub("", e.text) for e in notes if _NEXT.match(e.text)]
-    actions = followups(tx).actions(incident_id=incident.id)
+    actions = uow.followups.actions(incident_id=incident.id)
     return render(
         "handoff", incident=incident, zone=ctx.catalog.timezone, to=ctx.display(to),
         commander=ctx.display(incident.commander), updates=updates[-3:],
@@ -74,29 +74,29 @@ def remind_handoffs(ctx: Context) -> int:
     reminded once per stretch."""
     after = timedelta(seconds=ctx.catalog.handoff_after.seconds)
     now = ctx.now()
-    with ctx.store.transaction() as tx:
-        candidates = [i for i in tx.list_incidents(open_only=True)
+    with ctx.unit() as uow:
+        candidates = [i for i in uow.incidents.list_incidents(open_only=True)
                       if i.id is not None and now - i.declared_at >= after]
     reminded = 0
     for candidate in candidates:
         assert candidate.id is not None
-        with ctx.unit() as (tx, effects):
-            incident = tx.get_incident(candidate.id, for_update=True)
-            events = tx.events(candidate.id)
+        with ctx.unit() as uow:
+            incident = uow.incidents.get_incident(candidate.id, for_update=True)
+            events = uow.timeline.events(candidate.id)
             since = max([incident.declared_at] + [e.at for e in events if e.kind == "handoff"])
             if not incident.is_open or now - since < after:
                 continue
             key = f"handoff:{incident.id}:{int(since.timestamp())}"
-            if not followups(tx).mark(key, at=now):
+            if not uow.followups.mark(key, at=now):
                 continue
             hours = int((now - since).total_seconds() // 3600)
             text = render("handoff_reminder", incident=incident, hours=hours,
                           commander=ctx.display(incident.commander))
-            record(tx, incident, kind="handoff_reminder", at=now, text=f"{hours}h without handoff")
-            ctx.post(effects, incident, Message(text))
+            record(uow, incident, kind="handoff_reminder", at=now, text=f"{hours}h without handoff")
+            uow.post(incident, Message(text))
             commander = incident.commander
             if commander and ctx.knows(commander):
-                ctx.send_direct(effects, person=commander, message=Message(text),
+                uow.send_direct(person=commander, message=Message(text),
                                 incident_id=candidate.id)
             reminded += 1
     return reminded

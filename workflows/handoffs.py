@@ -34,8 +34,8 @@ def announce_handoffs(ctx: Context) -> int:
     if ctx.schedules is None:
         return 0
     now, catalog, done = ctx.now(), ctx.catalog, 0
-    with ctx.store.transaction() as tx:
-        incidents = tx.list_incidents(open_only=True)
+    with ctx.unit() as uow:
+        incidents = uow.incidents.list_incidents(open_only=True)
     for schedule in catalog.schedules:
         found = shifts(catalog, schedule_id=schedule.id, start=now - WINDOW - timedelta(seconds=1),
                        end=now + timedelta(seconds=1))  # fmt: skip

@@ -20,19 +20,18 @@ from workflows import lifecycle, respond
 from workflows.context import Context, record
 from workflows.declare import DeclareRequest, declare_in
 from workflows.model import State
-from workflows.outbox import Effect
-from workflows.ports import FirebellError, Message, Transaction
+from workflows.ports import FirebellError, Message
 from workflows.render import render
 from workflows.routing import Route, Unrouted, route
 from workflows.signals import (
     Action,
     Alert,
     AlertGroup,
-    IntakeStore,
     IntakeTransaction,
     Signal,
     StoredSignal,
 )
+from workflows.unit import Unit
 
 log = logging.getLogger(__name__)
 ACTOR = "firebell"
@@ -60,28 +59,20 @@ class _Plan:
     remaining: int = 0  # open alerts left in the group, after a resolve
 
 
-def intake_store(ctx: Context) -> IntakeStore:
-    if ctx.intake is None:
-        raise FirebellError("alert intake is not set up (no intake store)")
-    return ctx.intake
-
-
 def intake(ctx: Context, signals: Sequence[Signal]) -> list[Outcome]:
     """Store the signals and act on each (open, group, resolve or acknowledge), all at once."""
     outcomes = []
-    with ctx.unit() as (tx, effects):
-        itx = tx.intake()
+    with ctx.unit() as uow:
+        itx = uow.intake
         plans = [_accept(ctx, itx, signal) for signal in signals]
         for plan in plans:
-            owed = len(effects)
             try:
-                with tx.savepoint():
-                    outcomes.append(_act(ctx, tx, effects, itx, plan))
+                with uow.savepoint():
+                    outcomes.append(_act(ctx, uow, itx, plan))
             except FirebellError:
                 # Stored, and the sender was right to count it as accepted; a retry would be a
                 # duplicate. A group left without incident is opened by `retry_pending`.
                 log.exception("acting on %s %s failed", plan.signal.source, plan.signal.dedup_key)
-                del effects[owed:]
                 outcomes.append(Outcome(plan.signal.dedup_key, plan.created,
                                         isinstance(plan.routed, Route)))
     return outcomes
@@ -89,8 +80,8 @@ def intake(ctx: Context, signals: Sequence[Signal]) -> list[Outcome]:
 
 def retry_pending(ctx: Context, *, older_than: timedelta = timedelta(minutes=1)) -> int:
     """Open the incident of alert groups whose opening failed (chat down, crash); returns how many."""
-    store = intake_store(ctx)
-    with store.transaction() as itx:
+    with ctx.unit() as uow:
+        itx = uow.intake
         groups = itx.groups_without_incident(before=ctx.now() - older_than)
         firsts = {g.id: next(iter(itx.group_alerts(g.id)), None) for g in groups if g.id}
     opened = 0
@@ -103,8 +94,8 @@ def retry_pending(ctx: Context, *, older_than: timedelta = timedelta(minutes=1))
                         dedup_key=alert.dedup_key, labels=alert.labels, summary=alert.summary,
                         links=tuple((label, url) for label, url in alert.links))
         try:
-            with ctx.unit() as (tx, effects):
-                _open_incident(ctx, tx, effects, tx.intake(),
+            with ctx.unit() as uow:
+                _open_incident(ctx, uow, uow.intake,
                                _Plan(signal, routed, alert, True, group, True))
         except FirebellError as error:
             log.error("opening an incident for alert group %s failed: %s", group.id, error)
@@ -170,103 +161,103 @@ def _load_group(itx: IntakeTransaction, plan: _Plan) -> None:
 
 
 def _act(
-    ctx: Context, tx: Transaction, effects: list[Effect], itx: IntakeTransaction, plan: _Plan
+    ctx: Context, uow: Unit, itx: IntakeTransaction, plan: _Plan
 ) -> Outcome:
     signal = plan.signal
     routed = isinstance(plan.routed, Route)
     incident_id = plan.group.incident_id if plan.group else None
     if signal.action == Action.TRIGGER and plan.created:
         if not routed:
-            _tell_owners(ctx, effects, plan)
+            _tell_owners(ctx, uow, plan)
         elif plan.new_group:
-            incident_id = _open_incident(ctx, tx, effects, itx, plan)
+            incident_id = _open_incident(ctx, uow, itx, plan)
         elif incident_id is not None:
-            _join(ctx, tx, effects, plan, incident_id)
+            _join(ctx, uow, plan, incident_id)
     elif signal.action == Action.RESOLVE and plan.alert is not None and incident_id is not None:
-        _resolved(ctx, tx, effects, plan, incident_id)
+        _resolved(ctx, uow, plan, incident_id)
     elif signal.action == Action.ACKNOWLEDGE and plan.alert is not None and incident_id is not None:
-        _acknowledged(ctx, tx, effects, plan, incident_id)
+        _acknowledged(ctx, uow, plan, incident_id)
     return Outcome(signal.dedup_key, plan.created, routed, incident_id)
 
 
 def _open_incident(
-    ctx: Context, tx: Transaction, effects: list[Effect], itx: IntakeTransaction, plan: _Plan
+    ctx: Context, uow: Unit, itx: IntakeTransaction, plan: _Plan
 ) -> int:
     """Declare the group's incident and link the group to it, in the caller's unit of work."""
     assert isinstance(plan.routed, Route) and plan.group is not None and plan.group.id is not None
     signal, r = plan.signal, plan.routed
     lines = [signal.description] if signal.description else []
     lines += [f"{label}: {url}" for label, url in signal.links]
-    incident = declare_in(ctx, tx, effects, DeclareRequest(
+    incident = declare_in(ctx, uow, DeclareRequest(
         title=(signal.summary or signal.rule)[:200], service=r.service, severity=r.severity,
         urgency=r.urgency, environment=r.environment, description="\n".join(lines),
         reporter=signal.reporter,
     ))
     assert incident.id is not None
     for alert in itx.set_group_incident(group_id=plan.group.id, incident_id=incident.id):
-        record(tx, incident, kind="alert", at=ctx.now(), text=_alert_text(alert),
+        record(uow, incident, kind="alert", at=ctx.now(), text=_alert_text(alert),
                data=_alert_data(alert), source_id=f"alert:{alert.id}")
         if alert.flapping:
-            record(tx, incident, kind="flapping", at=ctx.now(), text=_flapping_text(alert),
+            record(uow, incident, kind="flapping", at=ctx.now(), text=_flapping_text(alert),
                    source_id=f"flapping:{alert.id}")
     return incident.id
 
 
 def _join(
-    ctx: Context, tx: Transaction, effects: list[Effect], plan: _Plan, incident_id: int
+    ctx: Context, uow: Unit, plan: _Plan, incident_id: int
 ) -> None:
     alert = plan.alert
     assert alert is not None
-    incident = tx.get_incident(incident_id)
-    fresh = record(tx, incident, kind="alert_grouped", at=ctx.now(), text=_alert_text(alert),
+    incident = uow.incidents.get_incident(incident_id)
+    fresh = record(uow, incident, kind="alert_grouped", at=ctx.now(), text=_alert_text(alert),
                    data=_alert_data(alert), source_id=f"alert:{alert.id}")
     if plan.flapping:
-        record(tx, incident, kind="flapping", at=ctx.now(), text=_flapping_text(alert),
+        record(uow, incident, kind="flapping", at=ctx.now(), text=_flapping_text(alert),
                source_id=f"flapping:{alert.id}")
     if fresh:
         text = render("alert_grouped", incident=incident, alert=alert, flapping=plan.flapping)
-        ctx.post(effects, incident, Message(text))
+        uow.post(incident, Message(text))
 
 
 def _resolved(
-    ctx: Context, tx: Transaction, effects: list[Effect], plan: _Plan, incident_id: int
+    ctx: Context, uow: Unit, plan: _Plan, incident_id: int
 ) -> None:
     alert = plan.alert
     assert alert is not None
-    incident = tx.get_incident(incident_id, for_update=True)
-    record(tx, incident, kind="alert_resolved", at=ctx.now(), text=_alert_text(alert),
+    incident = uow.incidents.get_incident(incident_id, for_update=True)
+    record(uow, incident, kind="alert_resolved", at=ctx.now(), text=_alert_text(alert),
            data=_alert_data(alert), source_id=f"alert-resolved:{alert.id}")
     if plan.remaining == 0 and incident.is_open:
         resolve = ctx.catalog.intake.auto_resolve
-        ctx.post(effects, incident, Message(render(
+        uow.post(incident, Message(render(
             "alerts_resolved", incident=incident, auto_resolve=resolve,
         )))
         if resolve:
-            lifecycle.resolve_in(ctx, tx, effects, incident_id=incident_id, actor=ACTOR)
+            lifecycle.resolve_in(ctx, uow, incident_id=incident_id, actor=ACTOR)
 
 
 def _acknowledged(
-    ctx: Context, tx: Transaction, effects: list[Effect], plan: _Plan, incident_id: int
+    ctx: Context, uow: Unit, plan: _Plan, incident_id: int
 ) -> None:
-    incident = tx.get_incident(incident_id, for_update=True)
+    incident = uow.incidents.get_incident(incident_id, for_update=True)
     assert plan.alert is not None
-    record(tx, incident, kind="alert_acknowledged", at=ctx.now(), actor=plan.signal.integration,
+    record(uow, incident, kind="alert_acknowledged", at=ctx.now(), actor=plan.signal.integration,
            text=_alert_text(plan.alert), source_id=f"alert-ack:{plan.alert.id}")
     if incident.state == State.TRIGGERED:
-        respond.acknowledge_in(ctx, tx, effects, incident_id=incident_id,
+        respond.acknowledge_in(ctx, uow, incident_id=incident_id,
                                person=plan.signal.integration)
 
 
-def _tell_owners(ctx: Context, effects: list[Effect], plan: _Plan) -> None:
+def _tell_owners(ctx: Context, uow: Unit, plan: _Plan) -> None:
     """An alert that cannot say which service and team it is for is not ready for on-call.
     (The alert itself is safe in the unrouted queue, `/incident unrouted`, whatever happens.)"""
     alert, settings = plan.alert, ctx.catalog.intake
     assert alert is not None
     message = Message(render("unrouted_notice", alert=alert), links=tuple(plan.signal.links))
     for owner in settings.owners:
-        ctx.send_direct(effects, person=owner, message=message, incident_id=None)
+        uow.send_direct(person=owner, message=message, incident_id=None)
     if settings.owners_channel:
-        ctx.post_to(effects, channel=settings.owners_channel, message=message, incident_id=None)
+        uow.post_to(channel=settings.owners_channel, message=message, incident_id=None)
 
 
 def _alert_text(alert: Alert) -> str:

@@ -10,8 +10,9 @@ from workflows.escalate import restart_escalation
 from workflows.model import DIRECT, Incident, State
 from workflows.oncall import resolve_targets
 from workflows.paging import queue_pages
-from workflows.ports import InvalidRequest, Message, Transaction
+from workflows.ports import InvalidRequest, Message
 from workflows.render import render
+from workflows.unit import Unit
 
 
 def page_now(ctx: Context, *, incident_id: int, target: str, actor: str) -> list[str]:
@@ -49,22 +50,22 @@ def escalate_to_group(
 def reassign(ctx: Context, *, incident_id: int, target: str, actor: str) -> Incident:
     """Hand the incident to another team (its policy starts over) or person (then the team's)."""
     targets = _targets(ctx, target)
-    with ctx.unit() as (tx, effects):
-        incident = _open(tx, incident_id)
+    with ctx.unit() as uow:
+        incident = _open(uow, incident_id)
         kind, _, name = targets[0].partition(":")
         if kind == "team":
             incident.team = name
         incident.state, incident.acknowledged_at, incident.acknowledged_by = (
             State.TRIGGERED, None, None,
         )
-        people = restart_escalation(ctx, tx, effects, incident, first=None if kind == "team" else targets)
-        record(tx, incident, kind="reassigned", at=ctx.now(), actor=actor, text=f"to {target}",
+        people = restart_escalation(ctx, uow, incident, first=None if kind == "team" else targets)
+        record(uow, incident, kind="reassigned", at=ctx.now(), actor=actor, text=f"to {target}",
                data={"target": targets[0], "paged": people})
-        ctx.post(effects, incident, Message(render(
+        uow.post(incident, Message(render(
             "notice", text=f":arrows_counterclockwise: {incident.ref} reassigned to {target} by "
                            f"{ctx.display(actor)}; paging {', '.join(map(str, map(ctx.display, people)))}.",
         )))
-        ctx.refresh_topic(effects, incident)
+        uow.refresh_topic(incident)
     return incident
 
 
@@ -87,17 +88,17 @@ def _page_directly(
     `note(people, names)` says what goes on the timeline and in the channel; `nobody` is the
     error when no one can be reached.
     """
-    with ctx.unit() as (tx, effects):
-        incident = _open(tx, incident_id)
+    with ctx.unit() as uow:
+        incident = _open(uow, incident_id)
         people = resolve_targets(ctx.catalog, targets=targets, at=ctx.now())
         if not people:
             raise InvalidRequest(nobody)
-        queue_pages(ctx, tx, effects, incident, people=people, step=DIRECT, round=0)
+        queue_pages(ctx, uow, incident, people=people, step=DIRECT, round=0)
         said = note(people, ", ".join(str(ctx.display(p)) for p in people))
-        record(tx, incident, kind=said.kind, at=ctx.now(), actor=actor, text=said.text,
+        record(uow, incident, kind=said.kind, at=ctx.now(), actor=actor, text=said.text,
                data=said.data)
-        ctx.post(effects, incident, Message(render("notice", text=said.notice)))
-        ctx.invite(effects, incident, people)
+        uow.post(incident, Message(render("notice", text=said.notice)))
+        uow.invite(incident, people)
     return people
 
 
@@ -110,8 +111,8 @@ def _targets(ctx: Context, target: str) -> list[str]:
     return [f"person:{ctx.catalog.find_person(name).id}"]
 
 
-def _open(tx: Transaction, incident_id: int) -> Incident:
-    incident = tx.get_incident(incident_id, for_update=True)
+def _open(uow: Unit, incident_id: int) -> Incident:
+    incident = uow.incidents.get_incident(incident_id, for_update=True)
     if incident.state in (State.RESOLVED, State.CLOSED):
         raise InvalidRequest(f"{incident.ref} is {incident.state.value}")
     return incident

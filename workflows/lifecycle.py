@@ -10,10 +10,10 @@ from workflows.context import Context, record
 from workflows.durations import format_duration
 from workflows.escalate import start_escalation
 from workflows.model import Deadline, DeadlineKind, Incident, PageStatus, Stage, State
-from workflows.outbox import Effect
-from workflows.ports import InvalidRequest, Message, Transaction
+from workflows.ports import InvalidRequest, Message
 from workflows.render import render
 from workflows.ticket_sync import sync_ticket_effect
+from workflows.unit import Unit
 
 _RUNNING = (DeadlineKind.ESCALATE, DeadlineKind.UPDATE_REMINDER, DeadlineKind.ACK_DUE,
             DeadlineKind.MAINTENANCE_END)
@@ -21,90 +21,90 @@ _RUNNING = (DeadlineKind.ESCALATE, DeadlineKind.UPDATE_REMINDER, DeadlineKind.AC
 
 def mitigate(ctx: Context, *, incident_id: int, actor: str) -> Incident:
     """Impact is stopped (TTM); the fix and the watch are still ahead."""
-    with ctx.unit() as (tx, effects):
-        incident = _get(tx, incident_id, allowed=(State.TRIGGERED, State.ACKNOWLEDGED))
-        _stop_paging(tx, incident)
+    with ctx.unit() as uow:
+        incident = _get(uow, incident_id, allowed=(State.TRIGGERED, State.ACKNOWLEDGED))
+        _stop_paging(uow, incident)
         incident.state, incident.mitigated_at = State.MITIGATED, ctx.now()
         incident.stage = Stage.MONITORING
-        tx.save_incident(incident)
-        record(tx, incident, kind="mitigated", at=ctx.now(), actor=actor)
-        ctx.post(effects, incident, Message(render(
+        uow.incidents.save_incident(incident)
+        record(uow, incident, kind="mitigated", at=ctx.now(), actor=actor)
+        uow.post(incident, Message(render(
             "notice", text=f":adhesive_bandage: {incident.ref} mitigated by {ctx.display(actor)}."
         )))
-        ctx.refresh_topic(effects, incident)
+        uow.refresh_topic(incident)
     return incident
 
 
 def resolve(ctx: Context, *, incident_id: int, actor: str) -> Incident:
     """Resolve; the priority's `monitor_for` recovery watch closes it unless reopened."""
-    with ctx.unit() as (tx, effects):
-        return resolve_in(ctx, tx, effects, incident_id=incident_id, actor=actor)
+    with ctx.unit() as uow:
+        return resolve_in(ctx, uow, incident_id=incident_id, actor=actor)
 
 
 def resolve_in(
-    ctx: Context, tx: Transaction, effects: list[Effect], *, incident_id: int, actor: str
+    ctx: Context, uow: Unit, *, incident_id: int, actor: str
 ) -> Incident:
     """`resolve` inside a caller's unit of work (an alert resolved at its source)."""
     incident = _get(
-        tx, incident_id, allowed=(State.TRIGGERED, State.ACKNOWLEDGED, State.MITIGATED)
+        uow, incident_id, allowed=(State.TRIGGERED, State.ACKNOWLEDGED, State.MITIGATED)
     )
     now = ctx.now()
-    _stop_paging(tx, incident)
+    _stop_paging(uow, incident)
     incident.state, incident.stage, incident.resolved_at = State.RESOLVED, Stage.RESOLVED, now
     incident.mitigated_at = incident.mitigated_at or now
-    tx.save_incident(incident)
-    record(tx, incident, kind="resolved", at=now, actor=actor)
-    sync_ticket_effect(ctx, effects, incident, f"resolved by {ctx.display(actor)}")
+    uow.incidents.save_incident(incident)
+    record(uow, incident, kind="resolved", at=now, actor=actor)
+    sync_ticket_effect(ctx, uow, incident, f"resolved by {ctx.display(actor)}")
     watch = ctx.catalog.response_for(incident.priority).monitor_for
-    ctx.post(effects, incident, Message(render(
+    uow.post(incident, Message(render(
         "resolved", incident=incident, actor=ctx.display(actor),
         monitor_for=format_duration(watch.seconds) if watch else None,
         postmortem_due=_postmortem_due(ctx, incident),
     )))
-    ctx.refresh_topic(effects, incident)
+    uow.refresh_topic(incident)
     if watch:
         due = now + timedelta(seconds=watch.seconds)
         assert incident.id is not None
-        ctx.schedule(tx, effects, Deadline(incident.id, DeadlineKind.RECOVERY_CLOSE, due))
+        uow.schedule(Deadline(incident.id, DeadlineKind.RECOVERY_CLOSE, due))
     else:
-        _close(ctx, tx, effects, incident, actor=actor, watch=False)
+        _close(ctx, uow, incident, actor=actor, watch=False)
     return incident
 
 
 def reopen(ctx: Context, *, incident_id: int, actor: str) -> Incident:
     """The problem came back during the recovery watch: the incident is acknowledged again."""
-    with ctx.unit() as (tx, effects):
-        incident = _get(tx, incident_id, allowed=(State.RESOLVED,))
+    with ctx.unit() as uow:
+        incident = _get(uow, incident_id, allowed=(State.RESOLVED,))
         assert incident.id is not None
-        tx.cancel_deadlines(incident_id=incident.id, kinds=(DeadlineKind.RECOVERY_CLOSE,))
+        uow.deadlines.cancel_deadlines(incident_id=incident.id, kinds=(DeadlineKind.RECOVERY_CLOSE,))
         incident.state, incident.stage, incident.resolved_at = (
             State.ACKNOWLEDGED, Stage.INVESTIGATING, None,
         )
-        tx.save_incident(incident)
-        record(tx, incident, kind="reopened", at=ctx.now(), actor=actor)
-        ctx.post(effects, incident, Message(render(
+        uow.incidents.save_incident(incident)
+        record(uow, incident, kind="reopened", at=ctx.now(), actor=actor)
+        uow.post(incident, Message(render(
             "notice", text=f":repeat: {incident.ref} reopened by {ctx.display(actor)}."
         )))
-        ctx.refresh_topic(effects, incident)
+        uow.refresh_topic(incident)
     return incident
 
 
 def close(ctx: Context, *, incident_id: int, actor: str) -> Incident:
-    with ctx.unit() as (tx, effects):
-        incident = tx.get_incident(incident_id, for_update=True)
+    with ctx.unit() as uow:
+        incident = uow.incidents.get_incident(incident_id, for_update=True)
         if incident.state == State.CLOSED:
             raise InvalidRequest(f"{incident.ref} is already closed")
-        _stop_paging(tx, incident)
+        _stop_paging(uow, incident)
         incident.resolved_at = incident.resolved_at or ctx.now()
-        _close(ctx, tx, effects, incident, actor=actor, watch=False)
+        _close(ctx, uow, incident, actor=actor, watch=False)
     return incident
 
 
 def close_after_watch(
-    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, deadline: Deadline
+    ctx: Context, uow: Unit, incident: Incident, deadline: Deadline
 ) -> None:
     if incident.state == State.RESOLVED:
-        _close(ctx, tx, effects, incident, actor=None, watch=True)
+        _close(ctx, uow, incident, actor=None, watch=True)
 
 
 def retriage(
@@ -115,8 +115,8 @@ def retriage(
 
     Raised to a paging priority while nobody was paged, escalation starts now.
     """
-    with ctx.unit() as (tx, effects):
-        incident = _get(tx, incident_id, allowed=(State.TRIGGERED, State.ACKNOWLEDGED, State.MITIGATED))
+    with ctx.unit() as uow:
+        incident = _get(uow, incident_id, allowed=(State.TRIGGERED, State.ACKNOWLEDGED, State.MITIGATED))
         before = incident.priority
         if severity is not None:
             incident.priority = ctx.catalog.priority_for(
@@ -126,35 +126,35 @@ def retriage(
         if priority is not None:
             ctx.catalog.response_for(priority)  # unknown priority: clear error
             incident.priority = priority
-        tx.save_incident(incident)
+        uow.incidents.save_incident(incident)
         text = f"priority {before} → {incident.priority}" + (f", severity {severity}" if severity else "")
-        record(tx, incident, kind="priority_changed", at=ctx.now(), actor=actor, text=text,
+        record(uow, incident, kind="priority_changed", at=ctx.now(), actor=actor, text=text,
                data={"from": before, "to": incident.priority})
-        sync_ticket_effect(ctx, effects, incident, text)
-        ctx.post(effects, incident, Message(render("notice", text=f":label: {incident.ref}: {text}.")))
-        ctx.refresh_topic(effects, incident)
+        sync_ticket_effect(ctx, uow, incident, text)
+        uow.post(incident, Message(render("notice", text=f":label: {incident.ref}: {text}.")))
+        uow.refresh_topic(incident)
         pages = ctx.catalog.response_for(incident.priority).page
         assert incident.id is not None
-        if pages and incident.state == State.TRIGGERED and not tx.pages(incident.id):
-            start_escalation(ctx, tx, effects, incident)
+        if pages and incident.state == State.TRIGGERED and not uow.pages.pages(incident.id):
+            start_escalation(ctx, uow, incident)
     return incident
 
 
 def _close(
-    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, *,
+    ctx: Context, uow: Unit, incident: Incident, *,
     actor: str | None, watch: bool,
 ) -> None:
     assert incident.id is not None
     now = ctx.now()
-    tx.cancel_deadlines(incident_id=incident.id, kinds=tuple(DeadlineKind))
+    uow.deadlines.cancel_deadlines(incident_id=incident.id, kinds=tuple(DeadlineKind))
     incident.state, incident.closed_at = State.CLOSED, now
-    tx.save_incident(incident)
-    record(tx, incident, kind="closed", at=now, actor=actor,
+    uow.incidents.save_incident(incident)
+    record(uow, incident, kind="closed", at=now, actor=actor,
            text="recovery watch over" if watch else "")
-    sync_ticket_effect(ctx, effects, incident, "closed" + (" after the recovery watch" if watch else ""))
+    sync_ticket_effect(ctx, uow, incident, "closed" + (" after the recovery watch" if watch else ""))
     ttr = format_duration(int(((incident.resolved_at or now) - incident.declared_at).total_seconds()))
-    ctx.post(effects, incident, Message(render("closed", incident=incident, watch=watch, ttr=ttr)))
-    ctx.refresh_topic(effects, incident)
+    uow.post(incident, Message(render("closed", incident=incident, watch=watch, ttr=ttr)))
+    uow.refresh_topic(incident)
 
 
 def _postmortem_due(ctx: Context, incident: Incident) -> str | None:
@@ -167,17 +167,17 @@ def _postmortem_due(ctx: Context, incident: Incident) -> str | None:
     return due.astimezone(ZoneInfo(ctx.catalog.timezone)).strftime("%a %d %b %H:%M %Z")
 
 
-def _stop_paging(tx: Transaction, incident: Incident) -> None:
+def _stop_paging(uow: Unit, incident: Incident) -> None:
     assert incident.id is not None
-    tx.cancel_deadlines(incident_id=incident.id, kinds=_RUNNING)
-    for page in tx.pages(incident.id):
+    uow.deadlines.cancel_deadlines(incident_id=incident.id, kinds=_RUNNING)
+    for page in uow.pages.pages(incident.id):
         if page.status == PageStatus.QUEUED:
             page.status = PageStatus.CANCELLED
-            tx.save_page(page)
+            uow.pages.save_page(page)
 
 
-def _get(tx: Transaction, incident_id: int, *, allowed: tuple[State, ...]) -> Incident:
-    incident = tx.get_incident(incident_id, for_update=True)
+def _get(uow: Unit, incident_id: int, *, allowed: tuple[State, ...]) -> Incident:
+    incident = uow.incidents.get_incident(incident_id, for_update=True)
     if incident.state not in allowed:
         raise InvalidRequest(f"{incident.ref} is {incident.state.value}")
     return incident

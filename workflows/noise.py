@@ -15,11 +15,9 @@ def noise_report(
     ctx: Context, *, since: datetime | None = None, until: datetime | None = None
 ) -> list[NoiseRow]:
     """Rows for `since`..`until` (default: the last 30 days), noisiest first."""
-    if ctx.intake is None:
-        raise InvalidRequest("alert intake is not set up")
     until = until or ctx.now() + timedelta(seconds=1)  # the period is half-open: include now
     since = since or until - timedelta(days=30)
     if since >= until:
         raise InvalidRequest(f"the report's period is empty ({since} to {until})")
-    with ctx.intake.transaction() as itx:
-        return itx.noise(since=since, until=until)
+    with ctx.unit() as uow:
+        return uow.intake.noise(since=since, until=until)

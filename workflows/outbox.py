@@ -69,6 +69,7 @@ class ClaimedEffect:
     payload: dict[str, Any]
     attempts: int  # 1 on the first try; more means an earlier try may have reached the vendor
     created_at: datetime
+    not_before: datetime
     lease_until: datetime
 
 

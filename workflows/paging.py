@@ -22,8 +22,9 @@ from workflows.context import Context, record
 from workflows.durations import format_duration
 from workflows.model import DIRECT, Incident, Page, PageStatus, State
 from workflows.outbox import Effect, EffectKind
-from workflows.ports import Button, ExternalServiceError, InvalidRequest, Message, Transaction
+from workflows.ports import Button, ExternalServiceError, InvalidRequest, Message
 from workflows.render import render
+from workflows.unit import Unit
 
 PHONE_CHANNELS = ("sms", "voice")
 # Delivery states a provider reports that mean the person was not reached.
@@ -73,8 +74,7 @@ def notification_plan(
 
 def queue_pages(
     ctx: Context,
-    tx: Transaction,
-    effects: list[Effect],
+    uow: Unit,
     incident: Incident,
     *,
     people: list[str],
@@ -90,17 +90,17 @@ def queue_pages(
         for planned in notification_plan(ctx.catalog, incident=incident, person=person,
                                          available=available):
             send_at = now + timedelta(seconds=planned.delay_seconds)
-            page = tx.add_page(Page(incident.id, person_id, planned.channel, now, step=step,
+            page = uow.pages.add_page(Page(incident.id, person_id, planned.channel, now, step=step,
                                     round=round, send_at=send_at))
             later = f" in {format_duration(planned.delay_seconds)}" if planned.delay_seconds else ""
             record(
-                tx, incident, kind="paged", at=now, actor=person_id,
+                uow, incident, kind="paged", at=now, actor=person_id,
                 text=f"{person.name} paged by {planned.channel}{later}",
                 data={"page": page.id, "channel": planned.channel, "step": step, "round": round,
                       "send_at": send_at.isoformat()},
             )
             assert page.id is not None
-            effects.append(delivery(incident.id, page.id, at=send_at if planned.delay_seconds
+            uow.owe(delivery(incident.id, page.id, at=send_at if planned.delay_seconds
                                     else None))
 
 
@@ -116,13 +116,13 @@ def deliver_page(ctx: Context, page_id: int, *, retry: bool = False) -> None:
     settled with the provider instead of being sent blindly.
     """
     claimed_at = ctx.now()
-    with ctx.store.transaction() as tx:
+    with ctx.unit() as uow:
         # While `sending`, sent_at is when this attempt began: settling goes by it.
-        page = tx.claim_page(page_id, claimed_at=claimed_at)
+        page = uow.pages.claim_page(page_id, claimed_at=claimed_at)
         if page is None:
-            current = tx.get_page(page_id)
+            current = uow.pages.get_page(page_id)
         else:
-            incident = tx.get_incident(page.incident_id)
+            incident = uow.incidents.get_incident(page.incident_id)
     if page is None:
         if retry and current.status == PageStatus.SENDING and current.sent_at is not None:
             _settle(ctx, current)
@@ -130,8 +130,8 @@ def deliver_page(ctx: Context, page_id: int, *, retry: bool = False) -> None:
     stale = _stale(page, incident)
     if stale:
         page.status, page.sent_at, page.error = PageStatus.CANCELLED, None, stale
-        with ctx.store.transaction() as tx:
-            tx.save_page(page)
+        with ctx.unit() as uow:
+            uow.pages.save_page(page)
         return
     ack_within = format_duration(ctx.catalog.response_for(incident.priority).ack_within.seconds)
     text = render(
@@ -145,17 +145,17 @@ def deliver_page(ctx: Context, page_id: int, *, retry: bool = False) -> None:
         page.status, page.sent_at = PageStatus.SENT, ctx.now()
     except ExternalServiceError as error:
         page.status, page.error = PageStatus.FAILED, str(error)
-    with ctx.unit() as (tx, effects):
-        current = _page(tx, page)
+    with ctx.unit() as uow:
+        current = _page(uow, page)
         if current.status != PageStatus.SENDING:
             # Acknowledged (or resolved as in doubt) meanwhile: keep that, add what we learnt.
             current.ref, current.sent_at = current.ref or page.ref, page.sent_at
             page = current
-        tx.save_page(page)
+        uow.pages.save_page(page)
         if page.status == PageStatus.FAILED:
-            record(tx, incident, kind="page_failed", at=ctx.now(), actor=page.person,
+            record(uow, incident, kind="page_failed", at=ctx.now(), actor=page.person,
                    text=f"page by {page.channel} to {page.person} failed: {page.error}")
-            _fail_over(ctx, tx, effects, incident, page)
+            _fail_over(ctx, uow, incident, page)
 
 
 def _settle(ctx: Context, page: Page) -> None:
@@ -165,8 +165,8 @@ def _settle(ctx: Context, page: Page) -> None:
     try:
         _settle_in_doubt(ctx, page, page.sent_at)
     except ExternalServiceError as error:
-        with ctx.store.transaction() as tx:
-            record(tx, tx.get_incident(page.incident_id), kind="delivery_failed",
+        with ctx.unit() as uow:
+            record(uow, uow.incidents.get_incident(page.incident_id), kind="delivery_failed",
                    at=ctx.now(), text=f"page {page.id} in doubt, provider not asked: {error}")
         raise
 
@@ -177,12 +177,12 @@ def _settle_in_doubt(ctx: Context, page: Page, claimed_at: datetime) -> None:
     refs: list[str] = (
         pager.find_sent(page=page, since=claimed_at) if isinstance(pager, PageLookup) else []
     )
-    with ctx.unit() as (tx, effects):
-        current = _page(tx, page)
+    with ctx.unit() as uow:
+        current = _page(uow, page)
         if current.status != PageStatus.SENDING or current.sent_at != claimed_at:
             return
-        incident = tx.get_incident(page.incident_id)
-        ref = next((r for r in refs if tx.page_by_ref(r) is None), None)
+        incident = uow.incidents.get_incident(page.incident_id)
+        ref = next((r for r in refs if uow.pages.page_by_ref(r) is None), None)
         if ref is not None:
             current.status, current.ref = PageStatus.SENT, ref
             text = f"{page.channel} page to {page.person} found sent ({ref}) after a restart"
@@ -190,17 +190,17 @@ def _settle_in_doubt(ctx: Context, page: Page, claimed_at: datetime) -> None:
             current.status, current.sent_at, current.send_at = PageStatus.QUEUED, None, ctx.now()
             text = (f"{page.channel} page to {page.person} was cut off (restart or lost answer) "
                     "and the provider has no trace of it: sending again")
-        tx.save_page(current)
-        record(tx, incident, kind="page_in_doubt", at=ctx.now(), actor=page.person, text=text,
+        uow.pages.save_page(current)
+        record(uow, incident, kind="page_in_doubt", at=ctx.now(), actor=page.person, text=text,
                data={"page": page.id, "ref": ref})
         if ref is None:
             assert current.id is not None
-            effects.append(delivery(page.incident_id, current.id))
+            uow.owe(delivery(page.incident_id, current.id))
 
 
-def _page(tx: Transaction, page: Page) -> Page:
+def _page(uow: Unit, page: Page) -> Page:
     assert page.id is not None
-    return tx.get_page(page.id)
+    return uow.pages.get_page(page.id)
 
 
 def _stale(page: Page, incident: Incident) -> str | None:
@@ -218,61 +218,61 @@ def _stale(page: Page, incident: Incident) -> str | None:
 
 def record_delivery(ctx: Context, *, ref: str, status: str, error: str | None = None) -> Page | None:
     """A provider's delivery report (e.g. a Twilio status callback). Undelivered: fail over now."""
-    with ctx.unit() as (tx, effects):
-        page = tx.page_by_ref(ref)
+    with ctx.unit() as uow:
+        page = uow.pages.page_by_ref(ref)
         if page is None:
             return None
         page.provider_status = status
-        incident = tx.get_incident(page.incident_id, for_update=True)
+        incident = uow.incidents.get_incident(page.incident_id, for_update=True)
         failed = status in UNDELIVERED and page.status == PageStatus.SENT
         if failed:
             page.status, page.error = PageStatus.FAILED, error or status
-        tx.save_page(page)
+        uow.pages.save_page(page)
         if failed:
-            record(tx, incident, kind="page_failed", at=ctx.now(), actor=page.person,
+            record(uow, incident, kind="page_failed", at=ctx.now(), actor=page.person,
                    text=f"{page.channel} to {page.person}: {status}")
-            _fail_over(ctx, tx, effects, incident, page)
+            _fail_over(ctx, uow, incident, page)
     return page
 
 
 def _fail_over(
-    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, failed: Page
+    ctx: Context, uow: Unit, incident: Incident, failed: Page
 ) -> None:
     """Reach the person through their next channel at once instead of waiting for the timeout."""
     if (failed.step != DIRECT and incident.state != State.TRIGGERED) or incident.id is None:
         return
     waiting = [
-        p for p in tx.pages(incident.id)
+        p for p in uow.pages.pages(incident.id)
         if p.person == failed.person and p.status == PageStatus.QUEUED
         and (p.step, p.round) == (failed.step, failed.round)
     ]
     if waiting:
         page = min(waiting, key=lambda p: p.send_at or p.created_at)
         page.send_at = ctx.now()
-        tx.save_page(page)
+        uow.pages.save_page(page)
     else:
-        tried = {p.channel for p in tx.pages(incident.id)
+        tried = {p.channel for p in uow.pages.pages(incident.id)
                  if p.person == failed.person and (p.step, p.round) == (failed.step, failed.round)}
         order = [c for c in ("voice", "sms", "chat") if c in ctx.pagers and c not in tried]
         person = ctx.catalog.person(failed.person)
         order = [c for c in order if c not in PHONE_CHANNELS or person.phone]
         if not order:
             return
-        page = tx.add_page(Page(incident.id, failed.person, order[-1], ctx.now(), step=failed.step,
+        page = uow.pages.add_page(Page(incident.id, failed.person, order[-1], ctx.now(), step=failed.step,
                                 round=failed.round, send_at=ctx.now()))
-    record(tx, incident, kind="page_failover", at=ctx.now(), actor=page.person,
+    record(uow, incident, kind="page_failover", at=ctx.now(), actor=page.person,
            text=f"{failed.channel} failed: trying {page.channel} now")
     assert page.id is not None
-    effects.append(delivery(incident.id, page.id))
+    uow.owe(delivery(incident.id, page.id))
 
 
-def incident_paging(tx: Transaction, *, person: str, incidents: list[Incident]) -> Incident:
+def incident_paging(uow: Unit, *, person: str, incidents: list[Incident]) -> Incident:
     """The open, unacknowledged incident a person was paged for most recently."""
     paged: list[tuple[datetime, Incident]] = []
     for incident in incidents:
         if incident.state != State.TRIGGERED or incident.id is None:
             continue
-        times = [p.created_at for p in tx.pages(incident.id) if p.person == person]
+        times = [p.created_at for p in uow.pages.pages(incident.id) if p.person == person]
         if times:
             paged.append((max(times), incident))
     if not paged:

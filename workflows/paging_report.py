@@ -84,9 +84,9 @@ def _known(catalog: Catalog, person: str) -> bool:
 
 def report_for(ctx: Context, *, start: datetime, end: datetime) -> list[PersonPaging]:
     """The paging report of a period, read from the store."""
-    with ctx.store.transaction() as tx:
-        pages = tx.pages_between(start=start, end=end)
-        incidents = tx.incidents_by_id([p.incident_id for p in pages])
+    with ctx.unit() as uow:
+        pages = uow.pages.pages_between(start=start, end=end)
+        incidents = uow.incidents.incidents_by_id([p.incident_id for p in pages])
     return paging_report(ctx.catalog, pages=pages, incidents=incidents)
 
 

@@ -15,6 +15,7 @@ from workflows.schedule_model import Offer, ScheduleVersion
 from workflows.signals import IntakeTransaction
 
 if TYPE_CHECKING:
+    from workflows.followups import FollowUpRecords
     from workflows.outbox import ClaimedEffect, Effect
 
 
@@ -140,20 +141,29 @@ class Timers(Protocol):
     def wake_at(self, when: datetime) -> None: ...
 
 
-class Transaction(Protocol):
-    """One atomic unit of work against the store."""
+class Incidents(Protocol):
+    """The incidents of one transaction."""
 
     def add_incident(self, incident: Incident) -> Incident: ...
     def get_incident(self, incident_id: int, *, for_update: bool = False) -> Incident: ...
     def save_incident(self, incident: Incident) -> None: ...
     def incident_by_channel(self, channel: str) -> Incident | None: ...
     def list_incidents(self, *, open_only: bool = True, limit: int = 50) -> list[Incident]: ...
+    def incidents_by_id(self, ids: list[int]) -> dict[int, Incident]: ...
+
+
+class Timeline(Protocol):
+    """The timeline events of one transaction."""
 
     def append_event(self, event: TimelineEvent) -> bool:
         """Append to the timeline; False when an event with the same source_id is there already."""
         ...
 
     def events(self, incident_id: int) -> list[TimelineEvent]: ...
+
+
+class Pages(Protocol):
+    """The pages of one transaction."""
 
     def add_page(self, page: Page) -> Page: ...
     def pages(self, incident_id: int) -> list[Page]: ...
@@ -170,17 +180,15 @@ class Transaction(Protocol):
         """Queued pages whose `send_at` has come."""
         ...
 
-    def pages_in_doubt(self, *, claimed_before: datetime, limit: int = 100) -> list[Page]:
-        """Pages still `sending` whose attempt (their `sent_at`) began before `claimed_before`."""
-        ...
-
     def page_by_ref(self, ref: str) -> Page | None: ...
 
     def pages_between(self, *, start: datetime, end: datetime) -> list[Page]:
         """Pages created in [start, end), oldest first."""
         ...
 
-    def incidents_by_id(self, ids: list[int]) -> dict[int, Incident]: ...
+
+class Deadlines(Protocol):
+    """The deadlines of one transaction."""
 
     def schedule(self, deadline: Deadline) -> Deadline: ...
 
@@ -199,7 +207,10 @@ class Transaction(Protocol):
         """The earliest pending deadline, delayed page or effect to retry."""
         ...
 
-    # the effect outbox (workflows/outbox.py) --------------------------------------------------
+
+class Outbox(Protocol):
+    """The effect rows of one transaction (workflows/outbox.py)."""
+
     def add_effect(self, effect: Effect, *, key: str, now: datetime) -> bool:
         """Write an effect in this transaction; False when one with `key` is there already."""
         ...
@@ -230,12 +241,20 @@ class Transaction(Protocol):
         """Effects not done yet (all incidents when None), oldest first."""
         ...
 
+
+class Transaction(Incidents, Timeline, Pages, Deadlines, Outbox, Protocol):
+    """One atomic unit of work against the store: every repository over one transaction."""
+
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested transaction: what is done inside is undone alone if it raises."""
         ...
 
     def intake(self) -> IntakeTransaction:
         """Alerts, groups and signals, in this same transaction."""
+        ...
+
+    def followups(self) -> FollowUpRecords:
+        """Postmortems and action items, in this same transaction."""
         ...
 
 

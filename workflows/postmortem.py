@@ -20,16 +20,13 @@ from workflows.followups import (
     Postmortem,
     PostmortemState,
     RepeatIncident,
-    followups,
 )
 from workflows.model import Incident
-from workflows.outbox import Effect
 from workflows.ports import (
     ChannelHistory,
     ExternalServiceError,
     InvalidRequest,
     Message,
-    Transaction,
 )
 from workflows.postmortem_draft import (
     people_names,
@@ -39,6 +36,7 @@ from workflows.postmortem_draft import (
     template_values,
 )
 from workflows.render import render
+from workflows.unit import Unit
 
 _ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
              "ninth", "tenth"]
@@ -68,9 +66,9 @@ class CauseTagged:
 
 def draft_postmortem(ctx: Context, *, incident_id: int, actor: str) -> Draft:
     """Draft (or redraft) the postmortem from the whole timeline; store it and post it."""
-    with ctx.store.transaction() as tx:
-        incident = tx.get_incident(incident_id)
-        existing = followups(tx).postmortem(incident_id)
+    with ctx.unit() as uow:
+        incident = uow.incidents.get_incident(incident_id)
+        existing = uow.followups.postmortem(incident_id)
     if existing and existing.state in (PostmortemState.IN_REVIEW, PostmortemState.PUBLISHED):
         raise InvalidRequest(
             f"the postmortem of {incident.ref} is {existing.state.label}; "
@@ -82,13 +80,13 @@ def draft_postmortem(ctx: Context, *, incident_id: int, actor: str) -> Draft:
             added = backfill(ctx, incident_id=incident_id, history=ctx.chat)
         except ExternalServiceError as error:
             problem = str(error)  # drafted anyway, and the draft says what may be missing
-    with ctx.unit() as (tx, effects):
-        incident = tx.get_incident(incident_id, for_update=True)
-        records = followups(tx)
+    with ctx.unit() as uow:
+        incident = uow.incidents.get_incident(incident_id, for_update=True)
+        records = uow.followups
         postmortem = ensure_postmortem(ctx, records, incident)
         repeats = _repeats(ctx, records, incident, postmortem.cause)
         values = template_values(
-            ctx, tx, records, incident=incident, postmortem=postmortem, repeats=repeats,
+            ctx, uow, records, incident=incident, postmortem=postmortem, repeats=repeats,
             repeat_sentence=repeat_sentence(ctx, incident, repeats), problem=problem,
         )
         text = render_draft(ctx, values)
@@ -101,10 +99,10 @@ def draft_postmortem(ctx: Context, *, incident_id: int, actor: str) -> Draft:
             PostmortemState.DRAFT, now, now,
         )
         records.save_postmortem(postmortem)
-        record(tx, incident, kind="postmortem_drafted", at=now, actor=actor,
+        record(uow, incident, kind="postmortem_drafted", at=now, actor=actor,
                text=f"{len(flags)} blameless flag(s)" if flags else "",
                data={"backfilled": added})
-        share_draft(ctx, effects, incident, text, flags)
+        share_draft(ctx, uow, incident, text, flags)
     return Draft(postmortem, text, flags, added, problem, repeats)
 
 
@@ -113,9 +111,9 @@ def change_state(ctx: Context, *, incident_id: int, to: str, actor: str) -> Post
     if to not in _NEXT_STATE:
         raise InvalidRequest(f"unknown postmortem step '{to}': use {', '.join(_NEXT_STATE)}")
     target, allowed = _NEXT_STATE[to]
-    with ctx.unit() as (tx, effects):
-        incident = tx.get_incident(incident_id, for_update=True)
-        records = followups(tx)
+    with ctx.unit() as uow:
+        incident = uow.incidents.get_incident(incident_id, for_update=True)
+        records = uow.followups
         postmortem = records.postmortem(incident_id, for_update=True)
         if postmortem is None or postmortem.state not in allowed:
             state = postmortem.state.label if postmortem else "not started"
@@ -129,9 +127,9 @@ def change_state(ctx: Context, *, incident_id: int, to: str, actor: str) -> Post
         if target == PostmortemState.PUBLISHED:
             postmortem.published_at, postmortem.next_reminder_at = now, None
         records.save_postmortem(postmortem)
-        record(tx, incident, kind="postmortem_state", at=now, actor=actor, text=target.label,
+        record(uow, incident, kind="postmortem_state", at=now, actor=actor, text=target.label,
                data={"state": target.value})
-        ctx.post(effects, incident, Message(render(
+        uow.post(incident, Message(render(
             "notice", text=f":memo: The postmortem of {incident.ref} is {target.label} "
                            f"({ctx.display(actor)}).",
         )))
@@ -146,19 +144,19 @@ def tag_cause(ctx: Context, *, incident_id: int, tag: str, actor: str) -> CauseT
         raise InvalidRequest(
             "usage: `/incident cause <tag>`" + (f"; tags: {', '.join(allowed)}" if allowed else "")
         )
-    with ctx.unit() as (tx, effects):
-        incident = tx.get_incident(incident_id, for_update=True)
-        records = followups(tx)
+    with ctx.unit() as uow:
+        incident = uow.incidents.get_incident(incident_id, for_update=True)
+        records = uow.followups
         postmortem = ensure_postmortem(ctx, records, incident)
         postmortem.cause, postmortem.updated_at = cause, ctx.now()
         records.save_postmortem(postmortem)
         repeats = _repeats(ctx, records, incident, cause)
         sentence = repeat_sentence(ctx, incident, repeats)
-        record(tx, incident, kind="cause_tagged", at=ctx.now(), actor=actor, text=cause,
+        record(uow, incident, kind="cause_tagged", at=ctx.now(), actor=actor, text=cause,
                data={"cause": cause, "repeats": [r.incident_id for r in repeats]})
         if sentence:
             others = ", ".join(f"INC-{r.incident_id}" for r in repeats if r.incident_id != incident_id)
-            ctx.post(effects, incident, Message(render(
+            uow.post(incident, Message(render(
                 "notice", text=f":repeat: Cause `{cause}`: {sentence} (with {others}).",
             )))
     return CauseTagged(cause, repeats, sentence)
@@ -166,9 +164,9 @@ def tag_cause(ctx: Context, *, incident_id: int, tag: str, actor: str) -> CauseT
 
 def status(ctx: Context, *, incident_id: int) -> str:
     """One line: state, due date, cause, reminders."""
-    with ctx.store.transaction() as tx:
-        incident = tx.get_incident(incident_id)
-        postmortem = followups(tx).postmortem(incident_id)
+    with ctx.unit() as uow:
+        incident = uow.incidents.get_incident(incident_id)
+        postmortem = uow.followups.postmortem(incident_id)
     if postmortem is None:
         required = incident.priority in ctx.catalog.postmortem.required_for
         return (f"{incident.ref} has no postmortem yet"
@@ -182,16 +180,16 @@ def markdown(ctx: Context, *, incident_id: int) -> str:
 
     Nothing stored yet: a fresh rendering, neither stored nor posted.
     """
-    with ctx.store.transaction() as tx:
-        incident = tx.get_incident(incident_id)
-        records = followups(tx)
+    with ctx.unit() as uow:
+        incident = uow.incidents.get_incident(incident_id)
+        records = uow.followups
         postmortem = records.postmortem(incident_id)
         if postmortem is not None and postmortem.text:
             return postmortem.text
         postmortem = postmortem or Postmortem(incident_id=incident_id, created_at=ctx.now())
         repeats = _repeats(ctx, records, incident, postmortem.cause)
         return render_draft(ctx, template_values(
-            ctx, tx, records, incident=incident, postmortem=postmortem, repeats=repeats,
+            ctx, uow, records, incident=incident, postmortem=postmortem, repeats=repeats,
             repeat_sentence=repeat_sentence(ctx, incident, repeats), problem=None,
         ))
 
@@ -213,29 +211,29 @@ def ensure_postmortem(ctx: Context, records: FollowUpRecords, incident: Incident
 
 
 def remind_owner(
-    ctx: Context, tx: Transaction, effects: list[Effect], postmortem: Postmortem
+    ctx: Context, uow: Unit, postmortem: Postmortem
 ) -> None:
     """A due, unpublished postmortem: remind the commander, then again every `remind_every`."""
-    incident = tx.get_incident(postmortem.incident_id)
+    incident = uow.incidents.get_incident(postmortem.incident_id)
     now = ctx.now()
     policy = ctx.catalog.postmortem
     postmortem.next_reminder_at = reminder_after(ctx, policy.remind_every)
     if incident.is_open:  # reopened: the postmortem waits for the new resolution
-        followups(tx).save_postmortem(postmortem)
+        uow.followups.save_postmortem(postmortem)
         return
     owner = incident.commander or incident.acknowledged_by or incident.declared_by
     postmortem.reminders += 1
-    followups(tx).save_postmortem(postmortem)
+    uow.followups.save_postmortem(postmortem)
     zone = ctx.catalog.timezone
     text = render("postmortem_reminder", incident=incident, postmortem=postmortem, zone=zone,
                   owner=ctx.display(owner))
-    record(tx, incident, kind="postmortem_reminder", at=now, actor=None, text=text,
+    record(uow, incident, kind="postmortem_reminder", at=now, actor=None, text=text,
            data={"owner": owner, "state": postmortem.state.value})
     assert incident.id is not None
     if owner and ctx.knows(owner):
-        ctx.send_direct(effects, person=owner, message=Message(text), incident_id=incident.id)
+        uow.send_direct(person=owner, message=Message(text), incident_id=incident.id)
     else:
-        ctx.post(effects, incident, Message(text))
+        uow.post(incident, Message(text))
 
 
 def repeat_sentence(ctx: Context, incident: Incident, repeats: list[RepeatIncident]) -> str | None:

@@ -16,8 +16,9 @@ from workflows.followups import ActionItem, FollowUpRecords, Postmortem, RepeatI
 from workflows.metrics import incident_metrics
 from workflows.model import ROLES, Incident, TimelineEvent
 from workflows.outbox import Effect, EffectKind
-from workflows.ports import FileUpload, Message, Transaction
+from workflows.ports import FileUpload, Message
 from workflows.render import TemplateProblem, render
+from workflows.unit import Unit
 
 # Events about the follow-up itself: not part of the incident's story.
 FOLLOW_UP_KINDS = frozenset({
@@ -27,14 +28,14 @@ FOLLOW_UP_KINDS = frozenset({
 
 
 def template_values(
-    ctx: Context, tx: Transaction, records: FollowUpRecords, *, incident: Incident,
+    ctx: Context, uow: Unit, records: FollowUpRecords, *, incident: Incident,
     postmortem: Postmortem, repeats: list[RepeatIncident], repeat_sentence: str | None,
     problem: str | None,
 ) -> dict[str, Any]:
     """Everything the postmortem template may use, read from the incident's timeline."""
     assert incident.id is not None
     catalog = ctx.catalog
-    events = [e for e in tx.events(incident.id) if e.kind not in FOLLOW_UP_KINDS]
+    events = [e for e in uow.timeline.events(incident.id) if e.kind not in FOLLOW_UP_KINDS]
     metrics = incident_metrics(incident, events)
     service = catalog.service(incident.service)
     actions = records.actions(incident_id=incident.id, open_only=False)
@@ -147,7 +148,7 @@ def _went_badly(ctx: Context, incident: Incident, events: list[TimelineEvent]) -
 
 
 def share_draft(
-    ctx: Context, effects: list[Effect], incident: Incident, text: str,
+    ctx: Context, uow: Unit, incident: Incident, text: str,
     flags: list[blameless.BlameFlag],
 ) -> None:
     """As a file where the chat can take one, else as a message."""
@@ -155,13 +156,13 @@ def share_draft(
     summary = render("postmortem_posted", incident=incident, flags=flags)
     chat = ctx.chat
     if incident.channel and isinstance(chat, FileUpload):
-        ctx.post(effects, incident, Message(summary))
-        effects.append(Effect(EffectKind.UPLOAD, incident.id, {
+        uow.post(incident, Message(summary))
+        uow.owe(Effect(EffectKind.UPLOAD, incident.id, {
             "channel": incident.channel, "filename": f"postmortem-{incident.ref}.md",
             "title": f"Postmortem draft: {incident.ref} {incident.title}", "content": text,
         }))
     else:
-        ctx.post(effects, incident, Message(summary + "\n\n" + text))
+        uow.post(incident, Message(summary + "\n\n" + text))
 
 
 def people_names(ctx: Context) -> list[str]:

@@ -59,10 +59,10 @@ def who_is_on_call(catalog: Catalog, *, query: str | None, at: datetime) -> list
 
 
 def open_incidents(ctx: Context) -> list[Incident]:
-    with ctx.store.transaction() as tx:
-        return tx.list_incidents(open_only=True)
+    with ctx.unit() as uow:
+        return uow.incidents.list_incidents(open_only=True)
 
 
 def timeline(ctx: Context, *, incident_id: int) -> tuple[Incident, list[TimelineEvent]]:
-    with ctx.store.transaction() as tx:
-        return tx.get_incident(incident_id), tx.events(incident_id)
+    with ctx.unit() as uow:
+        return uow.incidents.get_incident(incident_id), uow.timeline.events(incident_id)

@@ -7,23 +7,23 @@ from datetime import timedelta
 from workflows.context import Context, record
 from workflows.durations import format_duration
 from workflows.model import ROLES, Deadline, DeadlineKind, Incident, PageStatus, Stage, State
-from workflows.outbox import Effect
 from workflows.paging import incident_paging
-from workflows.ports import InvalidRequest, Message, Transaction
+from workflows.ports import InvalidRequest, Message
 from workflows.render import render
+from workflows.unit import Unit
 
 
 def acknowledge(ctx: Context, *, incident_id: int, person: str) -> Incident:
     """Acknowledge: stops every pending escalation step and page of the incident."""
-    with ctx.unit() as (tx, effects):
-        return acknowledge_in(ctx, tx, effects, incident_id=incident_id, person=person)
+    with ctx.unit() as uow:
+        return acknowledge_in(ctx, uow, incident_id=incident_id, person=person)
 
 
 def acknowledge_in(
-    ctx: Context, tx: Transaction, effects: list[Effect], *, incident_id: int, person: str
+    ctx: Context, uow: Unit, *, incident_id: int, person: str
 ) -> Incident:
     """`acknowledge` inside a caller's unit of work (an alert acknowledged at its source)."""
-    incident = tx.get_incident(incident_id, for_update=True)
+    incident = uow.incidents.get_incident(incident_id, for_update=True)
     if incident.state != State.TRIGGERED:
         by = ctx.display(incident.acknowledged_by) or "someone"
         raise InvalidRequest(f"{incident.ref} is already {incident.state.value} (by {by})")
@@ -31,25 +31,24 @@ def acknowledge_in(
     incident.state, incident.acknowledged_at, incident.acknowledged_by = (
         State.ACKNOWLEDGED, now, person,
     )
-    tx.save_incident(incident)
-    tx.cancel_deadlines(
+    uow.incidents.save_incident(incident)
+    uow.deadlines.cancel_deadlines(
         incident_id=incident_id, kinds=(DeadlineKind.ESCALATE, DeadlineKind.ACK_DUE)
     )
-    for page in tx.pages(incident_id):
+    for page in uow.pages.pages(incident_id):
         if page.status == PageStatus.QUEUED:
             page.status = PageStatus.CANCELLED  # not sent yet: no need any more
         elif page.status in (PageStatus.SENT, PageStatus.SENDING) and page.person == person:
             page.status = PageStatus.ACKNOWLEDGED
         else:
             continue
-        tx.save_page(page)
+        uow.pages.save_page(page)
     after = format_duration(int((now - incident.declared_at).total_seconds()))
-    record(tx, incident, kind="acknowledged", at=now, actor=person, text=f"after {after}")
-    ctx.post(
-        effects, incident,
+    record(uow, incident, kind="acknowledged", at=now, actor=person, text=f"after {after}")
+    uow.post(incident,
         Message(render("acknowledged", incident=incident, person=ctx.display(person), after=after)),
     )
-    ctx.refresh_topic(effects, incident)
+    uow.refresh_topic(incident)
     return incident
 
 
@@ -57,8 +56,8 @@ def acknowledge_page(ctx: Context, *, person: str, incident_id: int | None = Non
     """Acknowledge from a page reply (an SMS answer, a key pressed in a call): the incident named,
     else the one this person was paged for most recently and nobody acknowledged yet."""
     if incident_id is None:
-        with ctx.store.transaction() as tx:
-            incident = incident_paging(tx, person=person, incidents=tx.list_incidents())
+        with ctx.unit() as uow:
+            incident = incident_paging(uow, person=person, incidents=uow.incidents.list_incidents())
         assert incident.id is not None
         incident_id = incident.id
     return acknowledge(ctx, incident_id=incident_id, person=person)
@@ -69,25 +68,25 @@ def post_status(
 ) -> Incident:
     """A status update with its stage; restarts the clock of the update reminder."""
     parsed = Stage.parse(stage)
-    with ctx.unit() as (tx, effects):
-        incident = _open_incident(tx, incident_id)
+    with ctx.unit() as uow:
+        incident = _open_incident(uow, incident_id)
         now = ctx.now()
         incident.stage, incident.last_update_at = parsed, now
-        tx.save_incident(incident)
-        record(tx, incident, kind="status_update", at=now, actor=author, text=text,
+        uow.incidents.save_incident(incident)
+        record(uow, incident, kind="status_update", at=now, actor=author, text=text,
                data={"stage": parsed.value})
-        ctx.post(effects, incident, Message(render(
+        uow.post(incident, Message(render(
             "status_update", incident=incident, stage=parsed.value, text=text,
             author=ctx.display(author),
         )))
-        ctx.refresh_topic(effects, incident)
-        tx.cancel_deadlines(incident_id=incident_id, kinds=(DeadlineKind.UPDATE_REMINDER,))
-        _schedule_reminder(ctx, tx, effects, incident)
+        uow.refresh_topic(incident)
+        uow.deadlines.cancel_deadlines(incident_id=incident_id, kinds=(DeadlineKind.UPDATE_REMINDER,))
+        _schedule_reminder(ctx, uow, incident)
     return incident
 
 
 def remind(
-    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident, deadline: Deadline
+    ctx: Context, uow: Unit, incident: Incident, deadline: Deadline
 ) -> None:
     """No update within the priority's `update_every`: remind the channel, then again later."""
     if incident.state not in (State.TRIGGERED, State.ACKNOWLEDGED, State.MITIGATED):
@@ -97,22 +96,22 @@ def remind(
         return
     last = incident.last_update_at or incident.declared_at
     since = format_duration(int((ctx.now() - last).total_seconds()))
-    record(tx, incident, kind="update_reminder", at=ctx.now(), text=f"no update for {since}")
-    ctx.post(effects, incident, Message(render(
+    record(uow, incident, kind="update_reminder", at=ctx.now(), text=f"no update for {since}")
+    uow.post(incident, Message(render(
         "reminder", incident=incident, since=since, every=format_duration(every.seconds),
         commander=ctx.display(incident.commander),
     )))
-    _schedule_reminder(ctx, tx, effects, incident)
+    _schedule_reminder(ctx, uow, incident)
 
 
 def _schedule_reminder(
-    ctx: Context, tx: Transaction, effects: list[Effect], incident: Incident
+    ctx: Context, uow: Unit, incident: Incident
 ) -> None:
     every = ctx.catalog.response_for(incident.priority).update_every
     if every is None or incident.id is None:
         return
     due = ctx.now() + timedelta(seconds=every.seconds)
-    ctx.schedule(tx, effects, Deadline(incident.id, DeadlineKind.UPDATE_REMINDER, due))
+    uow.schedule(Deadline(incident.id, DeadlineKind.UPDATE_REMINDER, due))
 
 
 def set_role(ctx: Context, *, incident_id: int, role: str, person: str, actor: str) -> Incident:
@@ -120,44 +119,44 @@ def set_role(ctx: Context, *, incident_id: int, role: str, person: str, actor: s
     if role not in ROLES:
         raise InvalidRequest(f"unknown role '{role}': use one of {', '.join(ROLES)}")
     ctx.catalog.person(person)  # an unknown person is a clear error, not a silent no-op
-    with ctx.unit() as (tx, effects):
-        incident = _open_incident(tx, incident_id)
+    with ctx.unit() as uow:
+        incident = _open_incident(uow, incident_id)
         previous = incident.roles.get(role)
         incident.roles[role] = person
-        tx.save_incident(incident)
+        uow.incidents.save_incident(incident)
         text = f"{ROLES[role]}: {ctx.display(person)}" + (
             f" (was {ctx.display(previous)})" if previous else ""
         )
-        record(tx, incident, kind="role_set", at=ctx.now(), actor=actor, text=text,
+        record(uow, incident, kind="role_set", at=ctx.now(), actor=actor, text=text,
                data={"role": role, "person": person})
-        ctx.post(effects, incident, Message(render("notice", text=f":bust_in_silhouette: {text}")))
-        ctx.invite(effects, incident, [person])
-        ctx.refresh_topic(effects, incident)
+        uow.post(incident, Message(render("notice", text=f":bust_in_silhouette: {text}")))
+        uow.invite(incident, [person])
+        uow.refresh_topic(incident)
     return incident
 
 
 def add_note(ctx: Context, *, incident_id: int, text: str, actor: str) -> None:
     if not text.strip():
         raise InvalidRequest("a note needs some text: `/incident note <text>`")
-    with ctx.store.transaction() as tx:
-        incident = tx.get_incident(incident_id)
-        record(tx, incident, kind="note", at=ctx.now(), actor=actor, text=text.strip())
+    with ctx.unit() as uow:
+        incident = uow.incidents.get_incident(incident_id)
+        record(uow, incident, kind="note", at=ctx.now(), actor=actor, text=text.strip())
 
 
 def record_message(
     ctx: Context, *, channel: str, text: str, author: str, message_id: str
 ) -> bool:
     """A chat message in an incident channel joins its timeline; a retried delivery counts once."""
-    with ctx.store.transaction() as tx:
-        incident = tx.incident_by_channel(channel)
+    with ctx.unit() as uow:
+        incident = uow.incidents.incident_by_channel(channel)
         if incident is None:
             return False
-        return record(tx, incident, kind="message", at=ctx.now(), actor=author, text=text,
+        return record(uow, incident, kind="message", at=ctx.now(), actor=author, text=text,
                       source_id=message_id)
 
 
-def _open_incident(tx: Transaction, incident_id: int) -> Incident:
-    incident = tx.get_incident(incident_id, for_update=True)
+def _open_incident(uow: Unit, incident_id: int) -> Incident:
+    incident = uow.incidents.get_incident(incident_id, for_update=True)
     if incident.state == State.CLOSED:
         raise InvalidRequest(f"{incident.ref} is closed")
     return incident

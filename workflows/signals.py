@@ -7,7 +7,6 @@ alerts of one service within the grouping window form an **alert group**, which 
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -157,7 +156,3 @@ class IntakeTransaction(Protocol):
         ...
 
     def noise(self, *, since: datetime, until: datetime) -> list[NoiseRow]: ...
-
-
-class IntakeStore(Protocol):
-    def transaction(self) -> AbstractContextManager[IntakeTransaction]: ...

@@ -9,21 +9,22 @@ from workflows.model import Incident
 from workflows.outbox import Effect, EffectKind
 from workflows.ports import Message
 from workflows.render import render
+from workflows.unit import Unit
 
 
-def open_ticket_effect(ctx: Context, effects: list[Effect], incident: Incident) -> None:
+def open_ticket_effect(ctx: Context, uow: Unit, incident: Incident) -> None:
     """With the declaration, owe the incident's ticket."""
     if ctx.tickets is None or incident.id is None:
         return
-    effects.append(Effect(EffectKind.OPEN_TICKET, incident.id, {},
+    uow.owe(Effect(EffectKind.OPEN_TICKET, incident.id, {},
                           key=f"open_ticket:{incident.id}"))
 
 
-def sync_ticket_effect(ctx: Context, effects: list[Effect], incident: Incident, what: str) -> None:
+def sync_ticket_effect(ctx: Context, uow: Unit, incident: Incident, what: str) -> None:
     """With the change, owe a note of it on the incident's ticket (priority, state, a comment)."""
     if ctx.tickets is None or incident.id is None or not incident.ticket:
         return
-    effects.append(Effect(EffectKind.UPDATE_TICKET, incident.id,
+    uow.owe(Effect(EffectKind.UPDATE_TICKET, incident.id,
                           {"ticket": incident.ticket, "comment": f"{incident.ref}: {what}"}))
 
 
@@ -32,8 +33,8 @@ def open_ticket(ctx: Context, incident_id: int) -> str | None:
     tracker adapter finds a ticket an earlier attempt opened (by the incident's label)."""
     if ctx.tickets is None:
         return None
-    with ctx.store.transaction() as tx:
-        incident = tx.get_incident(incident_id)
+    with ctx.unit() as uow:
+        incident = uow.incidents.get_incident(incident_id)
     if incident.ticket:
         return incident.ticket
     service = ctx.catalog.service(incident.service)
@@ -41,15 +42,15 @@ def open_ticket(ctx: Context, incident_id: int) -> str | None:
     body = render("ticket", incident=incident, service=service, team=team,
                   reporter=ctx.display(incident.declared_by), zone=ctx.catalog.timezone)
     key = ctx.tickets.open_ticket(incident=incident, body=body)
-    with ctx.unit() as (tx, effects):
-        incident = tx.get_incident(incident_id, for_update=True)
+    with ctx.unit() as uow:
+        incident = uow.incidents.get_incident(incident_id, for_update=True)
         if incident.ticket:
             return incident.ticket
         incident.ticket = key
-        tx.save_incident(incident)
-        record(tx, incident, kind="ticket_opened", at=ctx.now(), text=key, data={"ticket": key})
+        uow.incidents.save_incident(incident)
+        record(uow, incident, kind="ticket_opened", at=ctx.now(), text=key, data={"ticket": key})
         page = ctx.catalog.response_for(incident.priority).page
-        ctx.post(effects, incident, Message(render(
+        uow.post(incident, Message(render(
             "ticket_opened", incident=incident, ticket=key, page=page, team=team,
         )))
     return key

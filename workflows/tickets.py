@@ -15,9 +15,8 @@ def apply_ticket_change(ctx: Context, change: TicketChange) -> str:
 
     A redelivered webhook counts once; Firebell's own changes are ignored (they came from here).
     """
-    if ctx.intake is None:
-        raise FirebellError("ticket webhooks need the intake store")
-    with ctx.intake.transaction() as itx:
+    with ctx.unit() as uow:
+        itx = uow.intake
         if not itx.first_delivery(system=change.system, delivery_id=change.delivery_id,
                                   at=ctx.now()):
             return "duplicate delivery"
@@ -33,16 +32,16 @@ def apply_ticket_change(ctx: Context, change: TicketChange) -> str:
         if isinstance(error, NotFound):
             raise
         # Already in that state, or a priority the catalog does not know: nothing to change.
-        with ctx.store.transaction() as tx:
-            incident = tx.get_incident(incident_id)
-            record(tx, incident, kind="ticket_change_ignored", at=ctx.now(), actor=actor,
+        with ctx.unit() as uow:
+            incident = uow.incidents.get_incident(incident_id)
+            record(uow, incident, kind="ticket_change_ignored", at=ctx.now(), actor=actor,
                    text=f"{change.ticket}: {error}", source_id=f"{change.system}:{change.delivery_id}")
         return f"ignored: {error}"
 
 
 def _apply(ctx: Context, change: TicketChange, incident_id: int, actor: str) -> str:
-    with ctx.store.transaction() as tx:
-        incident = tx.get_incident(incident_id)
+    with ctx.unit() as uow:
+        incident = uow.incidents.get_incident(incident_id)
     if change.status == "done" and incident.is_open:
         lifecycle.resolve(ctx, incident_id=incident_id, actor=actor)
         return "resolved"
