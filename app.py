@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from adapters.dispatcher import EffectDispatcher
 from adapters.timers import SchedulerTimers
 from storage.db import upgrade
+from storage.request_log import SqlRequestLog
 from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
 from workflows.catalog import Catalog, CatalogError, check_catalog, load_catalog
@@ -95,6 +96,7 @@ class Firebell:
     store: SqlStore
     timers: SchedulerTimers
     dispatcher: EffectDispatcher
+    requests: SqlRequestLog  # signed Slack requests already answered (replays: bot/slack/replays)
     slack: Any = None  # slack_bolt.App when Slack is configured
 
     def start(self) -> None:
@@ -201,7 +203,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
     if settings.slack_enabled:
         slack_app = build_slack(ctx=ctx, settings=settings)
     return Firebell(settings=settings, ctx=ctx, store=store, timers=timers,
-                    dispatcher=dispatcher, slack=slack_app)
+                    dispatcher=dispatcher, requests=SqlRequestLog(store.engine), slack=slack_app)
 
 
 def _tickets(settings: Settings) -> TicketPort | None:

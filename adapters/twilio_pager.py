@@ -137,8 +137,11 @@ class TwilioPager:
             action = self._url("/twilio/voice", page=page.id, incident=page.incident_id,
                                person=page.person)
             twiml = voice_twiml(page, message, action=action)
+            # Twilio calls back at once ("initiated") with the URL that names the page: the
+            # marker it keeps for us, so a call whose answer was lost is still known to be made.
             sent = self._call(lambda: self.client.calls.create(
-                to=to, from_=self.from_number, twiml=twiml, status_callback=callback))
+                to=to, from_=self.from_number, twiml=twiml, status_callback=callback,
+                status_callback_event=["initiated", "ringing", "answered", "completed"]))
         else:
             raise ExternalServiceError(f"Twilio cannot page by {page.channel}", retryable=False)
         return str(sent.sid)

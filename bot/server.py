@@ -30,7 +30,6 @@ from bot.slack.replays import Answer, SlackReplays
 from bot.twilio import twilio_routes
 from bot.webhooks import webhook_routes
 from storage.db import writable
-from storage.request_log import SqlRequestLog
 from workflows import paging_report as reports
 from workflows import queries
 from workflows.model import Incident
@@ -96,7 +95,7 @@ def routes(firebell: Firebell) -> list[BaseRoute]:
     signing_secret = firebell.settings.slack_signing_secret
     # Replays are answered from the database, so that every replica knows them.
     replays = SlackReplays(
-        requests=SqlRequestLog(firebell.store.engine), signing_secret=signing_secret
+        requests=firebell.requests, signing_secret=signing_secret
     ) if signing_secret else None
 
     async def slack_events(request: Request) -> Response:

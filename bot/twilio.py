@@ -166,8 +166,9 @@ def twilio_routes(firebell: Firebell) -> list[BaseRoute]:
         if not ref or not state:
             return PlainTextResponse("expected MessageSid/CallSid and a status", status_code=400)
         report = DeliveryReport(ref=ref, status=state, error=form.get("ErrorCode") or None)
+        named = request.query_params.get("page", "")
         await run_in_threadpool(_record, lambda: record_delivery(
-            ctx, ref=report.ref, status=report.status,
+            ctx, ref=report.ref, status=report.status, page_id=int(named) if named.isdigit() else None,
             error=f"{report.status} (Twilio error {report.error})" if report.error else None))
         return Response(status_code=204)
 

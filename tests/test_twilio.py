@@ -380,3 +380,38 @@ def test_an_sms_twilio_accepts_after_the_client_timed_out_is_not_sent_twice(worl
     assert len(world.twilio.messages(ALICE)) == 1
     [(person, channel, status)] = world.pages(incident_id)
     assert (person, channel, status) == ("alice", "sms", PageStatus.SENT)
+
+
+def test_a_call_cut_off_by_a_crash_is_known_by_twilios_callback_not_made_again(
+    world: World,
+) -> None:
+    """A call carries nothing Twilio lists back; its status callback URL names the page. The
+    "initiated" callback that arrives while the sender is gone settles the page as sent."""
+    ctx = world.firebell.ctx
+    pager = ctx.pagers["voice"]
+    send = pager.send_page
+
+    def call_then_die(**kwargs: Any) -> str:
+        if kwargs["page"].channel == "voice":
+            send(**kwargs)
+            raise Crash
+        return send(**kwargs)
+
+    pager.send_page = call_then_die  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        world.declare()  # P1: a call and an SMS to Alice
+    pager.send_page = send  # type: ignore[method-assign]
+    [call] = world.twilio.calls(ALICE)
+    assert world.twilio.report(call, "initiated") == 204  # Twilio calls back while we are down
+    world.clock.advance(timedelta(seconds=PAGE_LEASE + 1))
+    run_due(ctx)
+    world.clock.advance(timedelta(minutes=1))
+    run_due(ctx)
+    assert len(world.twilio.calls(ALICE)) == 1  # not called twice
+    with ctx.store.transaction() as tx:
+        [incident] = tx.list_incidents()
+        voice = [p for p in tx.pages(incident.id or 0) if p.channel == "voice"]
+    assert [(p.status, p.ref) for p in voice] == [(PageStatus.SENT, call.sid)]
+    calls_listed = [q for method, path, q in world.twilio.requests
+                    if method == "GET" and path.endswith("Calls.json")]
+    assert calls_listed == []  # known from the callback, not guessed from the call list

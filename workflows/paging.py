@@ -22,7 +22,7 @@ from workflows.context import Context, record
 from workflows.durations import format_duration
 from workflows.model import DIRECT, Incident, Page, PageStatus, State
 from workflows.outbox import Effect, EffectKind
-from workflows.ports import Button, ExternalServiceError, InvalidRequest, Message
+from workflows.ports import Button, ExternalServiceError, InvalidRequest, Message, NotFound
 from workflows.render import render
 from workflows.unit import Unit
 
@@ -172,6 +172,18 @@ def _settle(ctx: Context, page: Page) -> None:
 
 
 def _settle_in_doubt(ctx: Context, page: Page, claimed_at: datetime) -> None:
+    if page.ref is not None:
+        # The provider reported on it already (its callback named the page): it was sent.
+        with ctx.unit() as uow:
+            current = _page(uow, page)
+            if current.status == PageStatus.SENDING and current.sent_at == claimed_at:
+                current.status = PageStatus.SENT
+                uow.pages.save_page(current)
+                record(uow, uow.incidents.get_incident(page.incident_id), kind="page_in_doubt",
+                       at=ctx.now(), actor=page.person, data={"page": page.id, "ref": page.ref},
+                       text=f"{page.channel} page to {page.person} was reported by the provider "
+                            f"({page.ref}): sent")
+        return
     pager = ctx.pagers.get(page.channel)
     # A pager that cannot tell what it sent gets the page again: twice beats never.
     refs: list[str] = (
@@ -216,10 +228,24 @@ def _stale(page: Page, incident: Incident) -> str | None:
     return None
 
 
-def record_delivery(ctx: Context, *, ref: str, status: str, error: str | None = None) -> Page | None:
-    """A provider's delivery report (e.g. a Twilio status callback). Undelivered: fail over now."""
+def record_delivery(
+    ctx: Context, *, ref: str, status: str, error: str | None = None, page_id: int | None = None
+) -> Page | None:
+    """A provider's delivery report (e.g. a Twilio status callback). Undelivered: fail over now.
+
+    `page_id`: the page the report names (Twilio keeps it in the callback URL). A report for a
+    page that has no reference yet (its sender was cut off before it learnt one) gives it that
+    reference: the page is known sent and is never sent again.
+    """
     with ctx.unit() as uow:
         page = uow.pages.page_by_ref(ref)
+        if page is None and page_id is not None:
+            try:
+                named = uow.pages.get_page(page_id)
+            except NotFound:
+                return None
+            if named.ref is None and named.status in (PageStatus.SENDING, PageStatus.SENT):
+                named.ref, page = ref, named
         if page is None:
             return None
         page.provider_status = status
