@@ -210,3 +210,20 @@ def test_firebell_console_reads_piped_stdin(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "*payments-primary* (payments): alice" in result.stdout
     assert "No open incidents." in result.stdout
+
+
+def test_the_console_has_every_store_schedules_and_intake_included(tmp_path: Path) -> None:
+    """One bootstrap builds every port for every entry point: the console's `/oncall history`,
+    `/oncall cover` and `/incident unrouted` work as they do in `serve`."""
+    text = _console(
+        tmp_path,
+        "/oncall history payments-primary",
+        "/oncall cover payments-primary 2h",
+        "/incident unrouted",
+        "/quit",
+    )
+    for command in ("/oncall history", "/oncall cover", "/incident unrouted"):
+        answer = _after(text, f"> {command}").split("\n", 2)[1]
+        assert "not set up" not in answer and "no schedule store" not in answer, answer
+        assert "error" not in answer.lower(), answer
+    assert "(offer " in _after(text, "> /oncall cover")
