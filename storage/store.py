@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from storage.db import aware as _aware
@@ -329,33 +330,29 @@ class SqlTransaction:
     ) -> list[ClaimedEffect]:
         now = _utc(now)
         free = or_(col(EffectRow.lease_until).is_(None), col(EffectRow.lease_until) <= now)
+        earlier = aliased(EffectRow)
+        # An ordered effect waits for every earlier pending ordered effect of its incident (held
+        # or not, due or not): filtered in SQL, so a long queue of waiting chat effects can never
+        # keep a page (or another incident's effect) out of the batch.
+        waiting = (
+            select(earlier.id)
+            .where(earlier.incident_id == EffectRow.incident_id, col(earlier.ordered).is_(True),
+                   earlier.status == "pending", col(earlier.id) < col(EffectRow.id))
+            .exists()
+        )
         query = (
             select(EffectRow)
-            .where(EffectRow.status == "pending", col(EffectRow.not_before) <= now, free)
+            .where(EffectRow.status == "pending", col(EffectRow.not_before) <= now, free,
+                   or_(col(EffectRow.ordered).is_(False), col(EffectRow.incident_id).is_(None),
+                       ~waiting))
             .order_by(col(EffectRow.id))
-            .limit(limit * 4)
+            .limit(limit)
         )
         if not self._sqlite:
             # Replicas claim side by side, each taking rows the others do not hold.
             query = query.with_for_update(skip_locked=True)
-        rows = list(self._session.exec(query))
-        incidents = {r.incident_id for r in rows if r.ordered and r.incident_id is not None}
-        first: dict[int, int] = {}
-        if incidents:
-            # The earliest pending ordered effect of each incident, held or not, due or not.
-            firsts = self._session.exec(
-                select(EffectRow.incident_id, func.min(EffectRow.id))
-                .where(EffectRow.status == "pending", col(EffectRow.ordered).is_(True),
-                       col(EffectRow.incident_id).in_(sorted(incidents)))
-                .group_by(col(EffectRow.incident_id))
-            )
-            first = {int(i): int(m) for i, m in firsts if i is not None and m is not None}
         claimed: list[ClaimedEffect] = []
-        for row in rows:
-            if len(claimed) >= limit:
-                break
-            if row.ordered and row.incident_id is not None and first.get(row.incident_id) != row.id:
-                continue
+        for row in self._session.exec(query):
             row.attempts += 1
             row.lease_owner = owner
             row.lease_until = now + timedelta(seconds=lease_seconds.get(row.kind, 60.0))

@@ -25,7 +25,7 @@ from workflows.catalog import load_catalog
 from workflows.clock import FakeClock
 from workflows.context import Context
 from workflows.declare import DeclareRequest, declare
-from workflows.dispatch import drain
+from workflows.dispatch import claim, drain
 from workflows.model import Incident, Page, PageStatus
 from workflows.ports import Message
 
@@ -183,3 +183,21 @@ def test_one_incidents_hung_pager_holds_no_other_incident(
         dispatcher.stop(grace=5)
     with SqlStore(database_url).transaction() as tx:
         assert [p.status for p in tx.pages(1)] == [PageStatus.SENT]
+
+
+def test_a_long_queue_of_waiting_chat_effects_never_keeps_a_page_out(
+    database_url: str, slack: FakeSlack
+) -> None:
+    ctx = _ctx(database_url, slack)
+    first = declare(ctx, REQUEST)
+    # A process claimed the first incident's channel and died holding it: everything that
+    # incident posts waits behind it until the lease runs out.
+    held = claim(ctx, owner="dead", limit=10)
+    assert "create_channel" in {e.kind.value for e in held}
+    with ctx.unit() as uow:
+        for n in range(200):
+            uow.post(first, Message(f"update {n}"))
+    second = declare(ctx, REQUEST)
+    batch = claim(ctx, owner="alive", limit=4)
+    assert [(e.kind.value, e.incident_id) for e in batch if e.kind.value == "page"] == [
+        ("page", second.id)]
