@@ -32,6 +32,7 @@ from workflows.ports import (
     KeyedPosting,
     NotFound,
     Pinning,
+    UserGroups,
 )
 from workflows.render import render
 from workflows.ticket_sync import open_ticket
@@ -199,6 +200,12 @@ def _upload(ctx: Context, effect: ClaimedEffect) -> str | None:
     return file_id
 
 
+def _user_group(ctx: Context, effect: ClaimedEffect) -> None:
+    if isinstance(ctx.chat, UserGroups):
+        ctx.chat.set_user_group(group=str(effect.payload["group"]),
+                                people=[str(p) for p in effect.payload["people"]])
+
+
 PERFORMERS: dict[EffectKind, Callable[[Context, ClaimedEffect], object]] = {
     EffectKind.CREATE_CHANNEL: _create_channel,
     EffectKind.POST: _post,
@@ -209,4 +216,5 @@ PERFORMERS: dict[EffectKind, Callable[[Context, ClaimedEffect], object]] = {
     EffectKind.OPEN_TICKET: _open_ticket,
     EffectKind.UPDATE_TICKET: _update_ticket,
     EffectKind.UPLOAD: _upload,
+    EffectKind.USER_GROUP: _user_group,
 }

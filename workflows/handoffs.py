@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from workflows.context import Context
 from workflows.oncall import on_call, shifts
-from workflows.ports import FirebellError, Message, UserGroups
+from workflows.ports import Message
 from workflows.render import render
 from workflows.schedule_changes import refresh
 
@@ -49,21 +49,22 @@ def announce_handoffs(ctx: Context) -> int:
             zone = catalog.schedule_zone(schedule.id)
             incoming, outgoing = ctx.display(shift.person), ctx.display(previous.person)
             open_ones = [i for i in incidents if i.team == team.id]
-            try:
-                ctx.chat.send_direct(person=shift.person, message=Message(render(
+            # Effects with keys of their own: written once per handoff whatever repeats this.
+            key = f"handoff:{schedule.id}:{shift.start.isoformat()}"
+            with ctx.unit() as uow:
+                uow.send_direct(person=shift.person, incident_id=None, key=f"{key}:incoming",
+                                message=Message(render(
                     "handoff_incoming", schedule=schedule.id, team=team, incoming=incoming,
                     outgoing=outgoing, incidents=open_ones, zone=zone, shift=shift)))  # fmt: skip
                 channel = ctx.team_channel(team)
                 if channel:
-                    ctx.chat.post(channel=channel, message=Message(render(
+                    uow.post_to(channel=channel, incident_id=None, key=f"{key}:team",
+                                message=Message(render(
                         "handoff_team", schedule=schedule.id, incoming=incoming,
                         outgoing=outgoing, incidents=open_ones)))  # fmt: skip
-                if schedule.user_group and isinstance(ctx.chat, UserGroups):
+                if schedule.user_group:
                     people = on_call(catalog, schedule_id=schedule.id, at=now)
-                    ctx.chat.set_user_group(group=schedule.user_group, people=people)
-            except FirebellError as error:
-                # Not an incident's notice, so there is no timeline to put it on; the handoff
-                # itself stands, and the claim keeps other replicas from sending it twice.
-                log.warning("handoff notice for %s failed: %s", schedule.id, error)
+                    uow.set_user_group(group=schedule.user_group, people=people,
+                                       key=f"{key}:group")
     return done
 

@@ -27,6 +27,7 @@ class EffectKind(StrEnum):
     OPEN_TICKET = "open_ticket"
     UPDATE_TICKET = "update_ticket"
     UPLOAD = "upload"  # a text file into a channel (the postmortem draft)
+    USER_GROUP = "user_group"  # set a chat user group's members (`@payments-oncall`)
 
 
 # How long a claim holds an effect: longer than one attempt with all its retries can take

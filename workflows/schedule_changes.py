@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from workflows.catalog import Catalog, Override, Schedule
 from workflows.context import Context
 from workflows.oncall import Shift, shifts
-from workflows.ports import Button, FirebellError, InvalidRequest, Message, ScheduleStore
+from workflows.ports import Button, InvalidRequest, Message, ScheduleStore
 from workflows.render import render
 from workflows.schedule_model import Offer, ScheduleVersion, StoredOverride
 
@@ -147,7 +147,9 @@ def offer(
     )
     button = Button(action="take", label="Take it", value=str(made.id), style="primary")
     if channel:
-        ctx.chat.post(channel=channel, message=Message(text=text, buttons=(button,)))
+        with ctx.unit() as uow:
+            uow.post_to(channel=channel, message=Message(text=text, buttons=(button,)),
+                        incident_id=None, key=f"offer:{made.id}")
     return made
 
 
@@ -282,14 +284,10 @@ def _version_shifts(
     return shifts(catalog, schedule_id=schedule_id, start=now, end=now + LOOKAHEAD)
 
 
-def _tell(ctx: Context, person: str, text: str) -> bool:
-    """A direct message; False (and a warning in the log) when it could not be delivered."""
-    try:
-        ctx.chat.send_direct(person=person, message=Message(text=text))
-    except FirebellError as error:
-        log.warning("could not tell %s about a schedule change: %s", person, error)
-        return False
-    return True
+def _tell(ctx: Context, person: str, text: str) -> None:
+    """A direct message, owed like every other effect (performed, retried, never lost)."""
+    with ctx.unit() as uow:
+        uow.send_direct(person=person, message=Message(text=text), incident_id=None)
 
 
 def _name(ctx: Context, person: str) -> str:

@@ -84,15 +84,24 @@ class Unit:
         assert incident.id is not None
         self.owe(Effect(EffectKind.POST, incident.id, {"message": message_payload(message)}))
 
-    def post_to(self, *, channel: str, message: Message, incident_id: int | None) -> None:
-        """Post to a named channel."""
+    def post_to(
+        self, *, channel: str, message: Message, incident_id: int | None, key: str | None = None
+    ) -> None:
+        """Post to a named channel. `key`: written once, however often the step is repeated."""
         self.owe(Effect(EffectKind.POST, incident_id,
-                        {"channel": channel, "message": message_payload(message)}))
+                        {"channel": channel, "message": message_payload(message)}, key=key))
 
-    def send_direct(self, *, person: str, message: Message, incident_id: int | None) -> None:
+    def send_direct(
+        self, *, person: str, message: Message, incident_id: int | None, key: str | None = None
+    ) -> None:
         """A direct message to one person (their chat id)."""
         self.owe(Effect(EffectKind.DIRECT, incident_id,
-                        {"person": person, "message": message_payload(message)}))
+                        {"person": person, "message": message_payload(message)}, key=key))
+
+    def set_user_group(self, *, group: str, people: list[str], key: str | None = None) -> None:
+        """Make `people` the members of a chat user group (where the chat has them)."""
+        self.owe(Effect(EffectKind.USER_GROUP, None, {"group": group, "people": list(people)},
+                        key=key))
 
     def create_channel(self, incident: Incident) -> None:
         """Create the incident's channel; what is posted after it goes there."""
