@@ -18,6 +18,7 @@ from uuid import uuid4
 
 from workflows.context import Context
 from workflows.dispatch import claim, perform
+from workflows.outbox import ClaimedEffect
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,9 @@ class EffectDispatcher:
         self._running: dict[Future[None], int] = {}  # -> effect id
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="effect-dispatcher", daemon=True)
+        # Performed effects not yet marked done: the loop writes them in one transaction, so a
+        # burst of pages costs one write, not one each.
+        self._finished: list[tuple[int, str | None]] = []
 
     def start(self) -> None:
         self._thread.start()
@@ -49,11 +53,33 @@ class EffectDispatcher:
             self._wake.wait(self._poll)
             self._wake.clear()
             try:
+                self._mark_done()
                 self._claim_some()
             except Exception:
                 # The database may be locked or gone for a moment: the rows wait, we look again.
                 log.exception("claiming effects failed")
                 time.sleep(self._poll)
+        self._mark_done()
+
+    def _finish(self, effect: ClaimedEffect, result: str | None) -> None:
+        with self._lock:
+            self._finished.append((effect.id, result))
+        self._wake.set()
+
+    def _mark_done(self) -> None:
+        with self._lock:
+            finished, self._finished = self._finished, []
+        if not finished:
+            return
+        try:
+            with self.ctx.unit() as uow:
+                for effect_id, result in finished:
+                    uow.outbox.finish_effect(effect_id, owner=self.owner, status="done",
+                                             at=self.ctx.now(), result=result)
+        except Exception:
+            with self._lock:  # the database is away for a moment: try again on the next turn
+                self._finished[:0] = finished
+            raise
 
     def _claim_some(self) -> None:
         while not self._stopping.is_set():
@@ -65,7 +91,8 @@ class EffectDispatcher:
             if not batch:
                 return
             for effect in batch:
-                future = self._pool.submit(perform, self.ctx, effect, owner=self.owner)
+                future = self._pool.submit(perform, self.ctx, effect, owner=self.owner,
+                                           done=self._finish)
                 with self._lock:
                     self._running[future] = effect.id
                 future.add_done_callback(self._done)
@@ -86,12 +113,19 @@ class EffectDispatcher:
         self._stopping.set()
         self._wake.set()
         deadline = time.monotonic() + grace
+        # The loop may be submitting a batch it just claimed: let it finish that first.
+        if self._thread.is_alive():
+            self._thread.join(timeout=grace)
         while time.monotonic() < deadline:
             with self._lock:
                 if not self._running:
                     break
             time.sleep(0.05)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        try:
+            self._mark_done()
+        except Exception:
+            log.exception("marking performed effects done at stop failed; they are checked again")
         with self._lock:
             unstarted = [i for f, i in self._running.items() if f.cancelled()]
             left = len(self._running) - len(unstarted)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, update
+from sqlalchemy import Engine, and_, case, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
@@ -345,7 +346,9 @@ class SqlTransaction:
             .where(EffectRow.status == "pending", col(EffectRow.not_before) <= now, free,
                    or_(col(EffectRow.ordered).is_(False), col(EffectRow.incident_id).is_(None),
                        ~waiting))
-            .order_by(col(EffectRow.id))
+            # Pages first, across incidents: a page never waits for anyone's chat housekeeping.
+            .order_by(case((col(EffectRow.kind) == EffectKind.PAGE.value, 0), else_=1),
+                      col(EffectRow.id))
             .limit(limit)
         )
         if not self._sqlite:
@@ -417,10 +420,18 @@ class SqlStore:
         self.url = url
         self.engine = engine or make_engine(url)
         self._sqlite = is_sqlite(url)
+        # The same pool; on SQLite its transactions begin without taking the write lock.
+        self._reader = self.engine.execution_options(firebell_reading=True)
+        self._writers = threading.RLock()
 
     @contextmanager
-    def transaction(self) -> Iterator[SqlTransaction]:
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+    def transaction(self, *, reading: bool = False) -> Iterator[SqlTransaction]:
+        bind = self._reader if reading else self.engine
+        # SQLite has one writer at a time. Threads of this process queue for it here, handed
+        # the lock the moment it is free, instead of in SQLite's busy handler, which sleeps up
+        # to 100 ms between looks (that sleeping, not the writing, made pages late under load).
+        queue = self._writers if self._sqlite and not reading else nullcontext()
+        with queue, Session(bind, expire_on_commit=False) as session, session.begin():
             yield SqlTransaction(session, sqlite=self._sqlite)
 
     def ping(self) -> bool:

@@ -43,6 +43,12 @@ class Context:
         return self.clock.now()
 
     @contextmanager
+    def reading(self) -> Iterator[Unit]:
+        """A unit of work that only reads: it owes nothing and waits for no writer."""
+        with self.store.transaction(reading=True) as tx:
+            yield Unit(tx)
+
+    @contextmanager
     def unit(self) -> Iterator[Unit]:
         """One unit of work: a transaction's repositories and the effects it owes, committed
         together. The effects (posts, pages, channels, tickets) become outbox rows in this

@@ -49,16 +49,23 @@ def claim(ctx: Context, *, owner: str, limit: int) -> list[ClaimedEffect]:
                                 lease_seconds=ctx.leases)
 
 
-def perform(ctx: Context, effect: ClaimedEffect, *, owner: str) -> None:
-    """Perform one held effect and record the outcome; failures go on the incident's record."""
+def perform(
+    ctx: Context, effect: ClaimedEffect, *, owner: str,
+    done: Callable[[ClaimedEffect, str | None], None] | None = None,
+) -> None:
+    """Perform one held effect and record the outcome; failures go on the incident's record.
+
+    `done`: who marks a performed effect done (the dispatcher batches those writes); None
+    writes it here, in a transaction of its own.
+    """
     try:
         result = PERFORMERS[effect.kind](ctx, effect)
     except ExternalServiceError as error:
         if error.retryable and effect.attempts < MAX_ATTEMPTS:
             backoff = min(2 ** effect.attempts, 60)
             with ctx.unit() as uow:
-                uow.outbox.retry_effect(effect.id, owner=owner, at=ctx.now() + timedelta(seconds=backoff),
-                                error=str(error))
+                uow.outbox.retry_effect(effect.id, owner=owner,
+                                        at=ctx.now() + timedelta(seconds=backoff), error=str(error))
             ctx.timers.wake_at(ctx.now() + timedelta(seconds=backoff))
             log.warning("%s for incident %s failed, retrying in %ss: %s", effect.kind.value,
                         effect.incident_id, backoff, error)
@@ -68,9 +75,12 @@ def perform(ctx: Context, effect: ClaimedEffect, *, owner: str) -> None:
     except FirebellError as error:
         _give_up(ctx, effect, owner=owner, error=str(error))
         return
+    if done is not None:
+        done(effect, result if isinstance(result, str) else None)
+        return
     with ctx.unit() as uow:
         uow.outbox.finish_effect(effect.id, owner=owner, status="done", at=ctx.now(),
-                         result=result if isinstance(result, str) else None)
+                                 result=result if isinstance(result, str) else None)
 
 
 def drain(ctx: Context, *, owner: str, limit: int = 10_000) -> int:
@@ -104,7 +114,7 @@ def _give_up(ctx: Context, effect: ClaimedEffect, *, owner: str, error: str) -> 
 def _incident(ctx: Context, effect: ClaimedEffect) -> Incident:
     if effect.incident_id is None:
         raise NotFound(f"{effect.kind.value} effect {effect.id} names no incident")
-    with ctx.unit() as uow:
+    with ctx.reading() as uow:
         return uow.incidents.get_incident(effect.incident_id)
 
 

@@ -259,7 +259,9 @@ class Transaction(Incidents, Timeline, Pages, Deadlines, Outbox, Protocol):
 
 
 class Store(Protocol):
-    def transaction(self) -> AbstractContextManager[Transaction]: ...
+    def transaction(self, *, reading: bool = False) -> AbstractContextManager[Transaction]:
+        """One transaction; `reading`: it only reads (it may then run beside a writer)."""
+        ...
 
 
 class ScheduleStore(Protocol):
