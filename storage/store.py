@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, case, func, or_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
@@ -312,19 +314,20 @@ class SqlTransaction:
         return min(due) if due else None
 
     # the effect outbox -----------------------------------------------------
-    def add_effect(self, effect: Effect, *, key: str, now: datetime) -> bool:
-        row = EffectRow(
-            key=key, incident_id=effect.incident_id, kind=effect.kind.value,
-            payload=dict(effect.payload), ordered=effect.ordered, created_at=_utc(now),
-            not_before=_utc(effect.not_before or now),
-        )
-        # A savepoint: an effect written twice (the same key) leaves the rest of the step intact.
-        try:
-            with self._session.begin_nested():
-                self._session.add(row)
-        except IntegrityError:
-            return False
-        return True
+    def add_effects(self, effects: list[tuple[str, Effect]], *, now: datetime) -> int:
+        if not effects:
+            return 0
+        rows = [
+            {"key": key, "incident_id": e.incident_id, "kind": e.kind.value,
+             "payload": dict(e.payload), "ordered": e.ordered, "status": "pending",
+             "attempts": 0, "created_at": _utc(now), "not_before": _utc(e.not_before or now)}
+            for key, e in effects
+        ]
+        # One statement (compiled once, sent as a batch): an effect written before (the same
+        # key) is skipped, and the rest of the step is left intact.
+        insert = (sqlite_insert if self._sqlite else postgresql_insert)(EffectRow)
+        self._session.execute(insert.on_conflict_do_nothing(index_elements=["key"]), rows)
+        return len(rows)
 
     def claim_effects(
         self, *, now: datetime, owner: str, limit: int, lease_seconds: dict[str, float]

@@ -65,11 +65,9 @@ class Context:
 
     def _write_effects(self, uow: Unit) -> None:
         now = self.now()
-        for effect in uow.owed:
-            uow.outbox.add_effect(effect, key=effect.key or f"{effect.kind.value}:{uuid4().hex}",
-                                  now=now)
-            if effect.not_before is not None and effect.not_before > now:
-                uow.wakeups.append(effect.not_before)
+        uow.outbox.add_effects(
+            [(e.key or f"{e.kind.value}:{uuid4().hex}", e) for e in uow.owed], now=now)
+        uow.wakeups += [e.not_before for e in uow.owed if e.not_before and e.not_before > now]
 
     def effects_committed(self) -> None:
         """Effects were committed: hand them to the dispatcher, or perform them here and now."""

@@ -211,8 +211,9 @@ class Deadlines(Protocol):
 class Outbox(Protocol):
     """The effect rows of one transaction (workflows/outbox.py)."""
 
-    def add_effect(self, effect: Effect, *, key: str, now: datetime) -> bool:
-        """Write an effect in this transaction; False when one with `key` is there already."""
+    def add_effects(self, effects: list[tuple[str, Effect]], *, now: datetime) -> int:
+        """Write (key, effect) pairs in this transaction; a key written before is skipped.
+        Returns how many were given."""
         ...
 
     def claim_effects(
