@@ -17,6 +17,8 @@ from itertools import count
 from typing import Any
 from urllib.parse import parse_qsl
 
+from tests.fake_faults import Arrival, Fault, FaultPlan, Where
+
 BOT_USER = "U0FIREBELL"
 BOT_ID = "B0FIREBELL"
 TEAM = "T0FIREBELL"
@@ -40,6 +42,7 @@ class FakeSlack:
         self.user_groups: dict[str, list[str]] = {}
         self.uploads: dict[str, dict[str, Any]] = {}  # file id -> name, title, content
         self._fail_next: dict[str, int] = {}  # method -> Retry-After seconds
+        self.faults = FaultPlan()  # delays, hangs, failures, and every call's arrival
         self._lock = threading.Lock()
         self._ids = count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -52,6 +55,7 @@ class FakeSlack:
         return self
 
     def stop(self) -> None:
+        self.faults.release_all()
         self._server.shutdown()
         self._server.server_close()
 
@@ -81,6 +85,19 @@ class FakeSlack:
         """Answer the next call of `method` with HTTP 429 and Retry-After."""
         with self._lock:
             self._fail_next[method] = retry_after
+
+    def inject(self, method: str, *, where: Where | None = None, **options: Any) -> Fault:
+        """Delay, hang, fail or accept-then-time-out calls of `method` (see `fake_faults`).
+        `options` are Fault's (delay, hang, accepted, status, accept_then_sleep, times) plus
+        `equals`, a dict of parameters the call must have."""
+        return self.faults.add(Fault(method, where=where, **options))
+
+    def wait_arrival(self, method: str, *, count: int = 1, timeout: float = 10.0,
+                     where: Where | None = None, **equals: Any) -> list[Arrival]:
+        """Wait until `count` calls of `method` with these parameters reached the fake (before
+        it acted on them, delayed or hung them)."""
+        return self.faults.wait_arrival(method, where=where, count=count, timeout=timeout,
+                                        **equals)
 
     def calls_to(self, method: str, **where: Any) -> list[Call]:
         with self._lock:
@@ -133,8 +150,13 @@ class FakeSlack:
             ts = f"{time.time():.6f}"
             message = {"type": "message", "ts": ts, "text": params.get("text"), "user": BOT_USER,
                        "bot_id": BOT_ID, "blocks": params.get("blocks") or []}
+            metadata = params.get("metadata")
+            if metadata:
+                message["metadata"] = json.loads(metadata) if isinstance(metadata, str) else metadata
             self.history.setdefault(channel, []).append(message)
             return {"channel": channel, "ts": ts, "message": message}
+        if method == "conversations.list":
+            return {"channels": list(self.channels.values()), "response_metadata": {"next_cursor": ""}}
         if method == "conversations.history":
             oldest = float(params.get("oldest") or 0)
             found = [m for m in self.history.get(channel, []) if float(m["ts"]) > oldest]
@@ -183,14 +205,17 @@ class FakeSlack:
             def _send(self, status: int, body: dict[str, Any] | str,
                       headers: dict[str, str] | None = None) -> None:
                 data = (body if isinstance(body, str) else json.dumps(body)).encode()
-                self.send_response(status)
-                content_type = "text/plain" if isinstance(body, str) else "application/json"
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    content_type = "text/plain" if isinstance(body, str) else "application/json"
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(data)))
+                    for key, value in (headers or {}).items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timed out, or was killed) before the answer
 
             def _params(self) -> dict[str, Any]:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
@@ -227,10 +252,18 @@ class FakeSlack:
                 if not token.startswith("xoxb-"):
                     self._send(200, {"ok": False, "error": "not_authed"})
                     return
+                fault = fake.faults.arrive(method, params)
+                if fault is not None and (status := fault.before()) is not None:
+                    self._send(status, {"ok": False, "error": "internal_error"})
+                    fake.faults.answered(fault)
+                    return
                 with fake._lock:
                     answer = fake._answer(method, params)
                     if answer.get("ok", True):
                         fake.calls.append(Call(method, params))
+                if fault is not None:
+                    fault.after()
                 self._send(200, {"ok": True, **answer})
+                fake.faults.answered(fault)
 
         return Handler

@@ -26,6 +26,8 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
 
+from tests.fake_faults import Arrival, Fault, FaultPlan, Where
+
 ACCOUNT_SID = "AC" + "f1" * 16
 AUTH_TOKEN = "firebell-test-twilio-token"
 FROM_NUMBER = "+15550109999"
@@ -95,6 +97,10 @@ class FakeTwilio:
         self.latency = 0.0  # seconds before a POST is answered (it is accepted all the same)
         self._failures: list[int] = []  # statuses to answer the next POSTs with (429, 500 ...)
         self.accept_then_fail = 0  # the next POSTs are accepted, but answered 500 all the same
+        # Delays, hangs, failures of any call, and every call's arrival. Calls are named
+        # "sms", "voice" (POST) and "sms.list", "voice.list" (GET); parameters are the form
+        # fields (POST) or the query (GET).
+        self.faults = FaultPlan()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -106,6 +112,7 @@ class FakeTwilio:
         return self
 
     def stop(self) -> None:
+        self.faults.release_all()
         self._server.shutdown()
         self._server.server_close()
 
@@ -124,6 +131,18 @@ class FakeTwilio:
         """Answer the next POSTs with these statuses (e.g. 429, 500, 503), then accept again."""
         with self._lock:
             self._failures.extend(statuses)
+
+    def inject(self, name: str, *, where: Where | None = None, **options: Any) -> Fault:
+        """Delay, hang, fail or accept-then-time-out calls named `name` ("sms", "voice",
+        "sms.list", "voice.list"); see `fake_faults`. `equals={"To": ...}` narrows it down."""
+        return self.faults.add(Fault(name, where=where, **options))
+
+    def wait_arrival(self, name: str, *, count: int = 1, timeout: float = 10.0,
+                     where: Where | None = None, **equals: Any) -> list[Arrival]:
+        """Wait until `count` calls named `name` with these fields reached the fake (before it
+        acted on them, delayed or hung them)."""
+        return self.faults.wait_arrival(name, where=where, count=count, timeout=timeout,
+                                        **equals)
 
     def messages(self, to: str | None = None) -> list[Sent]:
         return [s for s in list(self.sent) if s.kind == "sms" and to in (None, s.to)]
@@ -200,11 +219,14 @@ class FakeTwilio:
 
             def _answer(self, status: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timed out, or was killed) before the answer
 
             def _route(self) -> str | None:
                 path = urlsplit(self.path).path
@@ -231,7 +253,15 @@ class FakeTwilio:
                     self._answer(failure, {"code": 20429 if failure == 429 else 20500,
                                            "status": failure, "message": "try again later"})
                     return
+                fault = fake.faults.arrive(kind, form)
+                if fault is not None and (status := fault.before()) is not None:
+                    self._answer(status, {"code": 20500, "status": status,
+                                          "message": "service unavailable"})
+                    fake.faults.answered(fault)
+                    return
                 answer = fake._accept(kind, form)
+                if fault is not None:
+                    fault.after()
                 with fake._lock:
                     lost = fake.accept_then_fail > 0
                     fake.accept_then_fail -= 1 if lost else 0
@@ -239,13 +269,25 @@ class FakeTwilio:
                     self._answer(500, {"code": 20500, "status": 500, "message": "internal error"})
                     return
                 self._answer(*answer)
+                fake.faults.answered(fault)
 
             def do_GET(self) -> None:  # noqa: N802
                 query = dict(parse_qsl(urlsplit(self.path).query))
                 fake.requests.append(("GET", urlsplit(self.path).path, query))
                 kind = self._route()
-                if kind is not None:
-                    self._answer(200, fake._list(kind, query))
+                if kind is None:
+                    return
+                fault = fake.faults.arrive(f"{kind}.list", query)
+                if fault is not None and (status := fault.before()) is not None:
+                    self._answer(status, {"code": 20500, "status": status,
+                                          "message": "service unavailable"})
+                    fake.faults.answered(fault)
+                    return
+                found = fake._list(kind, query)
+                if fault is not None:
+                    fault.after()
+                self._answer(200, found)
+                fake.faults.answered(fault)
 
         return Handler
 
