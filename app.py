@@ -259,27 +259,23 @@ def serve(settings: Settings) -> None:
         uvicorn.run("app:worker_app", factory=True, workers=workers, host=settings.host,
                     port=settings.port, log_level="warning")
         return
-    http_app = build_http_app(firebell)
+    http_app = build_http_app(firebell, lifespan=_lifespan(firebell))
     if settings.slack_enabled and settings.slack_app_token and firebell.slack is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         SocketModeHandler(firebell.slack, settings.slack_app_token).connect()
-    firebell.start()
-    try:
-        # On SIGTERM uvicorn stops accepting, finishes the requests in flight, and returns here.
-        uvicorn.run(http_app, host=settings.host, port=settings.port, log_level="warning",
-                    timeout_graceful_shutdown=int(STOP_GRACE_SECONDS))
-    finally:
-        firebell.stop()
+    # On SIGTERM uvicorn stops accepting and finishes the requests in flight; then the lifespan
+    # stops Firebell (effects in flight get STOP_GRACE_SECONDS). Not a `finally` after
+    # uvicorn.run: uvicorn re-raises the signal once it is done, and the process ends there.
+    uvicorn.run(http_app, host=settings.host, port=settings.port, log_level="warning",
+                timeout_graceful_shutdown=int(STOP_GRACE_SECONDS))
 
 
-def worker_app() -> Any:
-    """The ASGI app of one process of `firebell serve` with FIREBELL_WORKERS > 1."""
+def _lifespan(firebell: Firebell) -> Any:
+    """Start Firebell with the server; on shutdown, stop it before the process exits."""
     from contextlib import asynccontextmanager
 
-    from bot.server import build_http_app
-
-    firebell = build(Settings())
+    import anyio.to_thread
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> Any:
@@ -287,9 +283,18 @@ def worker_app() -> Any:
         try:
             yield
         finally:
-            firebell.stop()
+            # In a thread: the grace period must not freeze the event loop it runs beside.
+            await anyio.to_thread.run_sync(firebell.stop)
 
-    return build_http_app(firebell, lifespan=lifespan)
+    return lifespan
+
+
+def worker_app() -> Any:
+    """The ASGI app of one process of `firebell serve` with FIREBELL_WORKERS > 1."""
+    from bot.server import build_http_app
+
+    firebell = build(Settings())
+    return build_http_app(firebell, lifespan=_lifespan(firebell))
 
 
 def main(argv: list[str] | None = None) -> int:

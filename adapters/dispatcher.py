@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
 from uuid import uuid4
 
 from workflows.context import Context
@@ -21,6 +22,18 @@ from workflows.dispatch import claim, perform
 from workflows.outbox import ClaimedEffect
 
 log = logging.getLogger(__name__)
+# After a process of this host died holding effects: how long before others take them over.
+DEAD_LEASE_GRACE = 15.0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
 
 
 class EffectDispatcher:
@@ -42,7 +55,27 @@ class EffectDispatcher:
         self._finished: list[tuple[int, str | None]] = []
 
     def start(self) -> None:
+        self._expire_dead_leases()
         self._thread.start()
+
+    def _expire_dead_leases(self) -> None:
+        """Leases held by processes of this host that are gone (killed, crashed) end soon, not
+        after their full length: a restart carries on within DEAD_LEASE_GRACE, not 150 s.
+
+        The grace is not zero: a request the dead process had sent may still be finishing at
+        the vendor, and the look-up before a page is sent again must be able to see it.
+        """
+        host = socket.gethostname()
+        try:
+            with self.ctx.unit() as uow:
+                now = self.ctx.now()
+                for owner in uow.outbox.lease_owners(prefix=f"{host}:", now=now):
+                    pid = owner.split(":")[1]
+                    if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                        uow.outbox.shorten_leases(
+                            owner=owner, until=now + timedelta(seconds=DEAD_LEASE_GRACE))
+        except Exception:
+            log.exception("looking for leases of dead processes failed; they run out instead")
 
     def kick(self) -> None:
         """Something was committed: look for due effects now."""

@@ -401,6 +401,23 @@ class SqlTransaction:
         )
         return int(done.rowcount)  # type: ignore[attr-defined]
 
+    def lease_owners(self, *, prefix: str, now: datetime) -> list[str]:
+        rows = self._session.exec(
+            select(EffectRow.lease_owner).distinct()
+            .where(EffectRow.status == "pending", col(EffectRow.lease_owner).startswith(prefix),
+                   col(EffectRow.lease_until) > _utc(now)))
+        return [str(owner) for owner in rows if owner]
+
+    def shorten_leases(self, *, owner: str, until: datetime) -> int:
+        done = self._session.execute(
+            update(EffectRow)
+            .where(col(EffectRow.lease_owner) == owner, col(EffectRow.status) == "pending",
+                   col(EffectRow.lease_until) > _utc(until))
+            .values(lease_until=_utc(until)),
+            execution_options={"synchronize_session": False},
+        )
+        return int(done.rowcount)  # type: ignore[attr-defined]
+
     def pending_effects(self, *, incident_id: int | None = None) -> list[ClaimedEffect]:
         query = select(EffectRow).where(EffectRow.status == "pending").order_by(col(EffectRow.id))
         if incident_id is not None:

@@ -4,6 +4,9 @@ off, pages do not wait for the channel, and one incident's hung pager holds nobo
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -201,3 +204,24 @@ def test_a_long_queue_of_waiting_chat_effects_never_keeps_a_page_out(
     batch = claim(ctx, owner="alive", limit=4)
     assert [(e.kind.value, e.incident_id) for e in batch if e.kind.value == "page"] == [
         ("page", second.id)]
+
+
+def test_a_restart_takes_over_the_leases_of_its_dead_predecessor_soon(
+    database_url: str, slack: FakeSlack
+) -> None:
+    ctx = _ctx(database_url, slack)
+    declare(ctx, REQUEST)
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # reaped: its pid names no process any more
+    dead = f"{socket.gethostname()}:{ended.pid}:x"
+    held = claim(ctx, owner=dead, limit=10)
+    alive = f"{socket.gethostname()}:{os.getpid()}:other"  # this very process: alive
+    declare(ctx, REQUEST)  # another incident, whose effects a living process holds
+    kept = claim(ctx, owner=alive, limit=10)
+    dispatcher = EffectDispatcher(ctx, workers=1, poll_seconds=60)
+    dispatcher.start()
+    dispatcher.stop(grace=1)
+    with ctx.unit() as uow:
+        leases = {e.id: e.lease_until for e in uow.outbox.pending_effects()}
+    assert held and all(leases[e.id] <= START + timedelta(seconds=15) for e in held)
+    assert kept and all(leases[e.id] > START + timedelta(seconds=60) for e in kept)

@@ -238,6 +238,14 @@ class Outbox(Protocol):
         """Give back effects `owner` holds but never started (a graceful stop): due at once."""
         ...
 
+    def lease_owners(self, *, prefix: str, now: datetime) -> list[str]:
+        """Owners whose name starts with `prefix` that hold a lease on a pending effect."""
+        ...
+
+    def shorten_leases(self, *, owner: str, until: datetime) -> int:
+        """Make every lease `owner` holds end at `until` at the latest (its process is gone)."""
+        ...
+
     def pending_effects(self, *, incident_id: int | None = None) -> list[ClaimedEffect]:
         """Effects not done yet (all incidents when None), oldest first."""
         ...
