@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text
+from sqlalchemy import JSON, Column, DateTime, Index, Text, text
 from sqlmodel import Field, SQLModel
+
+_PENDING = text("status = 'pending'")
+_PENDING_PAGE = text("status = 'pending' AND kind = 'page'")
 
 
 class EffectRow(SQLModel, table=True):
@@ -17,6 +20,11 @@ class EffectRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_effects_pending", "status", "not_before"),
         Index("ix_effects_incident", "incident_id", "status"),
+        # What the dispatcher walks in id order when it claims (storage/store.claim_effects).
+        Index("ix_effects_pending_pages", "id", postgresql_where=_PENDING_PAGE,
+              sqlite_where=_PENDING_PAGE),
+        Index("ix_effects_pending_ids", "id", postgresql_where=_PENDING,
+              sqlite_where=_PENDING),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -9,7 +9,7 @@ from dataclasses import asdict, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, func, or_, update
+from sqlalchemy import Engine, and_, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -344,21 +344,23 @@ class SqlTransaction:
                    earlier.status == "pending", col(earlier.id) < col(EffectRow.id))
             .exists()
         )
-        query = (
+        due = (EffectRow.status == "pending", col(EffectRow.not_before) <= now, free)
+        page = col(EffectRow.kind) == EffectKind.PAGE.value
+        # Pages first, across incidents: a page never waits for anyone's chat housekeeping.
+        # Two queries, each an early-stopping walk of a partial index in id order (a single
+        # query ordered by "page first" had to test every pending row before sorting).
+        pages = select(EffectRow).where(*due, page).order_by(col(EffectRow.id)).limit(limit)
+        rest = (
             select(EffectRow)
-            .where(EffectRow.status == "pending", col(EffectRow.not_before) <= now, free,
-                   or_(col(EffectRow.ordered).is_(False), col(EffectRow.incident_id).is_(None),
-                       ~waiting))
-            # Pages first, across incidents: a page never waits for anyone's chat housekeeping.
-            .order_by(case((col(EffectRow.kind) == EffectKind.PAGE.value, 0), else_=1),
-                      col(EffectRow.id))
-            .limit(limit)
+            .where(*due, ~page, or_(col(EffectRow.ordered).is_(False),
+                                    col(EffectRow.incident_id).is_(None), ~waiting))
+            .order_by(col(EffectRow.id))
         )
-        if not self._sqlite:
-            # Replicas claim side by side, each taking rows the others do not hold.
-            query = query.with_for_update(skip_locked=True)
+        rows = self._claimable(pages)
+        if len(rows) < limit:
+            rows += self._claimable(rest.limit(limit - len(rows)))
         claimed: list[ClaimedEffect] = []
-        for row in self._session.exec(query):
+        for row in rows:
             row.attempts += 1
             row.lease_owner = owner
             row.lease_until = now + timedelta(seconds=lease_seconds.get(row.kind, 60.0))
@@ -367,6 +369,12 @@ class SqlTransaction:
         self._session.flush()
         # Pages first: whoever performs a batch in order never lets a page wait for a channel.
         return sorted(claimed, key=lambda e: (e.kind != EffectKind.PAGE, e.id))
+
+    def _claimable(self, query: Any) -> list[EffectRow]:
+        if not self._sqlite:
+            # Replicas claim side by side, each taking rows the others do not hold.
+            query = query.with_for_update(skip_locked=True)
+        return list(self._session.exec(query))
 
     def _held(self, effect_id: int, owner: str) -> Any:
         return and_(col(EffectRow.id) == effect_id, col(EffectRow.lease_owner) == owner,
