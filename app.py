@@ -198,7 +198,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
     )
     holder["ctx"] = ctx
     ctx.leases["page"] = settings.firebell_page_lease_seconds
-    dispatcher = holder["dispatcher"] = EffectDispatcher(ctx)
+    dispatcher = holder["dispatcher"] = EffectDispatcher(ctx, yield_to=lambda: timers.acting)
     sync_catalog(ctx, source=catalog, at=ctx.now())  # a changed schedule is a new version
     if settings.slack_enabled:
         slack_app = build_slack(ctx=ctx, settings=settings)

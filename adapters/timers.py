@@ -41,6 +41,11 @@ class SchedulerTimers:
         self._scheduler.start()
 
     @property
+    def acting(self) -> bool:
+        """True while due deadlines are being acted on."""
+        return self._lock.locked()
+
+    @property
     def running(self) -> bool:
         return bool(self._scheduler.running)
 

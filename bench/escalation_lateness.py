@@ -183,7 +183,7 @@ def _run(database: str, url: str, catalog: Catalog, ids: list[int], *, twilio: T
     if hang:
         twilio.ask(f"hang {CAROL}")
     # From here on as `serve`: every commit kicks the dispatcher, whose workers perform effects.
-    dispatcher = EffectDispatcher(ctx, workers=WORKERS)
+    dispatcher = EffectDispatcher(ctx, workers=WORKERS, yield_to=lambda: timers.acting)
     ctx.dispatch = dispatcher.kick
     dispatcher.start()
     timers.start()
@@ -244,6 +244,8 @@ def _table(results: list[Result]) -> None:
 
 def _measure(twilio: TwilioProcess) -> list[Result]:
     databases = ["sqlite"] + (["postgresql"] if os.environ.get("FIREBELL_TEST_PG_URL") else [])
+    if os.environ.get("BENCH_DATABASES"):  # e.g. BENCH_DATABASES=postgresql: profile just one
+        databases = os.environ["BENCH_DATABASES"].split(",")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         catalog_path = Path(tmp) / "catalog.yaml"
