@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
 import httpx
 import pytest
@@ -46,6 +47,9 @@ def _catalog(tmp_path: Path) -> Path:
 class Serve:
     """`python app.py serve` as a child process."""
 
+    command: tuple[str, ...] = ("app.py", "serve")
+    healthy_within = 20.0  # seconds
+
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env, self.log = env, log
         self.process: subprocess.Popen[bytes] | None = None
@@ -54,22 +58,25 @@ class Serve:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.env['PORT']}"
 
-    def start(self) -> None:
+    def start(self) -> Self:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "app.py", "serve"], cwd=ROOT, env=self.env, stdout=log,
+                [sys.executable, *self.command], cwd=ROOT, env=self.env, stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + self.healthy_within
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()
+            assert self.process.poll() is None, self.tail()
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
+                    return self
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
-        raise AssertionError("firebell serve did not become healthy:\n" + self.log.read_text())
+        raise AssertionError("firebell serve did not become healthy:\n" + self.tail())
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")
 
     def kill(self) -> None:
         assert self.process is not None

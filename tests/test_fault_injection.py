@@ -33,7 +33,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -48,7 +47,8 @@ from sqlalchemy.engine import Engine
 
 from tests.fake_faults import Fault
 from tests.slack_fake import Call, FakeSlack
-from tests.slack_helpers import BOT_TOKEN, ROOT, SIGNING_SECRET, SlackSender, free_port
+from tests.slack_helpers import BOT_TOKEN, SIGNING_SECRET, SlackSender, free_port
+from tests.test_crash_recovery import Serve
 from tests.twilio_fake import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -130,41 +130,17 @@ sys.exit(app.main(["serve"]))
 """
 
 
-class Server:
-    """One `firebell serve` process; it can be killed and started again on the same port."""
+class Server(Serve):
+    """One `firebell serve` process (with short leases); it can be killed and started again on
+    the same port."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.env['PORT']}"
+    command = ("-c", _LAUNCH)
+    healthy_within = 30.0
 
     @property
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
-
-    def start(self) -> Server:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-c", _LAUNCH], cwd=ROOT,
-                                            env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.tail()
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError("firebell serve did not become healthy:\n" + self.tail())
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
 
     def terminate(self, *, within: float, meanwhile: Callable[[], None] | None = None) -> float:
         """SIGTERM, then `meanwhile()` a second later, while it stops; returns how long the
