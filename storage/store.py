@@ -208,18 +208,6 @@ class SqlTransaction:
         ).scalar_one_or_none()
         return _page(row) if row is not None else None
 
-    def queued_pages(self, *, now: datetime, limit: int = 100) -> list[Page]:
-        query = (
-            select(PageRow)
-            .where(
-                PageRow.status == PageStatus.QUEUED.value,
-                or_(col(PageRow.send_at).is_(None), col(PageRow.send_at) <= _utc(now)),
-            )
-            .order_by(col(PageRow.id))
-            .limit(limit)
-        )
-        return [_page(row) for row in self._session.exec(query)]
-
     def pages_between(self, *, start: datetime, end: datetime) -> list[Page]:
         query = (
             select(PageRow)
@@ -233,16 +221,6 @@ class SqlTransaction:
             return {}
         query = select(IncidentRow).where(col(IncidentRow.id).in_(sorted(set(ids))))
         return {row.id: _incident(row) for row in self._session.exec(query) if row.id is not None}
-
-    def pages_in_doubt(self, *, claimed_before: datetime, limit: int = 100) -> list[Page]:
-        query = (
-            select(PageRow)
-            .where(PageRow.status == PageStatus.SENDING.value,
-                   col(PageRow.sent_at) <= _utc(claimed_before))
-            .order_by(col(PageRow.id))
-            .limit(limit)
-        )
-        return [_page(row) for row in self._session.exec(query)]
 
     def page_by_ref(self, ref: str) -> Page | None:
         row = self._session.exec(select(PageRow).where(PageRow.ref == ref)).first()
@@ -304,13 +282,11 @@ class SqlTransaction:
         deadline = self._session.exec(
             select(func.min(DeadlineRow.due_at)).where(col(DeadlineRow.done).is_(False))
         ).first()
-        page = self._session.exec(
-            select(func.min(PageRow.send_at)).where(PageRow.status == PageStatus.QUEUED.value)
-        ).first()
         effect = self._session.exec(
             select(func.min(EffectRow.not_before)).where(EffectRow.status == "pending")
         ).first()
-        due = [_aware(value) for value in (deadline, page, effect) if value is not None]
+        # A delayed page is an effect whose not_before is its send_at: counted there.
+        due = [_aware(value) for value in (deadline, effect) if value is not None]
         return min(due) if due else None
 
     # the effect outbox -----------------------------------------------------

@@ -176,10 +176,6 @@ class Pages(Protocol):
 
     def get_page(self, page_id: int) -> Page: ...
 
-    def queued_pages(self, *, now: datetime, limit: int = 100) -> list[Page]:
-        """Queued pages whose `send_at` has come."""
-        ...
-
     def page_by_ref(self, ref: str) -> Page | None: ...
 
     def pages_between(self, *, start: datetime, end: datetime) -> list[Page]:
