@@ -147,6 +147,10 @@ class TwilioPager:
         return str(sent.sid)
 
     # PageLookup ------------------------------------------------------------
+    def shared(self, page: Page, other: Page) -> bool:
+        # An SMS body names its page; a call carries nothing of ours.
+        return page.channel == other.channel == "voice" and page.person == other.person
+
     def find_sent(self, *, page: Page, since: datetime) -> list[str]:
         """SIDs of what Twilio accepted that may be this page: messages bearing its marker, or
         calls from our number to the person since `since` (newest last)."""

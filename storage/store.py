@@ -226,6 +226,15 @@ class SqlTransaction:
         row = self._session.exec(select(PageRow).where(PageRow.ref == ref)).first()
         return _page(row) if row else None
 
+    def in_doubt(self, *, person: str, channel: str) -> list[Page]:
+        query = (
+            select(PageRow)
+            .where(col(PageRow.status) == PageStatus.SENDING.value, PageRow.person == person,
+                   PageRow.channel == channel)
+            .order_by(col(PageRow.sent_at), col(PageRow.id))
+        )
+        return [_page(row) for row in self._session.exec(query)]
+
     # follow-ups (storage/postmortem_store.py) ------------------------------
     def followups(self) -> SqlFollowUps:
         """Postmortems and action items, in this same transaction."""

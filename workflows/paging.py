@@ -40,6 +40,11 @@ class PageLookup(Protocol):
         oldest first. Raises ExternalServiceError."""
         ...
 
+    def shared(self, page: Page, other: Page) -> bool:
+        """True if `find_sent` for `page` may return what was sent for `other` (e.g. calls to
+        one person carry nothing that tells them apart)."""
+        ...
+
 
 @dataclass(frozen=True)
 class PlannedPage:
@@ -194,7 +199,16 @@ def _settle_in_doubt(ctx: Context, page: Page, claimed_at: datetime) -> None:
         if current.status != PageStatus.SENDING or current.sent_at != claimed_at:
             return
         incident = uow.incidents.get_incident(page.incident_id)
-        ref = next((r for r in refs if uow.pages.page_by_ref(r) is None), None)
+        unused = [r for r in refs if uow.pages.page_by_ref(r) is None]
+        if isinstance(pager, PageLookup):
+            # Deliveries that do not name their page go to the pages in doubt in claim order:
+            # the earlier claims took the earlier deliveries (a later claim must not take the
+            # delivery of an earlier page whose own settling comes later).
+            ahead = [p for p in uow.pages.in_doubt(person=page.person, channel=page.channel)
+                     if p.id != page.id and pager.shared(page, p)
+                     and (p.sent_at or claimed_at, p.id or 0) < (claimed_at, page.id or 0)]
+            unused = unused[len(ahead):]
+        ref = unused[0] if unused else None
         if ref is not None:
             current.status, current.ref = PageStatus.SENT, ref
             text = f"{page.channel} page to {page.person} found sent ({ref}) after a restart"

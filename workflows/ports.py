@@ -178,6 +178,10 @@ class Pages(Protocol):
 
     def page_by_ref(self, ref: str) -> Page | None: ...
 
+    def in_doubt(self, *, person: str, channel: str) -> list[Page]:
+        """The person's pages by `channel` still `sending`, in the order they were claimed."""
+        ...
+
     def pages_between(self, *, start: datetime, end: datetime) -> list[Page]:
         """Pages created in [start, end), oldest first."""
         ...

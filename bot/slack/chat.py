@@ -266,6 +266,11 @@ class SlackPager:
     def send_page(self, *, page: Page, incident: Incident, message: Message) -> str:
         return self.chat.send_direct(person=page.person, message=message)
 
+    def shared(self, page: Page, other: Page) -> bool:
+        # A DM carries its incident's button, not its page.
+        return (page.person, page.incident_id, page.channel) == (
+            other.person, other.incident_id, other.channel)
+
     def find_sent(self, *, page: Page, since: datetime) -> list[str]:
         """`PageLookup`: our DMs to the person since `since` that carry this incident's
         Acknowledge button, oldest first (a crash may have cut us off after Slack took one)."""
