@@ -35,6 +35,9 @@ from workflows.schedule_changes import sync_catalog
 log = logging.getLogger("firebell")
 HERE = Path(__file__).resolve().parent
 DEMO_CATALOG = HERE / "examples" / "demo.yaml"
+# The console's database unless given one: a file of its own, so that a practice incident is never
+# seen (and paged) by `serve`, whose DATABASE_URL defaults to sqlite:///firebell.db.
+CONSOLE_DATABASE = "firebell-console.db"  # a SQLite file in the working directory
 STOP_GRACE_SECONDS = 10.0  # on SIGTERM: how long effects in flight may take to finish
 
 
@@ -77,6 +80,8 @@ class Settings(BaseSettings):
     # must outlive Twilio's whole retry budget (~58 s).
     firebell_page_lease_seconds: float = 150.0
     firebell_calendar_secret: str | None = None  # signs calendar feed URLs (bot/calendars.py)
+    # The console's own database (URL or SQLite file); never DATABASE_URL, which is serve's.
+    firebell_console_database: str | None = None
 
     @property
     def twilio_enabled(self) -> bool:
@@ -301,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="firebell", description="Self-hosted incident response")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the bot (HTTP server, Slack, scheduler)")
-    sub.add_parser("console", help="a terminal chat running the same workflows")
+    console = sub.add_parser("console", help="a terminal chat running the same workflows")
+    console.add_argument("--database", default=None, help="URL or SQLite file (default: "
+                         f"FIREBELL_CONSOLE_DATABASE, else {CONSOLE_DATABASE}; never DATABASE_URL)")
     demo = sub.add_parser("demo", help="play a scripted incident offline, at accelerated time")
     demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second")
     demo.add_argument("--database", default=None, help="SQLite file (default: a temporary one)")
@@ -362,11 +369,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from bot.console.demo import run_demo
 
-        return run_demo(catalog_path=DEMO_CATALOG, speed=args.speed, database=args.database)
+        return run_demo(catalog_path=DEMO_CATALOG, speed=args.speed, database=args.database,
+                        serve_database=settings.database_url)
     if args.command == "console":
         from bot.console.repl import run_console
 
-        return run_console(settings=settings, default_catalog=DEMO_CATALOG)
+        return run_console(settings=settings, default_catalog=DEMO_CATALOG, database=args.database)
     try:
         serve(settings)
     except CatalogError as error:
@@ -454,6 +462,43 @@ class _NoChat:
 class _NoTimers:
     def wake_at(self, when: datetime) -> None:
         return None
+
+
+def sandbox_database_url(database: str) -> str:
+    """A database given to the console or the demo: a URL as it is, a path as a SQLite file."""
+    if "://" in database:
+        return database
+    return f"sqlite:///{Path(database).resolve()}"
+
+
+def describe_database(url: str, *, serve_url: str | None) -> str:
+    """The sandbox's database for its banner: the URL without its password, and a warning when
+    it is the one `serve` uses (given explicitly: allowed, but never silently)."""
+    from sqlalchemy.engine import make_url
+
+    shown = make_url(url).render_as_string(hide_password=True)
+    if serve_url and _same_database(url, serve_url):
+        shown += (" — ⚠ the database `firebell serve` uses (DATABASE_URL): incidents declared"
+                  " here are real to it, and it pages for them")
+    return shown
+
+
+def _same_database(a: str, b: str) -> bool:
+    from sqlalchemy.engine import make_url
+
+    first, second = make_url(a), make_url(b)
+    if first.get_backend_name() == second.get_backend_name() == "sqlite":
+        files = [u.database for u in (first, second)]
+        if not all(files) or ":memory:" in files:
+            return False
+        return Path(files[0] or "").resolve() == Path(files[1] or "").resolve()
+
+    def where(url: Any) -> tuple[object, ...]:
+        backend = url.get_backend_name()
+        port = url.port or {"postgresql": 5432, "mysql": 3306}.get(backend)
+        return (backend, url.host, port, url.database)
+
+    return where(first) == where(second)
 
 
 def build_console_context(

@@ -20,16 +20,17 @@ from workflows.model import Incident, Page
 from workflows.ports import Button, ExternalServiceError, Message
 
 
-def _console(tmp_path: Path, *lines: str) -> str:
-    settings = Settings(
-        firebell_config=str(tmp_path / "absent.yaml"),  # falls back to the demo catalog
-        database_url=f"sqlite:///{tmp_path / 'console.db'}",
-        _env_file=None,  # type: ignore[call-arg]
-    )
+def _console(tmp_path: Path, *lines: str, database: str | None = None, **settings: str) -> str:
+    """The console on `lines`; `database=""` gives it none (its own default is used)."""
     out = io.StringIO()
     status = run_console(
-        settings=settings,
+        settings=Settings(
+            firebell_config=str(tmp_path / "absent.yaml"),  # falls back to the demo catalog
+            _env_file=None,  # type: ignore[call-arg]
+            **settings,
+        ),
         default_catalog=DEMO_CATALOG,
+        database=f"sqlite:///{tmp_path / 'console.db'}" if database is None else database,
         stdin=io.StringIO("\n".join(lines) + "\n"),
         stdout=out,
     )
@@ -202,7 +203,7 @@ def test_console_pager_prints_sms_calls_and_chat_and_needs_a_phone() -> None:
 @pytest.mark.slow
 def test_firebell_console_reads_piped_stdin(tmp_path: Path) -> None:
     environment = {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'console.db'}",
+        "FIREBELL_CONSOLE_DATABASE": str(tmp_path / "console.db"),
         "FIREBELL_CONFIG": str(tmp_path / "absent.yaml"),
     }
     script = "/oncall checkout\n/incident list\n/quit\n"
@@ -227,3 +228,73 @@ def test_the_console_has_every_store_schedules_and_intake_included(tmp_path: Pat
         assert "not set up" not in answer and "no schedule store" not in answer, answer
         assert "error" not in answer.lower(), answer
     assert "(offer " in _after(text, "> /oncall cover")
+
+
+def _incident_titles(path: Path) -> list[str]:
+    store = SqlStore(f"sqlite:///{path}")
+    try:
+        with store.transaction() as tx:
+            return [i.title for i in tx.list_incidents(open_only=False, limit=100)]
+    finally:
+        store.dispose()
+
+
+PRACTICE = "/incident declare service=checkout severity=critical urgency=high Practice run"
+
+
+def test_the_console_never_uses_serves_database_unless_given_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A practice P1 in the console must not be escalated and paged by `serve` started later in
+    the same directory: by default the console has a file of its own, and its banner says so."""
+    monkeypatch.chdir(tmp_path)
+    serve_db = tmp_path / "firebell.db"
+    text = _console(tmp_path, PRACTICE, "/quit", database="",
+                    database_url=f"sqlite:///{serve_db}")
+    assert not serve_db.exists()
+    own = tmp_path / "firebell-console.db"
+    assert _incident_titles(own) == ["Practice run"]
+    assert f"Database sqlite:///{own}\n" in text.splitlines(keepends=True)[1]
+    assert "⚠" not in text.splitlines()[1]
+
+    # FIREBELL_CONSOLE_DATABASE (here a URL) chooses it when no --database is given.
+    chosen = tmp_path / "chosen.db"
+    _console(tmp_path, PRACTICE, database="", database_url=f"sqlite:///{serve_db}",
+             firebell_console_database=f"sqlite:///{chosen}")
+    assert _incident_titles(chosen) == ["Practice run"] and not serve_db.exists()
+
+    # Given serve's database explicitly, the console uses it and says what that means.
+    text = _console(tmp_path, "/quit", database=str(serve_db),
+                    database_url=f"sqlite:///{serve_db}")
+    banner = text.splitlines()[1]
+    assert banner.startswith(f"Database sqlite:///{serve_db} — ⚠ the database `firebell serve`")
+
+
+def test_the_console_banner_hides_a_database_password() -> None:
+    from app import describe_database
+
+    url = "postgresql+psycopg://firebell:s3cret@db.example:5432/firebell"
+    shown = describe_database(url, serve_url="postgresql://other:pw@db.example/firebell")
+    assert "s3cret" not in shown and "db.example:5432/firebell" in shown
+    assert "⚠" in shown  # the same server and database as serve's, whatever the driver or user
+    assert "⚠" not in describe_database(url, serve_url="sqlite:///firebell.db")
+
+
+@pytest.mark.slow
+def test_firebell_console_ignores_database_url(tmp_path: Path) -> None:
+    serve_db = tmp_path / "serve.db"
+    environment = {
+        "DATABASE_URL": f"sqlite:///{serve_db}",
+        "FIREBELL_CONFIG": str(tmp_path / "absent.yaml"),
+    }
+    result = run_firebell("console", cwd=tmp_path, env=environment, stdin=PRACTICE + "\n/quit\n")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert not serve_db.exists()
+    assert _incident_titles(tmp_path / "firebell-console.db") == ["Practice run"]
+    assert f"Database sqlite:///{tmp_path / 'firebell-console.db'}" in result.stdout
+
+    given = tmp_path / "given.db"
+    result = run_firebell("console", "--database", str(given), cwd=tmp_path, env=environment,
+                          stdin=PRACTICE + "\n/quit\n")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert _incident_titles(given) == ["Practice run"] and not serve_db.exists()

@@ -117,7 +117,25 @@ def test_demo_twice_on_one_database_numbers_the_second_incident(
 
 @pytest.mark.slow
 def test_firebell_demo_command_exits_zero(tmp_path: Path) -> None:
-    result = run_firebell("demo", "--speed", "0", cwd=tmp_path)
+    serve_db = tmp_path / "firebell.db"
+    result = run_firebell("demo", "--speed", "0", cwd=tmp_path,
+                          env={"DATABASE_URL": f"sqlite:///{serve_db}"})
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "INC-1 is closed" in result.stdout
     assert (tmp_path / "postmortem-INC-1.md").exists()
+    # A sandbox: a temporary database, named in the banner; serve's is never touched.
+    banner = result.stdout.splitlines()[1]
+    assert banner.startswith("Database sqlite:///") and "demo.db (temporary" in banner, banner
+    assert not serve_db.exists()
+
+
+def test_demo_given_serves_database_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    serve_db = tmp_path / "firebell.db"
+    out = io.StringIO()
+    assert run_demo(catalog_path=DEMO_CATALOG, speed=0, database=str(serve_db), stdout=out,
+                    serve_database="sqlite:///firebell.db") == 0
+    banner = out.getvalue().splitlines()[1]
+    assert banner.startswith(f"Database sqlite:///{serve_db} — ⚠ the database `firebell serve`")

@@ -170,25 +170,29 @@ class _Demo:
 
 
 def run_demo(
-    *, catalog_path: Path | str, speed: float, database: str | None, stdout: TextIO | None = None
+    *, catalog_path: Path | str, speed: float, database: str | None, stdout: TextIO | None = None,
+    serve_database: str | None = None,
 ) -> int:
-    """Play the scripted incident; 0 when it ran to a closed incident and a postmortem draft."""
+    """Play the scripted incident; 0 when it ran to a closed incident and a postmortem draft.
+
+    The demo is a sandbox: its database is `database` (a URL or a SQLite file) when given, else
+    a temporary file deleted afterwards — never `serve_database` (DATABASE_URL) unless given it.
+    """
+    from app import sandbox_database_url
+
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter hides the story
     with tempfile.TemporaryDirectory(prefix="firebell-demo-") as scratch:
-        url = _database_url(database, Path(scratch))
-        return _play(catalog_path=catalog_path, speed=speed, url=url, stdout=stdout)
+        url = sandbox_database_url(database or str(Path(scratch) / "demo.db"))
+        return _play(catalog_path=catalog_path, speed=speed, url=url, stdout=stdout,
+                     serve_database=serve_database, temporary=database is None)
 
 
-def _database_url(database: str | None, scratch: Path) -> str:
-    if database is None:
-        return f"sqlite:///{scratch / 'demo.db'}"
-    if "://" in database:
-        return database
-    return f"sqlite:///{Path(database).resolve()}"
-
-
-def _play(*, catalog_path: Path | str, speed: float, url: str, stdout: TextIO | None) -> int:
-    from app import build_console_context  # the composition root knows the concrete store
+def _play(
+    *, catalog_path: Path | str, speed: float, url: str, stdout: TextIO | None,
+    serve_database: str | None, temporary: bool,
+) -> int:
+    # The composition root knows the concrete store.
+    from app import build_console_context, describe_database
 
     writing = stdout or sys.stdout
     clock = FakeClock(START)
@@ -209,7 +213,9 @@ def _play(*, catalog_path: Path | str, speed: float, url: str, stdout: TextIO | 
     out = ConsoleWriter(clock, stream=writing, zone=ctx.catalog.timezone)
     writing.write(
         f"Firebell demo — a scripted P1 at {speed:g}x speed"
-        f"{' (no waiting)' if speed <= 0 else ''}. Catalog {catalog_path}; database {url}.\n"
+        f"{' (no waiting)' if speed <= 0 else ''}. Catalog {catalog_path}.\n"
+        f"Database {describe_database(url, serve_url=serve_database)}"
+        f"{' (temporary, deleted afterwards)' if temporary else ''}\n"
         "Chat and pages are printed here; nothing leaves this machine.\n"
     )
     demo = _Demo(ctx, clock, out)

@@ -70,11 +70,18 @@ def run_console(
     *,
     settings: Settings,
     default_catalog: Path | str,
+    database: str | None = None,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
 ) -> int:
-    """Run the terminal chat until `/quit` or end of input; returns the exit status."""
-    from app import build_console_context  # the composition root knows the concrete store
+    """Run the terminal chat until `/quit` or end of input; returns the exit status.
+
+    The console is a sandbox: its database is `database` (a URL or a SQLite file), else
+    FIREBELL_CONSOLE_DATABASE, else `firebell-console.db` here — never DATABASE_URL, so that a
+    practice incident is never seen, escalated and paged by `firebell serve`.
+    """
+    # The composition root knows the concrete store and where the console's database is.
+    from app import CONSOLE_DATABASE, build_console_context, describe_database, sandbox_database_url
 
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter is not chat
     reading = stdin or sys.stdin
@@ -82,13 +89,16 @@ def run_console(
     catalog_path = (
         settings.firebell_config if Path(settings.firebell_config).exists() else default_catalog
     )
+    database_url = sandbox_database_url(
+        database or settings.firebell_console_database or CONSOLE_DATABASE
+    )
     clock = ConsoleClock()
     chat = ConsoleChat(clock, stream=writing)
     pager = ConsolePager(clock, stream=writing)
     pagers: dict[str, PagerPort] = {"chat": pager, "sms": pager, "voice": pager}
     ctx = build_console_context(
         catalog_path=catalog_path,
-        database_url=settings.database_url,
+        database_url=database_url,
         clock=clock,
         timers=ManualTimers(),
         chat=chat,
@@ -107,7 +117,8 @@ def run_console(
         user=people[0].id if people else "you",
     )
     writing.write(
-        f"Firebell console — catalog {catalog_path}, database {settings.database_url}\n"
+        f"Firebell console — catalog {catalog_path}\n"
+        f"Database {describe_database(database_url, serve_url=settings.database_url)}\n"
         "Pages and posts are printed here; nothing leaves this machine. "
         "Deadlines are checked after every line. /help for help.\n"
     )
