@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from storage.db import aware as _aware
 from storage.intake_tables import AlertGroupRow, AlertRow, SignalRow, WebhookDeliveryRow
 from storage.tables import IncidentRow
-from workflows.model import OPEN_STATES
+from workflows.model import OPEN_STATES, State
 from workflows.ports import NotFound
 from workflows.signals import Alert, AlertGroup, AlertStatus, NoiseRow, StoredSignal
 
@@ -30,7 +30,7 @@ GROUPS = AlertGroupRow.__table__  # type: ignore[attr-defined]
 SIGNALS = SignalRow.__table__  # type: ignore[attr-defined]
 DELIVERIES = WebhookDeliveryRow.__table__  # type: ignore[attr-defined]
 INCIDENTS = IncidentRow.__table__  # type: ignore[attr-defined]
-_OPEN = [state.value for state in OPEN_STATES]
+_JOINABLE = [state.value for state in (*OPEN_STATES, State.RESOLVED)]
 
 
 # Built once: an alert storm runs these thousands of times a second.
@@ -166,7 +166,9 @@ class SqlIntakeTransaction:
                 continue  # closed a moment ago: take the next turn to open one
             group = _group(row)
             expired = group.last_alert_at < at - timedelta(seconds=window_seconds)
-            ended = group.incident_id is not None and row._mapping["state"] not in _OPEN
+            # A resolved incident in its recovery watch still takes its alerts: one that fires
+            # again reopens it (and pages, if nobody held it) instead of opening another.
+            ended = group.incident_id is not None and row._mapping["state"] not in _JOINABLE
             if expired or ended:
                 self._c.execute(update(GROUPS).where(GROUPS.c.id == group.id).values(open_key=None))
                 continue

@@ -24,6 +24,12 @@ class RecordingChat:
     def invite(self, *, channel: str, people: list[str]) -> None:
         self.invites.append((channel, list(people)))
 
+    def channel_link(self, channel: str) -> str:
+        return f"<#{channel}>"
+
+    def channel_url(self, channel: str) -> str | None:
+        return f"https://chat.example/{channel}"
+
     def set_topic(self, *, channel: str, topic: str) -> None:
         self.topics[channel] = topic
 

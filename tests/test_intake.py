@@ -75,24 +75,43 @@ def test_alerts_of_a_service_within_the_window_join_the_open_incident(world: Int
     assert third.incident_id not in (None, first.incident_id)
 
 
-def test_all_alerts_resolved_tells_the_channel_and_auto_resolve_is_opt_in(
+def test_all_alerts_resolved_before_an_ack_resolves_and_stops_paging(
     store: SqlStore, start_time: datetime
 ) -> None:
+    """PagerDuty's semantics: resolved at the source while nobody holds it, paging stops."""
     world = IntakeWorld(store, start_time)
     first = world.fire("a")
     world.fire("b")
     world.fire("a", action=Action.RESOLVE)
     assert not any("Every alert" in t for t in world.chat.texts())
+    paged = len(world.pager.sent)
     world.fire("b", action=Action.RESOLVE)
-    assert any("Every alert of INC-" in t for t in world.chat.texts())
+    assert any("Every alert of INC-" in t and "paging stops" in t for t in world.chat.texts())
     [incident] = world.incidents()
-    assert incident.state == State.TRIGGERED  # auto_resolve is off
+    assert incident.state == State.RESOLVED
     assert world.kinds(first.incident_id or 0).count("alert_resolved") == 2
+    world.advance(minutes=30)  # every ack timeout of the policy: nobody else is called
+    assert len(world.pager.sent) == paged
+    with store.transaction() as tx:
+        assert all(p.status.value != "queued" for p in tx.pages(first.incident_id or 0))
+
+
+def test_once_acknowledged_resolving_is_the_persons_and_auto_resolve_is_opt_in(
+    store: SqlStore, start_time: datetime
+) -> None:
+    world = IntakeWorld(store, start_time)
+    first = world.fire("a")
+    respond.acknowledge(world.ctx, incident_id=first.incident_id or 0, person="alice")
+    world.fire("a", action=Action.RESOLVE)
+    assert any("Every alert of INC-" in t and "/incident resolve" in t for t in world.chat.texts())
+    [incident] = world.incidents()
+    assert incident.state == State.ACKNOWLEDGED  # auto_resolve is off: alice decides
 
     auto = IntakeWorld(store, start_time, catalog=CATALOG.replace(
         "grouping_window: 10m", "grouping_window: 10m\n  auto_resolve: true"))
     lifecycle.close(auto.ctx, incident_id=first.incident_id or 0, actor="alice")
     again = auto.fire("x")
+    respond.acknowledge(auto.ctx, incident_id=again.incident_id or 0, person="alice")
     auto.fire("x", action=Action.RESOLVE)
     with store.transaction() as tx:
         assert tx.get_incident(again.incident_id or 0).state == State.RESOLVED
@@ -166,10 +185,10 @@ def test_ticket_changes_come_back_once_and_own_changes_are_ignored(world: Intake
 def test_noise_report_counts_signals_acks_and_self_resolved(world: IntakeWorld) -> None:
     noisy = world.fire("n1", alertname="DiskFull")
     world.fire("n1", alertname="DiskFull")
+    world.fire("n2", alertname="Latency")  # joins the incident
     world.fire("n1", action=Action.RESOLVE, alertname="DiskFull")
     world.clock.advance(timedelta(minutes=1))
     respond.acknowledge(world.ctx, incident_id=noisy.incident_id or 0, person="alice")
-    world.fire("n2", alertname="Latency")  # joins the acknowledged incident
     rows = {(r.rule, r.service): r for r in noise_report(world.ctx)}
     disk = rows[("DiskFull", "checkout")]
     assert (disk.signals, disk.alerts, disk.acknowledged, disk.auto_resolved) == (2, 1, 0, 1)

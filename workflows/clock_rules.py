@@ -23,10 +23,15 @@ def clock_due(incident: Incident, clock: NotificationClock) -> datetime:
     return incident.declared_at + timedelta(seconds=clock.within.seconds)
 
 
-def clock_lines(catalog: Catalog, incident: Incident, *, now: datetime) -> list[str]:
-    """One line per running clock, in the catalog's zone, for the topic and the channel."""
+def clock_lines(
+    catalog: Catalog, incident: Incident, *, now: datetime, met: frozenset[str] = frozenset()
+) -> list[str]:
+    """One line per running clock (not in `met`), in the catalog's zone, for the topic and the
+    channel."""
     lines = []
     for clock in clocks_for(catalog, incident):
+        if clock.id in met:
+            continue
         due = clock_due(incident, clock)
         left = int((due - now).total_seconds())
         when = due.astimezone(ZoneInfo(catalog.timezone)).strftime("%Y-%m-%d %H:%M %Z")

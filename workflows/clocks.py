@@ -11,7 +11,7 @@ from datetime import timedelta
 from workflows.clock_rules import clock_due, clock_lines, clocks_for
 from workflows.context import Context, record
 from workflows.durations import format_duration
-from workflows.model import DIRECT, Deadline, DeadlineKind, Incident, State
+from workflows.model import DIRECT, Deadline, DeadlineKind, Incident
 from workflows.oncall import resolve_targets
 from workflows.paging import queue_pages
 from workflows.ports import InvalidRequest, Message
@@ -45,8 +45,9 @@ def start_clocks(ctx: Context, uow: Unit, incident: Incident) -> None:
 def on_clock(
     ctx: Context, uow: Unit, incident: Incident, deadline: Deadline
 ) -> None:
-    """A clock's reminder, page or deadline moment came."""
-    if incident.state == State.CLOSED or _met(uow, incident, str(deadline.data["clock"])):
+    """A clock's reminder, page or deadline moment came. A clock runs until it is marked
+    done, whatever the incident's state: a fix in an hour does not end a 72 h duty."""
+    if str(deadline.data["clock"]) in met_clocks(uow, incident):
         return
     clock = next(c for c in ctx.catalog.notification_clocks if c.id == deadline.data["clock"])
     due = clock_due(incident, clock)
@@ -62,7 +63,9 @@ def on_clock(
     uow.post(incident, Message(render("notice", text=text)))
     if what == "page" and clock.page_group:
         people = resolve_targets(ctx.catalog, targets=ctx.catalog.group(clock.page_group), at=ctx.now())
-        queue_pages(ctx, uow, incident, people=people, step=DIRECT, round=0)
+        reason = (f"{clock.name} is due in {left}: the notice must go out. Once it has, "
+                  f"mark it done with `/incident notified {clock.id}`.")
+        queue_pages(ctx, uow, incident, people=people, step=DIRECT, round=0, reason=reason)
         uow.invite(incident, people)
 
 
@@ -75,13 +78,19 @@ def mark_notified(ctx: Context, *, incident_id: int, clock_id: str, actor: str) 
             raise InvalidRequest(
                 f"{incident.ref} has no clock '{clock_id}'" + (f"; running: {', '.join(known)}" if known else "")
             )
+        if clock_id in met_clocks(uow, incident):
+            raise InvalidRequest(f"{clock_id} of {incident.ref} is already marked done")
         record(uow, incident, kind="clock_met", at=ctx.now(), actor=actor, data={"clock": clock_id},
                text=f"{clock_id} done")
+        assert incident.id is not None
         uow.post(incident, Message(render(
             "notice", text=f":white_check_mark: {clock_id} marked done by {ctx.display(actor)}.")))
+        uow.refresh_topic(incident)
     return incident
 
 
-def _met(uow: Unit, incident: Incident, clock_id: str) -> bool:
+def met_clocks(uow: Unit, incident: Incident) -> frozenset[str]:
+    """The clocks of the incident marked done (`/incident notified`)."""
     assert incident.id is not None
-    return any(e.kind == "clock_met" and e.data.get("clock") == clock_id for e in uow.timeline.events(incident.id))
+    return frozenset(str(e.data.get("clock")) for e in uow.timeline.events(incident.id)
+                     if e.kind == "clock_met")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,7 +10,7 @@ from workflows.clocks import start_clocks
 from workflows.context import Context, record
 from workflows.durations import format_duration
 from workflows.escalate import start_escalation
-from workflows.model import Deadline, DeadlineKind, Incident
+from workflows.model import Deadline, DeadlineKind, Incident, State
 from workflows.paging import ack_button
 from workflows.ports import Button, InvalidRequest, Message
 from workflows.render import render
@@ -31,17 +30,6 @@ class DeclareRequest:
     drill: bool = False
     reporter: str | None = None  # person id, or a chat mention when not in the catalog
     flags: tuple[str, ...] = ()  # security, privacy, compliance: start notification clocks
-
-
-def channel_name(incident: Incident) -> str:
-    """`inc-<yyyymmdd>-<number>-<slug>`, within Slack's 80 characters and its alphabet.
-
-    The incident's number makes the name its own: a retried creation finds the channel an
-    earlier attempt made instead of making a second one.
-    """
-    slug = re.sub(r"[^a-z0-9]+", "-", incident.title.lower()).strip("-")[:40].strip("-")
-    prefix = "drill" if incident.drill else "inc"
-    return f"{prefix}-{incident.declared_at:%Y%m%d}-{incident.id}" + (f"-{slug}" if slug else "")
 
 
 def declare(ctx: Context, request: DeclareRequest) -> Incident:
@@ -92,21 +80,57 @@ def declare_in(
     )
     paged: list[str] = []
     if response.page:
-        # Pages do not wait for the channel: they are independent effects, performed beside
-        # it; the channel, its invites and its welcome follow one another in order.
-        uow.create_channel(incident)
-        people = [p for p in dict.fromkeys([incident.declared_by, incident.commander])
-                  if p and ctx.knows(p)]
-        uow.invite(incident, people)
-        paged = start_escalation(ctx, uow, incident)
-        if response.update_every:
-            _remind_updates(ctx, uow, incident, response.update_every.seconds)
+        paged = start_response(ctx, uow, incident)
     else:
         schedule_ack_due(ctx, uow, incident)
     start_clocks(ctx, uow, incident)
     _welcome(ctx, uow, incident, paged=paged)
     open_ticket_effect(ctx, uow, incident)
     return incident
+
+
+def start_response(ctx: Context, uow: Unit, incident: Incident) -> list[str]:
+    """A paging priority's response: a channel, its people, the escalation (while nobody has
+    acknowledged) and the update cadence. Returns who was paged.
+
+    Used when an incident is declared at a paging priority and when it is raised to one.
+    """
+    # Pages do not wait for the channel: they are independent effects, performed beside
+    # it; the channel, its invites and its welcome follow one another in order.
+    if incident.channel is None:
+        uow.create_channel(incident)
+    people = [p for p in dict.fromkeys([incident.declared_by, incident.commander,
+                                        incident.acknowledged_by]) if p and ctx.knows(p)]
+    uow.invite(incident, people)
+    paged: list[str] = []
+    if incident.state == State.TRIGGERED:
+        paged = start_escalation(ctx, uow, incident)
+    response = ctx.catalog.response_for(incident.priority)
+    if response.update_every:
+        _remind_updates(ctx, uow, incident, response.update_every.seconds)
+    return paged
+
+
+def raise_response(
+    ctx: Context, uow: Unit, incident: Incident, *, before: str
+) -> list[str]:
+    """The incident's priority was just changed from `before`: a ticket raised to a paging
+    priority starts that priority's response (channel, escalation, cadence) now.
+    Returns who was paged."""
+    catalog = ctx.catalog
+    if not catalog.response_for(incident.priority).page or catalog.response_for(before).page:
+        return []
+    assert incident.id is not None
+    uow.deadlines.cancel_deadlines(incident_id=incident.id, kinds=(DeadlineKind.ACK_DUE,))
+    paged = start_response(ctx, uow, incident)
+    _welcome(ctx, uow, incident, paged=paged)
+    if incident.acknowledged_by and incident.state != State.TRIGGERED:
+        # They took it as a ticket; it is an incident now, and theirs.
+        uow.send_direct(person=incident.acknowledged_by, incident_id=incident.id,
+                        message=Message(render(
+                            "notice", text=f":rotating_light: {incident.ref}, which you "
+                            f"acknowledged as {before}, is now {incident.priority}: you hold it.")))
+    return paged
 
 
 def _remind_updates(

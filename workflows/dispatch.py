@@ -19,9 +19,9 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from workflows.clock_rules import clock_lines
+from workflows.clocks import met_clocks
 from workflows.context import Context, record
-from workflows.declare import channel_name
-from workflows.model import Incident
+from workflows.model import Incident, channel_name
 from workflows.outbox import ClaimedEffect, EffectKind, message_from
 from workflows.paging import deliver_page
 from workflows.ports import (
@@ -174,15 +174,18 @@ def _topic(ctx: Context, effect: ClaimedEffect) -> None:
     if not incident.channel:
         return
     # Rendered now, from the incident as it is now: a late topic is never an old one.
+    with ctx.reading() as uow:
+        met = met_clocks(uow, incident)
     clocks = [line.replace(":stopwatch: ", "")
-              for line in clock_lines(ctx.catalog, incident, now=ctx.now())]
+              for line in clock_lines(ctx.catalog, incident, now=ctx.now(), met=met)]
     topic = render("topic", incident=incident, commander=ctx.display(incident.commander),
                    clocks=clocks)
     ctx.chat.set_topic(channel=incident.channel, topic=topic)
 
 
 def _page(ctx: Context, effect: ClaimedEffect) -> None:
-    deliver_page(ctx, int(effect.payload["page"]), retry=effect.attempts > 1)
+    deliver_page(ctx, int(effect.payload["page"]), retry=effect.attempts > 1,
+                 reason=str(effect.payload.get("reason") or ""))
 
 
 def _open_ticket(ctx: Context, effect: ClaimedEffect) -> str | None:

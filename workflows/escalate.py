@@ -85,6 +85,18 @@ def restart_escalation(
     return _page_step(ctx, uow, incident, step=0, round=0)
 
 
+def page_again(ctx: Context, uow: Unit, incident: Incident) -> list[str]:
+    """The problem is back while nobody holds the incident: its policy pages from the first
+    step again, as a new round."""
+    assert incident.id is not None
+    uow.deadlines.cancel_deadlines(incident_id=incident.id, kinds=(DeadlineKind.ESCALATE,))
+    if not incident.policy:
+        snapshot_policy(ctx, incident)
+    if not incident.policy:
+        return []
+    return _page_step(ctx, uow, incident, step=0, round=incident.escalation_round + 1)
+
+
 def on_maintenance_end(
     ctx: Context, uow: Unit, incident: Incident, deadline: Deadline
 ) -> None:

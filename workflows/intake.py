@@ -214,9 +214,30 @@ def _join(
     if plan.flapping:
         record(uow, incident, kind="flapping", at=ctx.now(), text=_flapping_text(alert),
                source_id=f"flapping:{alert.id}")
-    if fresh:
-        text = render("alert_grouped", incident=incident, alert=alert, flapping=plan.flapping)
-        uow.post(incident, Message(text))
+    if not fresh:
+        return
+    if incident.state == State.RESOLVED:
+        incident = uow.incidents.get_incident(incident_id, for_update=True)
+        lifecycle.reopen_in(ctx, uow, incident, actor=ACTOR,
+                            reason=f"{alert.rule} fired again during the recovery watch")
+    before = incident.priority
+    raised = (alert.priority is not None and incident.is_open
+              and _rank(alert.priority) < _rank(incident.priority))
+    text = render("alert_grouped", incident=incident, alert=alert, flapping=plan.flapping,
+                  raised_to=alert.priority if raised else None, before=before)
+    uow.post(incident, Message(text))
+    if raised:
+        assert alert.priority is not None
+        incident = uow.incidents.get_incident(incident_id, for_update=True)
+        if isinstance(plan.routed, Route):
+            incident.severity = plan.routed.severity
+        lifecycle.retriage_in(ctx, uow, incident, actor=ACTOR, priority=alert.priority,
+                              reason=f"{alert.rule} joined at {alert.priority}")
+
+
+def _rank(priority: str) -> int:
+    """P1 → 1: lower is more urgent."""
+    return int(priority[1:]) if priority[1:].isdigit() else 99
 
 
 def _resolved(
@@ -227,13 +248,18 @@ def _resolved(
     incident = uow.incidents.get_incident(incident_id, for_update=True)
     record(uow, incident, kind="alert_resolved", at=ctx.now(), text=_alert_text(alert),
            data=_alert_data(alert), source_id=f"alert-resolved:{alert.id}")
-    if plan.remaining == 0 and incident.is_open:
-        resolve = ctx.catalog.intake.auto_resolve
+    if plan.remaining == 0 and incident.is_open and incident.state != State.RESOLVED:
+        # PagerDuty's semantics: resolved at the source before anyone acknowledged, the
+        # incident resolves and its paging stops; once a person holds it, resolving is theirs
+        # (unless the catalog's `auto_resolve` says otherwise).
+        unheld = incident.state == State.TRIGGERED
+        resolve = unheld or ctx.catalog.intake.auto_resolve
         uow.post(incident, Message(render(
-            "alerts_resolved", incident=incident, auto_resolve=resolve,
+            "alerts_resolved", incident=incident, auto_resolve=resolve, unheld=unheld,
         )))
         if resolve:
-            lifecycle.resolve_in(ctx, uow, incident_id=incident_id, actor=ACTOR)
+            lifecycle.resolve_in(ctx, uow, incident_id=incident_id,
+                                 actor=plan.signal.integration or ACTOR)
 
 
 def _acknowledged(
@@ -265,8 +291,12 @@ def _alert_text(alert: Alert) -> str:
 
 
 def _alert_data(alert: Alert) -> dict[str, object]:
-    return {"alert": alert.id, "source": alert.source, "dedup_key": alert.dedup_key,
-            "labels": alert.labels, "links": alert.links}
+    data: dict[str, object] = {"alert": alert.id, "source": alert.source,
+                               "dedup_key": alert.dedup_key, "labels": alert.labels,
+                               "links": alert.links}
+    if alert.starts_at is not None:
+        data["starts_at"] = alert.starts_at.isoformat()  # when impact began: TTD
+    return data
 
 
 def _flapping_text(alert: Alert) -> str:

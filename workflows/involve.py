@@ -20,6 +20,7 @@ def page_now(ctx: Context, *, incident_id: int, target: str, actor: str) -> list
     return _page_directly(
         ctx, incident_id=incident_id, targets=_targets(ctx, target), actor=actor,
         nobody=f"nobody is on call for '{target}' right now",
+        reason=f"{ctx.display(actor)} asks you to join now.",
         note=lambda people, names: _Note(
             kind="manual_page", text=f"paged {names}", notice=f":pager: Paging {names}."
         ),
@@ -39,6 +40,7 @@ def escalate_to_group(
     return _page_directly(
         ctx, incident_id=incident_id, targets=ctx.catalog.group(group), actor=actor,
         nobody=f"nobody in group '{group}' can be reached right now",
+        reason=f"A decision is wanted from {group} (asked by {ctx.display(actor)}): {why}",
         note=lambda people, names: _Note(
             kind="escalated_to_group", text=f"{group}: {why}",
             data={"group": group, "people": people},
@@ -81,7 +83,7 @@ class _Note:
 
 def _page_directly(
     ctx: Context, *, incident_id: int, targets: list[str], actor: str, nobody: str,
-    note: Callable[[list[str], str], _Note],
+    reason: str, note: Callable[[list[str], str], _Note],
 ) -> list[str]:
     """Page whoever `targets` resolve to now, outside the policy, and invite them.
 
@@ -93,7 +95,7 @@ def _page_directly(
         people = resolve_targets(ctx.catalog, targets=targets, at=ctx.now())
         if not people:
             raise InvalidRequest(nobody)
-        queue_pages(ctx, uow, incident, people=people, step=DIRECT, round=0)
+        queue_pages(ctx, uow, incident, people=people, step=DIRECT, round=0, reason=reason)
         said = note(people, ", ".join(str(ctx.display(p)) for p in people))
         record(uow, incident, kind=said.kind, at=ctx.now(), actor=actor, text=said.text,
                data=said.data)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+from workflows.ack_due import schedule_ack_due
 from workflows.business_time import deadline as business_deadline
 from workflows.context import Context, record
+from workflows.declare import raise_response
 from workflows.durations import format_duration
-from workflows.escalate import start_escalation
+from workflows.escalate import page_again, start_escalation
 from workflows.model import Deadline, DeadlineKind, Incident, PageStatus, Stage, State
 from workflows.ports import InvalidRequest, Message
 from workflows.render import render
@@ -75,17 +77,42 @@ def reopen(ctx: Context, *, incident_id: int, actor: str) -> Incident:
     """The problem came back during the recovery watch: the incident is acknowledged again."""
     with ctx.unit() as uow:
         incident = _get(uow, incident_id, allowed=(State.RESOLVED,))
-        assert incident.id is not None
-        uow.deadlines.cancel_deadlines(incident_id=incident.id, kinds=(DeadlineKind.RECOVERY_CLOSE,))
-        incident.state, incident.stage, incident.resolved_at = (
-            State.ACKNOWLEDGED, Stage.INVESTIGATING, None,
-        )
-        uow.incidents.save_incident(incident)
-        record(uow, incident, kind="reopened", at=ctx.now(), actor=actor)
-        uow.post(incident, Message(render(
-            "notice", text=f":repeat: {incident.ref} reopened by {ctx.display(actor)}."
-        )))
-        uow.refresh_topic(incident)
+        return reopen_in(ctx, uow, incident, actor=actor)
+
+
+def reopen_in(
+    ctx: Context, uow: Unit, incident: Incident, *, actor: str, reason: str = ""
+) -> Incident:
+    """`reopen` inside a caller's unit of work (an alert fired again during the watch).
+
+    Held by someone before, it is theirs again (they are told); never held (resolved at its
+    source before anyone acknowledged), it pages again."""
+    assert incident.id is not None
+    uow.deadlines.cancel_deadlines(incident_id=incident.id, kinds=(DeadlineKind.RECOVERY_CLOSE,))
+    held = incident.acknowledged_by is not None
+    incident.state = State.ACKNOWLEDGED if held else State.TRIGGERED
+    incident.stage, incident.resolved_at = Stage.INVESTIGATING, None
+    uow.incidents.save_incident(incident)
+    record(uow, incident, kind="reopened", at=ctx.now(), actor=actor, text=reason)
+    why = f": {reason}" if reason else ""
+    uow.post(incident, Message(render(
+        "notice", text=f":repeat: {incident.ref} reopened by {ctx.display(actor)}{why}."
+    )))
+    uow.refresh_topic(incident)
+    sync_ticket_effect(ctx, uow, incident, f"reopened{why}")
+    response = ctx.catalog.response_for(incident.priority)
+    if not held and response.page:
+        people = page_again(ctx, uow, incident)
+        uow.invite(incident, people)
+    elif not held:
+        schedule_ack_due(ctx, uow, incident)
+    elif incident.acknowledged_by and incident.acknowledged_by != actor:
+        uow.send_direct(person=incident.acknowledged_by, incident_id=incident.id, message=Message(
+            render("notice", text=f":repeat: {incident.ref}, which you acknowledged, is open "
+                                  f"again{why}.")))
+    if response.update_every:
+        uow.schedule(Deadline(incident.id, DeadlineKind.UPDATE_REMINDER,
+                              ctx.now() + timedelta(seconds=response.update_every.seconds)))
     return incident
 
 
@@ -113,30 +140,41 @@ def retriage(
 ) -> Incident:
     """Change severity (priority follows the matrix) or set the priority directly.
 
-    Raised to a paging priority while nobody was paged, escalation starts now.
+    Raised to a paging priority, the incident starts that priority's response now.
     """
     with ctx.unit() as uow:
         incident = _get(uow, incident_id, allowed=(State.TRIGGERED, State.ACKNOWLEDGED, State.MITIGATED))
-        before = incident.priority
-        if severity is not None:
-            incident.priority = ctx.catalog.priority_for(
-                severity=severity, urgency=incident.urgency, environment=incident.environment
-            )
-            incident.severity = severity
-        if priority is not None:
-            ctx.catalog.response_for(priority)  # unknown priority: clear error
-            incident.priority = priority
-        uow.incidents.save_incident(incident)
-        text = f"priority {before} → {incident.priority}" + (f", severity {severity}" if severity else "")
-        record(uow, incident, kind="priority_changed", at=ctx.now(), actor=actor, text=text,
-               data={"from": before, "to": incident.priority})
-        sync_ticket_effect(ctx, uow, incident, text)
-        uow.post(incident, Message(render("notice", text=f":label: {incident.ref}: {text}.")))
-        uow.refresh_topic(incident)
-        pages = ctx.catalog.response_for(incident.priority).page
-        assert incident.id is not None
-        if pages and incident.state == State.TRIGGERED and not uow.pages.pages(incident.id):
-            start_escalation(ctx, uow, incident)
+        return retriage_in(ctx, uow, incident, actor=actor, severity=severity, priority=priority)
+
+
+def retriage_in(
+    ctx: Context, uow: Unit, incident: Incident, *, actor: str, severity: str | None = None,
+    priority: str | None = None, reason: str = "",
+) -> Incident:
+    """`retriage` inside a caller's unit of work (a higher-priority alert joined)."""
+    before = incident.priority
+    if severity is not None:
+        incident.priority = ctx.catalog.priority_for(
+            severity=severity, urgency=incident.urgency, environment=incident.environment
+        )
+        incident.severity = severity
+    if priority is not None:
+        ctx.catalog.response_for(priority)  # unknown priority: clear error
+        incident.priority = priority
+    uow.incidents.save_incident(incident)
+    text = f"priority {before} → {incident.priority}" + (f", severity {severity}" if severity else "")
+    text += f" ({reason})" if reason else ""
+    record(uow, incident, kind="priority_changed", at=ctx.now(), actor=actor, text=text,
+           data={"from": before, "to": incident.priority})
+    sync_ticket_effect(ctx, uow, incident, text)
+    uow.post(incident, Message(render("notice", text=f":label: {incident.ref}: {text}.")))
+    uow.refresh_topic(incident)
+    assert incident.id is not None
+    pages = ctx.catalog.response_for(incident.priority).page
+    if pages and not ctx.catalog.response_for(before).page:
+        raise_response(ctx, uow, incident, before=before)
+    elif pages and incident.state == State.TRIGGERED and not uow.pages.pages(incident.id):
+        start_escalation(ctx, uow, incident)
     return incident
 
 
@@ -146,7 +184,9 @@ def _close(
 ) -> None:
     assert incident.id is not None
     now = ctx.now()
-    uow.deadlines.cancel_deadlines(incident_id=incident.id, kinds=tuple(DeadlineKind))
+    # Notification clocks outlive the incident: they run until `/incident notified`.
+    uow.deadlines.cancel_deadlines(incident_id=incident.id, kinds=tuple(
+        k for k in DeadlineKind if k != DeadlineKind.NOTIFICATION_CLOCK))
     incident.state, incident.closed_at = State.CLOSED, now
     uow.incidents.save_incident(incident)
     record(uow, incident, kind="closed", at=now, actor=actor,

@@ -64,6 +64,8 @@ def incident_metrics(incident: Incident, events: list[TimelineEvent]) -> Inciden
 
 
 def _impact_start(events: list[TimelineEvent]) -> datetime | None:
+    """The earliest impact start any event reports (an alert's startsAt, a person's estimate)."""
+    starts = []
     for event in events:
         for key in _START_KEYS:
             value = event.data.get(key)
@@ -73,5 +75,5 @@ def _impact_start(events: list[TimelineEvent]) -> datetime | None:
                 except ValueError:
                     continue
                 if parsed.tzinfo is not None:
-                    return parsed
-    return None
+                    starts.append(parsed)
+    return min(starts, default=None)

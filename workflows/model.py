@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -159,3 +160,14 @@ class Deadline:
     data: dict[str, Any] = field(default_factory=dict)
     done: bool = False
     id: int | None = None
+
+
+def channel_name(incident: Incident) -> str:
+    """`inc-<yyyymmdd>-<number>-<slug>`, within Slack's 80 characters and its alphabet.
+
+    The incident's number makes the name its own: a retried creation finds the channel an
+    earlier attempt made instead of making a second one.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", incident.title.lower()).strip("-")[:40].strip("-")
+    prefix = "drill" if incident.drill else "inc"
+    return f"{prefix}-{incident.declared_at:%Y%m%d}-{incident.id}" + (f"-{slug}" if slug else "")

@@ -20,7 +20,7 @@ from typing import Protocol, runtime_checkable
 from workflows.catalog import Catalog, Person
 from workflows.context import Context, record
 from workflows.durations import format_duration
-from workflows.model import DIRECT, Incident, Page, PageStatus, State
+from workflows.model import DIRECT, Incident, Page, PageStatus, State, channel_name
 from workflows.outbox import Effect, EffectKind
 from workflows.ports import Button, ExternalServiceError, InvalidRequest, Message, NotFound
 from workflows.render import render
@@ -85,8 +85,11 @@ def queue_pages(
     people: list[str],
     step: int,
     round: int,
+    reason: str = "",
 ) -> None:
-    """Store the pages of each person's plan, then deliver the immediate ones after commit."""
+    """Store the pages of each person's plan, then deliver the immediate ones after commit.
+
+    `reason`: why a page outside the escalation (step DIRECT) is sent, shown in the page."""
     assert incident.id is not None
     now = ctx.now()
     available = frozenset(ctx.pagers)
@@ -106,15 +109,20 @@ def queue_pages(
             )
             assert page.id is not None
             uow.owe(delivery(incident.id, page.id, at=send_at if planned.delay_seconds
-                                    else None))
+                                    else None, reason=reason))
 
 
-def delivery(incident_id: int, page_id: int, *, at: datetime | None = None) -> Effect:
+def delivery(
+    incident_id: int, page_id: int, *, at: datetime | None = None, reason: str = ""
+) -> Effect:
     """The effect that delivers a page (at `at`, or at once), beside the incident's other effects."""
-    return Effect(EffectKind.PAGE, incident_id, {"page": page_id}, not_before=at)
+    payload: dict[str, object] = {"page": page_id}
+    if reason:
+        payload["reason"] = reason
+    return Effect(EffectKind.PAGE, incident_id, payload, not_before=at)
 
 
-def deliver_page(ctx: Context, page_id: int, *, retry: bool = False) -> None:
+def deliver_page(ctx: Context, page_id: int, *, retry: bool = False, reason: str = "") -> None:
     """Send one queued page through its pager. Claimed first, so it goes out once.
 
     `retry`: an earlier attempt of this delivery was cut off; a page it left `sending` is
@@ -139,9 +147,16 @@ def deliver_page(ctx: Context, page_id: int, *, retry: bool = False) -> None:
             uow.pages.save_page(page)
         return
     ack_within = format_duration(ctx.catalog.response_for(incident.priority).ack_within.seconds)
+    if incident.channel is None:
+        where = None
+    elif page.channel == "chat":
+        where = ctx.chat.channel_link(incident.channel)
+    else:  # a phone shows or reads the name people see in the chat
+        where = "#" + channel_name(incident)
     text = render(
         "page", incident=incident, step=page.step, round=page.round, ack_within=ack_within,
-        channel_ref=incident.channel,
+        channel_ref=where, direct=page.step == DIRECT, reason=reason,
+        acknowledged=incident.state != State.TRIGGERED,
     )
     try:
         page.ref = ctx.pagers[page.channel].send_page(

@@ -75,6 +75,14 @@ class ChatPort(Protocol):
 
     def set_topic(self, *, channel: str, topic: str) -> None: ...
 
+    def channel_link(self, channel: str) -> str:
+        """How a message on this platform names a channel so that a click opens it."""
+        ...
+
+    def channel_url(self, channel: str) -> str | None:
+        """A URL that opens the channel from outside the chat (a ticket, an SMS), if any."""
+        ...
+
     def post(self, *, channel: str, message: Message) -> str:
         """Post to a channel; returns the message id."""
         ...

@@ -102,7 +102,7 @@ def _entry(ctx: Context, event: TimelineEvent) -> dict[str, Any]:
         "at": event.at, "kind": event.kind.replace("_", " "), "raw_kind": event.kind,
         "who": ctx.display(event.actor) or "", "text": "(message deleted)" if deleted else event.text,
         "marks": marks, "deleted": deleted, "files": data.get("files", []),
-        "links": data.get("links", []), "history": data.get("history", []),
+        "links": _urls(data.get("links")), "history": data.get("history", []),
     }
 
 
@@ -115,9 +115,17 @@ def _links(runbook: str | None, dashboards: list[str], events: list[TimelineEven
     found = ([runbook] if runbook else []) + list(dashboards)
     for event in events:
         if not event.data.get("deleted"):
-            found += event.data.get("links", [])
+            found += _urls(event.data.get("links"))
             found += [f["url"] for f in event.data.get("files", []) if f.get("url")]
     return list(dict.fromkeys(found))
+
+
+def _urls(links: object) -> list[str]:
+    """The URLs of an event's links: a chat message keeps URLs, an alert (label, URL) pairs."""
+    if not isinstance(links, list):
+        return []
+    urls = [link[-1] if isinstance(link, list | tuple) and link else link for link in links]
+    return [u for u in urls if isinstance(u, str) and u]
 
 
 def _went_well(ctx: Context, incident: Incident, events: list[TimelineEvent]) -> list[str]:

@@ -40,7 +40,8 @@ def open_ticket(ctx: Context, incident_id: int) -> str | None:
     service = ctx.catalog.service(incident.service)
     team = ctx.catalog.team(incident.team)
     body = render("ticket", incident=incident, service=service, team=team,
-                  reporter=ctx.display(incident.declared_by), zone=ctx.catalog.timezone)
+                  reporter=ctx.display(incident.declared_by), zone=ctx.catalog.timezone,
+                  channel_url=ctx.chat.channel_url(incident.channel) if incident.channel else None)
     key = ctx.tickets.open_ticket(incident=incident, body=body)
     with ctx.unit() as uow:
         incident = uow.incidents.get_incident(incident_id, for_update=True)

@@ -148,6 +148,12 @@ class ConsoleChat(_ConsolePort):
         names = ", ".join(_name(self.catalog, p) for p in new)
         self.out.line(f"{channel}  → {names} joined")
 
+    def channel_link(self, channel: str) -> str:
+        return channel if channel.startswith("#") else f"#{channel}"
+
+    def channel_url(self, channel: str) -> str | None:
+        return None
+
     def set_topic(self, *, channel: str, topic: str) -> None:
         if self.topics.get(channel) == topic:
             return
