@@ -17,8 +17,10 @@ import hashlib
 import hmac
 import io
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -36,6 +38,9 @@ if TYPE_CHECKING:
     from app import Firebell
 
 PAST, AHEAD = timedelta(days=30), timedelta(days=180)
+# How far back to look for the real start of a shift the window cuts; a shift running further
+# than the last look (a one-person rotation) starts at the schedule's start.
+_LOOKBACKS = (timedelta(days=8), timedelta(days=35), timedelta(days=400))
 ICS = "text/calendar; charset=utf-8"
 
 
@@ -107,6 +112,46 @@ def _window(firebell: Firebell) -> tuple[datetime, datetime]:
     return now - PAST, now + AHEAD
 
 
+def _whole_shifts(catalog: Catalog, schedule_id: str, start: datetime, end: datetime) -> list[Shift]:
+    """The shifts of a schedule that overlap [start, end), the first one with its real start.
+
+    The window moves with every fetch; a shift it cuts would get a new start, and so a new UID,
+    each time, and calendar apps would delete and re-create it. Nothing starts before the
+    schedule does (its earliest layer start or override), which gives a shift that runs back
+    for ever, a one-person rotation, a start that never moves either.
+    """
+    since = _schedule_start(catalog, schedule_id)
+    if since is None:  # no layers, no overrides: nobody is ever on call
+        return []
+    start = max(start, since)
+    found = shifts(catalog, schedule_id=schedule_id, start=start, end=end)
+    if not found or found[0].start > start or start == since:
+        return found
+    cut = found[0]
+    for back in (*_LOOKBACKS, None):
+        begin = since if back is None else max(start - back, since)
+        # The last shift up to the cut one's end is the cut one, whole from `begin` on.
+        whole = shifts(catalog, schedule_id=schedule_id, start=begin, end=cut.end)[-1]
+        if whole.start > begin or begin == since:
+            return [replace(cut, start=whole.start), *found[1:]]
+    return found
+
+
+def _schedule_start(catalog: Catalog, schedule_id: str) -> datetime | None:
+    """The earliest first handoff of its layers (the first on or after a layer's `start`, in
+    the schedule's zone) or start of its overrides."""
+    schedule = catalog.schedule(schedule_id)
+    tz = ZoneInfo(catalog.schedule_zone(schedule_id))
+    starts = [o.start.astimezone(UTC) for o in schedule.overrides]
+    for layer in schedule.all_layers:
+        day = layer.start
+        if layer.handoff_weekday is not None:
+            day += timedelta(days=(layer.handoff_weekday - day.weekday()) % 7)
+        local = datetime.combine(day, time()) + timedelta(minutes=layer.handoff_minute)
+        starts.append(local.replace(tzinfo=tz).astimezone(UTC))
+    return min(starts, default=None)
+
+
 def _names(catalog: Catalog) -> dict[str, str]:
     return {p.id: p.name for p in catalog.people}
 
@@ -114,7 +159,7 @@ def _names(catalog: Catalog) -> dict[str, str]:
 def _schedule_ics(firebell: Firebell, schedule_id: str) -> bytes:
     catalog = firebell.ctx.catalog
     start, end = _window(firebell)
-    found = shifts(catalog, schedule_id=schedule_id, start=start, end=end)
+    found = _whole_shifts(catalog, schedule_id, start, end)
     return shifts_calendar(
         name=f"On call: {schedule_id}", zone=catalog.schedule_zone(schedule_id),
         shifts=[(schedule_id, s) for s in found], names=_names(catalog), stamp=firebell.ctx.now(),
@@ -128,7 +173,7 @@ def _person_ics(firebell: Firebell, person: str) -> bytes:
     mine: list[tuple[str, Shift]] = [
         (schedule.id, s)
         for schedule in catalog.schedules
-        for s in shifts(catalog, schedule_id=schedule.id, start=start, end=end)
+        for s in _whole_shifts(catalog, schedule.id, start, end)
         if s.person == found.id
     ]
     mine.sort(key=lambda item: item[1].start)

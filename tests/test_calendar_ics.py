@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+import pytest
+import vobject  # type: ignore[import-untyped]
 from icalendar import Calendar
 
 from adapters.ical import read_shifts, shifts_calendar
@@ -51,3 +54,50 @@ def test_feed_tokens_differ_per_subject_and_secret() -> None:
     a = calendar_token("secret", "person:alice")
     assert a == calendar_token("secret", "person:alice")
     assert a != calendar_token("secret", "person:bob") != calendar_token("other", "person:alice")
+
+
+def _zoneinfo_changes(zone: str, first: datetime, last: datetime) -> set[tuple[datetime, int, int]]:
+    """(instant, offset before, offset after in seconds) of each change, hour by hour."""
+    tz, found, at = ZoneInfo(zone), set(), first
+    while at < last:
+        before, after = (at.astimezone(tz).utcoffset(), (at + timedelta(hours=1)).astimezone(tz).utcoffset())
+        assert before is not None and after is not None
+        if before != after:
+            found.add((at + timedelta(hours=1), int(before.total_seconds()), int(after.total_seconds())))
+        at += timedelta(hours=1)
+    return found
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York"])
+def test_vtimezone_onsets_are_the_zone_databases_transitions(zone: str) -> None:
+    stamp = datetime(2026, 3, 16, tzinfo=UTC)
+    shift = shifts(catalog(), schedule_id="s", start=stamp, end=stamp + timedelta(days=1))
+    data = shifts_calendar(name="x", zone=zone, shifts=[("s", x) for x in shift], names={},
+                           stamp=stamp)  # fmt: skip
+    (vtimezone,) = Calendar.from_ical(data).walk("VTIMEZONE")
+    onsets: set[tuple[datetime, int, int]] = set()
+    kinds = {}
+    for observance in vtimezone.subcomponents:
+        before = int(observance.decoded("TZOFFSETFROM").total_seconds())
+        after = int(observance.decoded("TZOFFSETTO").total_seconds())
+        rdates = observance.get("RDATE", [])
+        rdates = rdates if isinstance(rdates, list) else [rdates]
+        assert all(len(r.dts) == 1 for r in rdates)  # one date a line: vobject reads only the first
+        # An onset is a local time on the clock before the change (DAYLIGHT: 02:00, not 03:00).
+        for local in [observance.decoded("DTSTART"), *(r.dts[0].dt for r in rdates)]:
+            if before != after:
+                onsets.add(((local - timedelta(seconds=before)).replace(tzinfo=UTC), before, after))
+                kinds[local.year, observance.name] = after > before
+    expected = _zoneinfo_changes(zone, datetime(2024, 1, 1, tzinfo=UTC), datetime(2029, 1, 1, tzinfo=UTC))
+    assert onsets == expected and len(expected) == 10
+    assert all(daylight == (name == "DAYLIGHT") for (_, name), daylight in kinds.items())
+
+    # vobject (dateutil's tzical underneath) reads the same zone: every hour has zoneinfo's offset.
+    parsed = vobject.readOne(data.decode())
+    theirs, ours = parsed.vtimezone.gettzinfo(), ZoneInfo(zone)
+    moments = [t + timedelta(minutes=m) for t, _, _ in expected for m in (-1, 0, 1)]
+    moments += [datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=d) for d in range(0, 5 * 365, 7)]
+    for at in moments:
+        assert at.astimezone(theirs).utcoffset() == at.astimezone(ours).utcoffset(), at
+    for event, expected_shift in zip(parsed.vevent_list, shift, strict=True):
+        assert event.dtstart.value == expected_shift.start
