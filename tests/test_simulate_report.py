@@ -77,3 +77,20 @@ def test_paging_report_counts_nights_and_ack_times(store: SqlStore) -> None:
     assert alice.night_interruptions == 3
     assert [n.isoformat() for n in alice.bad_nights] == ["2026-11-24"]
     assert alice.acknowledged == 3 and alice.median_ack_seconds == 90
+
+
+def test_paging_report_leaves_out_drill_pages(store: SqlStore) -> None:
+    world = World(store, datetime(2026, 11, 24, 22, 30, tzinfo=UTC), catalog=catalog_text(),
+                  channels=("chat", "sms", "voice"))  # 23:30 CET
+    for minutes in (0, 30, 60):  # three practice pages for alice in one night
+        world.clock.set(datetime(2026, 11, 24, 22, 30, tzinfo=UTC) + timedelta(minutes=minutes))
+        drill = world.declare(title=f"drill {minutes}", drill=True)
+        respond.acknowledge(world.ctx, incident_id=drill, person="alice")
+    world.clock.set(datetime(2026, 11, 25, 1, 0, tzinfo=UTC))
+    real = world.declare(title="real")
+    assert world.pages(real) and world.pages(drill)  # both paged alice
+    report = report_for(world.ctx, start=datetime(2026, 11, 24, tzinfo=UTC),
+                        end=datetime(2026, 11, 26, tzinfo=UTC))
+    alice = next(r for r in report if r.person == "alice")
+    assert (alice.interruptions, alice.night_interruptions) == (1, 1)
+    assert alice.bad_nights == [] and alice.acknowledged == 0

@@ -48,12 +48,18 @@ def night_of(when: datetime, zone: str) -> date | None:
 def paging_report(
     catalog: Catalog, *, pages: list[Page], incidents: dict[int, Incident]
 ) -> list[PersonPaging]:
-    """Figures per person from the pages of a period and their incidents."""
+    """Figures per person from the pages of a period and their incidents.
+
+    A drill's pages are practice, not interruptions: they are not counted.
+    """
     people: dict[str, PersonPaging] = {}
     seen: set[tuple[str, int, int, int]] = set()
     first_page: dict[tuple[str, int], datetime] = {}
     for page in sorted(pages, key=lambda p: p.created_at):
         if page.status not in _DELIVERED:
+            continue
+        incident = incidents.get(page.incident_id)
+        if incident is not None and incident.drill:
             continue
         key = (page.person, page.incident_id, page.step, page.round)
         if key in seen:
