@@ -247,3 +247,45 @@ def test_resolving_a_p1_says_when_its_postmortem_is_due(world: World) -> None:
     low = world.declare(severity="minor", title="Slow export")
     lifecycle.resolve(world.ctx, incident_id=low, actor="alice")
     assert "postmortem" not in [t for t in world.chat.texts() if "resolved by" in t][-1]
+
+
+def _reminder_minutes(world: World, incident_id: int, start: datetime) -> list[int]:
+    with world.ctx.store.transaction() as tx:
+        return [int((e.at - start).total_seconds() // 60) for e in tx.events(incident_id)
+                if e.kind == "update_reminder"]
+
+
+def test_unanswered_update_reminders_back_off_and_an_update_restarts_them(
+    world: World, start_time: datetime
+) -> None:
+    incident_id = world.declare()
+    respond.acknowledge(world.ctx, incident_id=incident_id, person="alice")
+    for _ in range(8 * 12):  # eight hours in five-minute steps, nobody posting an update
+        world.advance(minutes=5)
+    # P1 asks for an update every 15m: 15m, then 30m, 1h, 2h, 4h between unanswered reminders.
+    assert _reminder_minutes(world, incident_id, start_time) == [15, 45, 105, 225, 465]
+    reminders = [text for text in world.chat.texts() if "No status update" in text]
+    assert "the next reminder comes in 30m" in reminders[0]
+    assert "the next reminder comes in 4h" in reminders[-1]
+
+    respond.post_status(world.ctx, incident_id=incident_id, stage="identified", text="found it",
+                        author="alice")
+    world.advance(minutes=14)
+    world.advance(minutes=1)
+    assert _reminder_minutes(world, incident_id, start_time)[5:] == [8 * 60 + 15]
+
+
+def test_no_update_reminder_once_an_update_says_resolved_or_the_incident_is(
+    world: World, start_time: datetime
+) -> None:
+    said_resolved = world.declare()
+    respond.acknowledge(world.ctx, incident_id=said_resolved, person="alice")
+    respond.post_status(world.ctx, incident_id=said_resolved, stage="resolved",
+                        text="error rate back to normal", author="alice")
+    resolved = world.declare(title="Payments slow")
+    respond.acknowledge(world.ctx, incident_id=resolved, person="alice")
+    lifecycle.resolve(world.ctx, incident_id=resolved, actor="alice")
+    for _ in range(12):
+        world.advance(minutes=15)
+    assert _reminder_minutes(world, said_resolved, start_time) == []
+    assert _reminder_minutes(world, resolved, start_time) == []

@@ -12,6 +12,10 @@ from workflows.ports import InvalidRequest, Message
 from workflows.render import render
 from workflows.unit import Unit
 
+# Unanswered reminders back off: after the n-th in a row the next waits `update_every` × 2^n,
+# at most this long. A reminder every 15 minutes for hours is noise people learn to ignore.
+MAX_REMINDER_GAP = timedelta(hours=4)
+
 
 def acknowledge(ctx: Context, *, incident_id: int, person: str) -> Incident:
     """Acknowledge: stops every pending escalation step and page of the incident."""
@@ -88,30 +92,45 @@ def post_status(
 def remind(
     ctx: Context, uow: Unit, incident: Incident, deadline: Deadline
 ) -> None:
-    """No update within the priority's `update_every`: remind the channel, then again later."""
-    if incident.state not in (State.TRIGGERED, State.ACKNOWLEDGED, State.MITIGATED):
+    """No update within the priority's `update_every`: remind the channel, then again later,
+    each unanswered reminder waiting twice as long as the one before (at most
+    `MAX_REMINDER_GAP`). Never once the incident is resolved or its last update said Resolved."""
+    if not _wants_updates(incident):
         return
     every = ctx.catalog.response_for(incident.priority).update_every
     if every is None:
         return
+    count = int(deadline.data.get("reminder", 1))  # unanswered reminders in a row, this one too
     last = incident.last_update_at or incident.declared_at
     since = format_duration(int((ctx.now() - last).total_seconds()))
-    record(uow, incident, kind="update_reminder", at=ctx.now(), text=f"no update for {since}")
+    gap = _gap(every.seconds, count)
+    record(uow, incident, kind="update_reminder", at=ctx.now(), text=f"no update for {since}",
+           data={"reminder": count})
     uow.post(incident, Message(render(
         "reminder", incident=incident, since=since, every=format_duration(every.seconds),
-        commander=ctx.display(incident.commander),
+        commander=ctx.display(incident.commander), next=format_duration(int(gap.total_seconds())),
     )))
-    _schedule_reminder(ctx, uow, incident)
+    _schedule_reminder(ctx, uow, incident, after=gap, count=count + 1)
+
+
+def _wants_updates(incident: Incident) -> bool:
+    return incident.is_open and incident.stage != Stage.RESOLVED
+
+
+def _gap(every_seconds: int, count: int) -> timedelta:
+    """How long after the `count`-th unanswered reminder the next one comes."""
+    gap = timedelta(seconds=every_seconds) * 2 ** min(count, 16)
+    return max(timedelta(seconds=every_seconds), min(gap, MAX_REMINDER_GAP))
 
 
 def _schedule_reminder(
-    ctx: Context, uow: Unit, incident: Incident
+    ctx: Context, uow: Unit, incident: Incident, *, after: timedelta | None = None, count: int = 1
 ) -> None:
     every = ctx.catalog.response_for(incident.priority).update_every
-    if every is None or incident.id is None:
+    if every is None or incident.id is None or not _wants_updates(incident):
         return
-    due = ctx.now() + timedelta(seconds=every.seconds)
-    uow.schedule(Deadline(incident.id, DeadlineKind.UPDATE_REMINDER, due))
+    due = ctx.now() + (after or timedelta(seconds=every.seconds))
+    uow.schedule(Deadline(incident.id, DeadlineKind.UPDATE_REMINDER, due, {"reminder": count}))
 
 
 def set_role(ctx: Context, *, incident_id: int, role: str, person: str, actor: str) -> Incident:
