@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot import followup_commands, intake_commands, oncall_commands
-from workflows import clocks, involve, lifecycle, queries, respond
+from workflows import access, clocks, involve, lifecycle, queries, respond
+from workflows.catalog import Person
 from workflows.context import Context
 from workflows.declare import DeclareRequest, declare
 from workflows.model import ROLES, Incident
@@ -46,6 +47,18 @@ class Reply:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Platform:
+    """Where commands come from, and what a user id there is."""
+
+    name: str  # for messages: "Slack user U123"
+    catalog_key: str | None  # the person's catalog key holding this platform's id; None: a person id
+
+
+SLACK = Platform("Slack", "slack")
+TEAMS = Platform("Teams", "teams")
+CONSOLE = Platform("console", None)  # the sandbox: its user is a catalog person's id
+
 _INCIDENT_ID = re.compile(r"^(?:#|INC-)?(\d+)$", re.IGNORECASE)
 
 
@@ -60,16 +73,43 @@ class Commands:
         mention: Callable[[str], str] = lambda person: person,
         channel_link: Callable[[str], str] = lambda channel: channel,
         calendar_url: Callable[[str], str | None] = lambda person: None,
+        platform: Platform = CONSOLE,
     ) -> None:
         self.ctx = ctx
+        self.platform = platform
         self.forms = forms  # the platform can show a declaration form
         self.mention = mention
         self.channel_link = channel_link
         self.calendar_url = calendar_url  # a person's secret calendar feed, when feeds are on
 
+    def person(self, user: str) -> Person | None:
+        """The catalog's person behind a user id of this platform; None for a stranger."""
+        catalog = self.ctx.catalog
+        if self.platform.catalog_key is None:
+            found = next((p for p in catalog.people if p.id == user), None)
+            if found is not None:
+                return found
+        return catalog.person_by_chat_id(user)
+
     def actor(self, user: str) -> str:
-        person = self.ctx.catalog.person_by_chat_id(user)
+        person = self.person(user)
         return person.id if person else user
+
+    def require(self, user: str, verb: str, *,
+                incident: Callable[[], str | None] = lambda: None) -> None:
+        """Raise NotAllowed, saying why and what to do, unless `user` may do `verb`.
+        `incident` names the incident concerned ("INC-4") for the refusal's words."""
+        reason = access.may(self.ctx.catalog, self.person(user), verb)
+        if reason is None:
+            return
+        key = self.platform.catalog_key
+        fix = (f"an admin can add you to the catalog (under `people:`, "
+               f"`- {{id: …, name: …, {key}: {user}}}`)" if key
+               else "use `/as <person>` to act as someone in the catalog")
+        raise access.NotAllowed(
+            f"{reason[:1].upper()}{reason[1:]} ({self.platform.name} user {user}), so you cannot "
+            f"{access.describe(verb, incident=incident())}. Ask an on-call engineer, or {fix}."
+        )
 
     def handle(self, invocation: Invocation) -> Reply:
         if invocation.command == "oncall":
@@ -80,6 +120,9 @@ class Commands:
         handler = getattr(self, f"_cmd_{sub}", None)
         if handler is None:
             raise InvalidRequest(f"unknown command '/incident {sub}'. Try `/incident help`.")
+        verb = _incident_verb(sub, rest)
+        if verb != access.ASK:
+            self.require(invocation.user, verb, incident=lambda: self._ref(invocation, rest))
         reply: Reply = handler(invocation, rest)
         return reply
 
@@ -93,6 +136,8 @@ class Commands:
                              "and PUBLIC_URL to turn them on.")
             return Reply(f"Your on-call shifts as a calendar (keep the link to yourself): {url}")
         if user is not None and sub.lower() in oncall_commands.SUBCOMMANDS:  # a change, by someone
+            if sub.lower() not in _ONCALL_ASKING:
+                self.require(user, "schedule")
             return Reply(oncall_commands.run(self.ctx, sub.lower(), rest, actor=self.actor(user),
                                              mention=self.mention))
         catalog = self.ctx.catalog
@@ -284,6 +329,13 @@ class Commands:
                                              actor=self.actor(inv.user)))
 
     # helpers ---------------------------------------------------------------
+    def _ref(self, inv: Invocation, rest: str) -> str | None:
+        """The incident a command is about, for a refusal's words ("INC-4"), if it names one."""
+        try:
+            return f"INC-{self._incident(inv, rest)}"
+        except InvalidRequest:
+            return None
+
     def _incident(self, inv: Invocation, rest: str) -> int:
         return self._incident_and_rest(inv, rest)[0]
 
@@ -302,6 +354,26 @@ class Commands:
         raise InvalidRequest(
             "which incident? Run this in the incident's channel or name it, e.g. `INC-12`."
         )
+
+
+# Subcommands that only read; every other one is an access verb (workflows/access.py) of the
+# same name, apart from these.
+_ASKING = {"help", "list", "timeline", "unrouted", "actions"}
+_VERB_OF = {"ack": "acknowledge"}
+_ONCALL_ASKING = {"history", "report"}  # the other `/oncall` subcommands change a schedule
+
+
+def _incident_verb(sub: str, rest: str) -> str:
+    """The access verb of `/incident <sub> <rest>`."""
+    first, _, remainder = rest.strip().partition(" ")
+    after_ref = remainder.strip() if _INCIDENT_ID.match(first) else rest.strip()
+    if sub in _ASKING:
+        return access.ASK
+    if sub == "status" and not after_ref:  # `status` alone shows it; with a stage, posts one
+        return access.ASK
+    if sub == "postmortem" and after_ref.lower() == "status":
+        return access.ASK
+    return _VERB_OF.get(sub, sub)
 
 
 def _options(text: str) -> tuple[dict[str, str], list[str]]:

@@ -23,6 +23,7 @@ from pydantic import (
 from workflows.catalog_sections import (
     DEFAULT_MATRIX,
     DEFAULT_RESPONSE,
+    Access,
     BusinessHours,
     CatalogError,
     DurationField,
@@ -50,7 +51,7 @@ from workflows.intake_settings import IntakeSettings
 
 # The sections are defined in catalog_sections and are part of this module's API.
 __all__ = [
-    "DEFAULT_MATRIX", "DEFAULT_RESPONSE", "BusinessHours", "Catalog", "CatalogError",
+    "DEFAULT_MATRIX", "DEFAULT_RESPONSE", "Access", "BusinessHours", "Catalog", "CatalogError",
     "EscalationPolicy", "EscalationStep", "Layer", "MaintenanceWindow", "NotificationClock",
     "NotifyRule", "Override", "Person", "PostmortemPolicy", "Priorities", "Response",
     "Restriction", "Rotation", "Schedule", "Service", "Team", "UnknownEntity", "check_catalog",
@@ -79,6 +80,7 @@ class Catalog(BaseModel):
     intake: IntakeSettings = IntakeSettings()  # alert intake: grouping, owners, tokens
     postmortem: PostmortemPolicy = PostmortemPolicy()
     handoff_after: DurationField = Duration(8 * 3600)  # remind the commander to hand off
+    access: Access = Access()  # who may change things (workflows/access.py)
 
     _index: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
 

@@ -19,6 +19,7 @@ from workflows.catalog import (
     _SECTIONS,
     DEFAULT_MATRIX,
     DEFAULT_RESPONSE,
+    Access,
     CatalogError,
     load_catalog,
 )
@@ -44,6 +45,10 @@ _MESSAGES = {
 
 
 def _message(error: Any) -> str:
+    loc = error["loc"]
+    if error["type"] == "extra_forbidden" and len(loc) == 2 and loc[0] == "access":
+        verbs = [verb for verb in Access.model_fields if verb != "act"]
+        return _unknown("verb", str(loc[1]), verbs) + f" (verbs: act, {', '.join(verbs)})"
     message = _MESSAGES.get(error["type"], error["msg"])
     return re.sub(r"^(Value error|Assertion failed), ", "", message)
 

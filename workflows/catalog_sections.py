@@ -403,3 +403,54 @@ class PostmortemPolicy(_Model):
         if parse_handoff(value)[0] is None:
             raise ValueError(f"weekly_summary {value!r} needs a day and a time, e.g. 'Mon 09:00'")
         return value
+
+
+def _audience(value: Any) -> Any:
+    if value not in ("catalog", "workspace"):
+        raise ValueError(
+            f"{value!r} is not an audience: use 'catalog' (only people in the catalog) or "
+            "'workspace' (anyone who can reach Firebell in Slack or Teams)"
+        )
+    return value
+
+
+Audience = Annotated[Literal["catalog", "workspace"], BeforeValidator(_audience)]
+
+
+class Access(_Model):
+    """`access:` who may change things. Asking (`/oncall`, `help`, `list`, `timeline`) is open
+    to everyone; every other verb is for people in the catalog unless opened to the workspace.
+
+    `act` is the default of every verb; a verb's own key overrides it, either way
+    (`act: workspace` with `resolve: catalog`, or `act: catalog` with `declare: workspace`).
+    """
+
+    act: Audience = "catalog"
+    declare: Audience | None = None  # /incident declare and the declaration form
+    report: Audience | None = None  # /incident report
+    acknowledge: Audience | None = None  # /incident ack and the Acknowledge button
+    status: Audience | None = None  # /incident status <stage> <text>
+    severity: Audience | None = None
+    priority: Audience | None = None
+    role: Audience | None = None
+    page: Audience | None = None
+    escalate: Audience | None = None
+    reassign: Audience | None = None
+    notified: Audience | None = None  # /incident notified <clock>
+    mitigate: Audience | None = None
+    resolve: Audience | None = None  # /incident resolve and the Resolve button
+    reopen: Audience | None = None
+    close: Audience | None = None
+    note: Audience | None = None
+    postmortem: Audience | None = None  # draft, review, publish, reopen (status is asking)
+    action: Audience | None = None  # add an action item, or mark one done
+    handoff: Audience | None = None
+    cause: Audience | None = None
+    schedule: Audience | None = None  # /oncall override|swap|cover|take|undo, the Take it button
+
+    def audience(self, verb: str) -> str:
+        """Who may do `verb` (a field of this model other than `act`)."""
+        if verb == "act" or verb not in type(self).model_fields:
+            raise ValueError(f"unknown verb {verb!r}")
+        own: str | None = getattr(self, verb)
+        return own or self.act

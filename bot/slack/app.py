@@ -24,7 +24,7 @@ from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
 from bot.calendars import person_feed_url
-from bot.commands import Commands, DeclareForm, Invocation
+from bot.commands import SLACK, Commands, DeclareForm, Invocation
 from bot.slack.blocks import ACTION_PREFIX, DECLARE_CALLBACK, declare_modal, read_declare_form
 from bot.slack.chat import slack_message, web_client
 from workflows import capture
@@ -109,7 +109,7 @@ class _Listeners:
         self.work = work
         self.commands = Commands(
             ctx, forms=True, mention=self._mention, channel_link=lambda channel: f"<#{channel}>",
-            calendar_url=calendar_url,
+            calendar_url=calendar_url, platform=SLACK,
         )
 
     def _later(self, fn: Callable[..., None], *args: Any) -> None:
@@ -172,6 +172,7 @@ class _Listeners:
                 client.chat_postMessage(channel=user, text=text)
 
         with _answering(tell):
+            self.commands.require(user, "declare")  # the form may have been opened before a change
             request = replace(read_declare_form(view), reporter=self.commands.actor(user))
             incident = declare(self.ctx, request)
             where = f" in <#{incident.channel}>" if incident.channel else (

@@ -1,0 +1,206 @@
+"""Only people in the catalog act: a stranger in the workspace may ask, not declare, ack, page or
+resolve, unless the catalog's `access:` opens a verb to the workspace; the refusal says why.
+
+The decision (`workflows.access.may`) is tested on its own; the stories go through the real HTTP
+server, real Bolt and signed Slack requests against the fake Slack Web API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.commands import Commands
+from tests.slack_helpers import DEMO_CATALOG, Harness, modal_values
+from workflows import access
+from workflows.catalog import Access, CatalogError, parse_catalog
+from workflows.clock import FakeClock
+from workflows.model import State
+
+START = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)  # a Tuesday; alice is primary, bob secondary
+DECLARE = "declare service=checkout severity=critical urgency=high"
+STRANGER = "U0MALLORY"  # in the Slack workspace, not in the catalog
+PEOPLE = "people:\n  - {id: alice, name: Alice, slack: U0ALICE}\n"
+
+
+def _refusal(verb: str) -> str:
+    return (f":warning: You are not in Firebell's catalog (Slack user {STRANGER}), so you cannot "
+            f"{verb}. Ask an on-call engineer, or an admin can add you to the catalog "
+            f"(under `people:`, `- {{id: …, name: …, slack: {STRANGER}}}`).")
+
+
+# the decision -----------------------------------------------------------------------------
+
+
+def test_by_default_only_people_in_the_catalog_act_and_everyone_may_ask() -> None:
+    catalog = parse_catalog(PEOPLE)
+    alice = catalog.person("alice")
+    assert access.may(catalog, None, access.ASK) is None
+    for verb in access.VERBS:
+        assert access.may(catalog, alice, verb) is None, verb
+        assert access.may(catalog, None, verb) == "you are not in Firebell's catalog", verb
+
+
+def test_the_catalog_widens_one_verb_or_all_of_them() -> None:
+    catalog = parse_catalog(PEOPLE + "access: {declare: workspace, report: workspace}\n")
+    assert access.may(catalog, None, "declare") is None
+    assert access.may(catalog, None, "report") is None
+    assert access.may(catalog, None, "acknowledge") is not None
+    assert access.may(catalog, None, "resolve") is not None
+
+    everyone = parse_catalog(PEOPLE + "access: {act: workspace, resolve: catalog}\n")
+    assert access.may(everyone, None, "acknowledge") is None
+    assert access.may(everyone, None, "schedule") is None
+    assert access.may(everyone, None, "resolve") == "you are not in Firebell's catalog"
+
+
+def test_an_unknown_verb_is_a_mistake_not_a_yes() -> None:
+    with pytest.raises(ValueError, match="unknown verb 'dance'"):
+        access.may(parse_catalog(PEOPLE), None, "dance")
+
+
+def test_every_access_key_has_words_and_every_command_a_verb() -> None:
+    assert set(access.VERBS) == set(Access.model_fields) - {"act"}
+    from bot.commands import _incident_verb
+
+    subcommands = [name.removeprefix("_cmd_") for name in dir(Commands) if name.startswith("_cmd_")]
+    assert {"ack", "declare", "resolve", "page", "help"} <= set(subcommands)
+    for sub in subcommands:
+        verb = _incident_verb(sub, "")
+        assert verb == access.ASK or verb in access.VERBS, sub
+    assert _incident_verb("status", "INC-3") == access.ASK
+    assert _incident_verb("status", "INC-3 identified bad deploy") == "status"
+    assert _incident_verb("postmortem", "status") == access.ASK
+    assert _incident_verb("postmortem", "7 publish") == "postmortem"
+    assert _incident_verb("ack", "") == "acknowledge"
+
+
+# the catalog section ------------------------------------------------------------------------
+
+
+def test_a_bad_access_value_or_verb_is_named_with_its_line() -> None:
+    text = PEOPLE + "access:\n  act: everyone\n  declare: workspace\n  acknowlege: workspace\n"
+    with pytest.raises(CatalogError) as caught:
+        parse_catalog(text, source="firebell.yaml")
+    assert caught.value.problems == [
+        "firebell.yaml:4: access.act: 'everyone' is not an audience: use 'catalog' (only people "
+        "in the catalog) or 'workspace' (anyone who can reach Firebell in Slack or Teams)",
+        "firebell.yaml:6: access.acknowlege: unknown verb 'acknowlege' (did you mean "
+        "'acknowledge'?) (verbs: act, " + ", ".join(access.VERBS) + ")",
+    ]
+    with pytest.raises(CatalogError, match=r"access\.resolve: True is not an audience"):
+        parse_catalog(PEOPLE + "access: {resolve: yes}\n")
+
+
+# the stories, over HTTP -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def h(tmp_path: Path, clock: FakeClock) -> Iterator[Harness]:
+    harness = Harness(tmp_path, clock=clock)
+    yield harness
+    harness.close()
+
+
+@pytest.fixture
+def open_declare(tmp_path: Path, clock: FakeClock) -> Iterator[Harness]:
+    """The demo catalog with `access: {declare: workspace}`: anyone may declare."""
+    catalog = tmp_path / "open-declare.yaml"
+    catalog.write_text(DEMO_CATALOG.read_text() + "\naccess:\n  declare: workspace\n")
+    harness = Harness(tmp_path, clock=clock, catalog=catalog)
+    yield harness
+    harness.close()
+
+
+def _say(h: Harness, command: str, text: str, *, user: str = STRANGER,
+         channel: str = "C0GENERAL") -> str:
+    _, key = h.slack.command(command, text, user=user, channel=channel)
+    [answer] = h.fake.wait_for_response(key)
+    return answer
+
+
+def _declared(h: Harness, *, user: str = "U0BOB") -> tuple[int, str]:
+    answer = _say(h, "/incident", f"{DECLARE} Checkout down", user=user)
+    assert answer.startswith("Declared INC-"), answer
+    [incident] = h.fake.wait_for(lambda: [i for i in h.incidents() if i.channel])
+    return incident.id, incident.channel
+
+
+def test_a_stranger_cannot_ack_resolve_page_or_declare_and_nothing_changes(
+    h: Harness, clock: FakeClock
+) -> None:
+    incident_id, channel = _declared(h)
+    ref = f"INC-{incident_id}"
+    h.fake.wait_for(lambda: h.fake.direct_messages("U0ALICE"))  # step 1 paged Alice
+    events = len(h.events(incident_id))
+
+    assert _say(h, "/incident", "ack", channel=channel) == _refusal(f"acknowledge {ref}")
+    _, key = h.slack.button("ack", str(incident_id), user=STRANGER, channel=channel)
+    assert h.fake.wait_for_response(key) == [_refusal(f"acknowledge {ref}")]
+    assert _say(h, "/incident", f"ack {ref}") == _refusal(f"acknowledge {ref}")  # from anywhere
+    assert _say(h, "/incident", "resolve", channel=channel) == _refusal(f"resolve {ref}")
+    _, key = h.slack.button("resolve", str(incident_id), user=STRANGER, channel=channel)
+    assert h.fake.wait_for_response(key) == [_refusal(f"resolve {ref}")]
+    assert _say(h, "/incident", "page bob", channel=channel) == _refusal(f"page people for {ref}")
+    assert _say(h, "/incident", f"{DECLARE} Also down") == _refusal("declare an incident")
+    assert _say(h, "/incident", "declare Also down") == _refusal("declare an incident")
+    assert _say(h, "/oncall", "swap payments-primary") == _refusal("change on-call schedules")
+
+    # Nothing changed: still triggered, no new event, no form, no second incident, Bob not paged.
+    [incident] = h.incidents()
+    assert incident.state == State.TRIGGERED and incident.acknowledged_by is None
+    assert len(h.events(incident_id)) == events
+    assert h.fake.calls_to("views.open") == []
+    assert h.fake.direct_messages("U0BOB") == []
+
+    # The escalation still runs: nobody acknowledged, so step 2 pages Bob after 30 s.
+    clock.advance(timedelta(seconds=31))
+    h.firebell.tick()
+    [page] = h.fake.wait_for(lambda: h.fake.direct_messages("U0BOB"))
+    assert "Escalation step 2" in page.params["text"]
+
+
+def test_a_stranger_submitting_a_declaration_form_is_refused(h: Harness) -> None:
+    _, key = h.slack.command("/incident", "declare Checkout down", user="U0BOB")
+    [opened] = h.fake.wait_for(lambda: h.fake.calls_to("views.open"))
+    h.slack.view_submission(opened.params["view"],
+                            modal_values(title="Checkout down", service="checkout"), user=STRANGER)
+    assert h.fake.wait_for_response(key) == [_refusal("declare an incident")]
+    assert h.incidents() == [] and h.fake.calls_to("conversations.create") == []
+
+
+def test_a_stranger_may_ask(h: Harness) -> None:
+    incident_id, channel = _declared(h)
+    oncall = _say(h, "/oncall", "payments")
+    assert "*payments-primary* (payments): <@U0ALICE>" in oncall
+    assert _say(h, "/incident", "help").startswith("*/incident*")
+    assert f"INC-{incident_id}" in _say(h, "/incident", "list")
+    assert _say(h, "/incident", "status", channel=channel).startswith(f"INC-{incident_id} P1")
+    assert "Checkout down" in _say(h, "/incident", "timeline", channel=channel)
+
+
+def test_opening_declare_to_the_workspace_lets_a_stranger_declare_but_not_ack(
+    open_declare: Harness,
+) -> None:
+    h = open_declare
+    incident_id, channel = _declared(h, user=STRANGER)
+    [incident] = h.incidents()
+    assert incident.declared_by == STRANGER
+    h.fake.wait_for(lambda: h.fake.direct_messages("U0ALICE"))
+
+    _, key = h.slack.command("/incident", "declare Another one", user=STRANGER)
+    h.fake.wait_for(lambda: h.fake.calls_to("views.open"))  # the form opens for them too
+
+    assert _say(h, "/incident", "ack", channel=channel) == _refusal(f"acknowledge INC-{incident_id}")
+    assert h.incidents()[0].state == State.TRIGGERED
+    assert _say(h, "/incident", "ack", user="U0ALICE", channel=channel) == (
+        f"You acknowledged INC-{incident_id}.")
+    assert h.incidents()[0].state == State.ACKNOWLEDGED
