@@ -56,3 +56,16 @@ def test_commander_is_reminded_after_eight_hours_then_hands_off(world: World) ->
     assert [p for p, m in world.chat.directs if p == "bob" and ":hourglass:" in m.text] == ["bob"]
     with pytest.raises(InvalidRequest, match="commander already"):
         handoff.handoff(world.ctx, incident_id=incident.id, to="bob", actor="bob")
+
+
+def test_tickets_get_no_handoff_reminder(world: World) -> None:
+    """The 8h nag is for incidents with a commander on a shift (P1/P2), not for queued tickets."""
+    ticket = world.declare("Export is slow", severity="minor", urgency="high")
+    incident = world.declare()
+    assert ticket.id is not None and incident.id is not None
+    assert (ticket.priority, incident.priority) == ("P3", "P1")
+    respond.acknowledge(world.ctx, incident_id=ticket.id, person="alice")
+    respond.acknowledge(world.ctx, incident_id=incident.id, person="alice")
+    world.advance(hours=9)
+    assert world.events(ticket.id, "handoff_reminder") == []
+    assert len(world.events(incident.id, "handoff_reminder")) == 1

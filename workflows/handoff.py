@@ -71,12 +71,14 @@ def summarize(ctx: Context, uow: Unit, incident: Incident, *, to: str) -> str:
 
 def remind_handoffs(ctx: Context) -> int:
     """Commanders of incidents open longer than `handoff_after` (since the last handoff) are
-    reminded once per stretch."""
+    reminded once per stretch. Only incidents (a paging priority: P1/P2), not tickets: a P3/P4
+    waits in a queue, with no commander on a shift to hand over."""
     after = timedelta(seconds=ctx.catalog.handoff_after.seconds)
     now = ctx.now()
     with ctx.unit() as uow:
         candidates = [i for i in uow.incidents.list_incidents(open_only=True)
-                      if i.id is not None and now - i.declared_at >= after]
+                      if i.id is not None and now - i.declared_at >= after
+                      and _is_incident(ctx, i)]
     reminded = 0
     for candidate in candidates:
         assert candidate.id is not None
@@ -84,7 +86,7 @@ def remind_handoffs(ctx: Context) -> int:
             incident = uow.incidents.get_incident(candidate.id, for_update=True)
             events = uow.timeline.events(candidate.id)
             since = max([incident.declared_at] + [e.at for e in events if e.kind == "handoff"])
-            if not incident.is_open or now - since < after:
+            if not incident.is_open or now - since < after or not _is_incident(ctx, incident):
                 continue
             key = f"handoff:{incident.id}:{int(since.timestamp())}"
             if not uow.followups.mark(key, at=now):
@@ -100,6 +102,10 @@ def remind_handoffs(ctx: Context) -> int:
                                 incident_id=candidate.id)
             reminded += 1
     return reminded
+
+
+def _is_incident(ctx: Context, incident: Incident) -> bool:
+    return ctx.catalog.response_for(incident.priority).page
 
 
 def _line(ctx: Context, event: TimelineEvent) -> dict[str, object]:
