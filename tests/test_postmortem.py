@@ -221,3 +221,30 @@ def test_metrics_measure_detection_from_the_signals_impact_start(world: World) -
     events[0].data["started_at"] = "2026-11-24T09:25:00Z"
     metrics = incident_metrics(world.incident(incident.id), events)
     assert metrics.ttd == 300 and metrics.tta is None and metrics.formatted()["ttd"] == "5m"
+
+
+def test_the_close_message_offers_only_the_postmortem_step_that_is_left(world: World) -> None:
+    def closing(incident_id: int) -> str:
+        return next(m.text for _, m in world.chat.posts
+                    if m.text.startswith(f":lock: INC-{incident_id} is closed"))
+
+    published = world.declare()
+    assert published.id is not None
+    respond.acknowledge(world.ctx, incident_id=published.id, person="alice")
+    lifecycle.resolve(world.ctx, incident_id=published.id, actor="alice")
+    postmortem.draft_postmortem(world.ctx, incident_id=published.id, actor="alice")
+    postmortem.change_state(world.ctx, incident_id=published.id, to="publish", actor="alice")
+    drafted = world.declare("Payments slow")
+    assert drafted.id is not None
+    postmortem.draft_postmortem(world.ctx, incident_id=drafted.id, actor="alice")
+    lifecycle.close(world.ctx, incident_id=drafted.id, actor="alice")
+    untouched = world.declare("Search down")
+    assert untouched.id is not None
+    lifecycle.close(world.ctx, incident_id=untouched.id, actor="alice")
+    world.advance(hours=2)  # the recovery watch of the published one ends
+
+    assert closing(published.id).endswith("Its postmortem is published.")
+    assert "/incident postmortem" not in closing(published.id)
+    assert closing(drafted.id).endswith(
+        "Next: finish the postmortem (draft), then `/incident postmortem publish`.")
+    assert closing(untouched.id).endswith("Next: `/incident postmortem`.")

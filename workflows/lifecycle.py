@@ -193,7 +193,9 @@ def _close(
            text="recovery watch over" if watch else "")
     sync_ticket_effect(ctx, uow, incident, "closed" + (" after the recovery watch" if watch else ""))
     ttr = format_duration(int(((incident.resolved_at or now) - incident.declared_at).total_seconds()))
-    uow.post(incident, Message(render("closed", incident=incident, watch=watch, ttr=ttr)))
+    postmortem = uow.followups.postmortem(incident.id)  # the close says what is left of it
+    uow.post(incident, Message(render("closed", incident=incident, watch=watch, ttr=ttr,
+                                      postmortem=postmortem.state.value if postmortem else None)))
     uow.refresh_topic(incident)
 
 
