@@ -324,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     simulate.add_argument("--priority", help="P1..P4 (or give --severity and --urgency)")
     simulate.add_argument("--severity")
     simulate.add_argument("--urgency", default="high")
-    simulate.add_argument("--environment", default="production")
+    simulate.add_argument("--environment", help="default: the service's own (a non-production "
+                          "service always simulates as its own environment, as intake does)")
     simulate.add_argument("--at", help="ISO time; without a zone, the catalog's (default: now)")
     simulate.add_argument("--drill", action="store_true")
     simulate.add_argument("--flags", default="", help="security,privacy,compliance")
@@ -396,15 +397,17 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
 
     catalog = load_catalog(settings.firebell_config)
     at = _when(args.at, catalog.timezone, datetime.now(UTC))
-    priority = args.priority or catalog.priority_for(
-        severity=args.severity or "critical", urgency=args.urgency, environment=args.environment
-    )
     channels = {"chat"} | ({"sms", "voice"} if settings.twilio_enabled else set())
-    plan = escalation_plan(
-        catalog, service_id=args.service, priority=priority.upper(), at=at,
-        channels=frozenset(channels), drill=args.drill,
-        flags=tuple(f for f in args.flags.split(",") if f),
-    )
+    try:
+        plan = escalation_plan(
+            catalog, service_id=args.service, priority=args.priority, at=at,
+            severity=args.severity or "critical", urgency=args.urgency,
+            environment=args.environment, channels=frozenset(channels), drill=args.drill,
+            flags=tuple(f for f in args.flags.split(",") if f),
+        )
+    except LookupError as error:  # an unknown service, priority, ...: named, with the known ones
+        print(f"firebell simulate: {error}", file=sys.stderr)
+        return 2
     if not settings.twilio_enabled:
         plan.notes.append("Twilio is off (TWILIO_* unset): SMS and voice pages would not go out")
 

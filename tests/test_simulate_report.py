@@ -94,3 +94,52 @@ def test_paging_report_leaves_out_drill_pages(store: SqlStore) -> None:
     alice = next(r for r in report if r.person == "alice")
     assert (alice.interruptions, alice.night_interruptions) == (1, 1)
     assert alice.bad_nights == [] and alice.acknowledged == 0
+
+
+def _with_staging() -> str:
+    """The catalog plus a staging copy of checkout, as `environment: staging` declares it."""
+    return catalog_text().replace("schedules:\n", "  - {id: checkout-staging, name: Checkout staging, "
+                                  "team: payments, environment: staging}\nschedules:\n", 1)
+
+
+def test_plan_of_a_staging_service_follows_its_environment_as_intake_does() -> None:
+    catalog = parse_catalog(_with_staging())
+    plan = escalation_plan(catalog, service_id="checkout-staging", severity="critical",
+                           urgency="high", at=CHRISTMAS_EVE_3AM)
+    assert (plan.priority, plan.environment, plan.pages) == ("P3", "staging", [])
+    assert "does not page" in plan.notes[-1]
+    # Asking for production or for P1 does not make staging page: intake would not either.
+    plan = escalation_plan(catalog, service_id="checkout-staging", priority="p1",
+                           environment="production", at=CHRISTMAS_EVE_3AM)
+    assert (plan.priority, plan.environment, plan.pages) == ("P3", "staging", [])
+    assert "staging is not production: P1 is capped at P3, as intake caps it" in plan.notes
+    # A production service simulated in staging is capped too; in production it pages.
+    assert escalation_plan(catalog, service_id="checkout", environment="staging",
+                           at=CHRISTMAS_EVE_3AM).priority == "P3"
+    assert escalation_plan(catalog, service_id="checkout", at=CHRISTMAS_EVE_3AM).pages
+
+
+def _simulate(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    catalog = tmp_path / "firebell.yaml"
+    catalog.write_text(_with_staging())
+    return subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "simulate", *args, "--at", "2026-12-24T03:00"],
+        capture_output=True, text=True, env={"FIREBELL_CONFIG": str(catalog), "PATH": "/usr/bin"},
+        cwd=tmp_path, timeout=60, check=False,
+    )
+
+
+def test_simulate_command_uses_the_services_environment(tmp_path: Path) -> None:
+    result = _simulate(tmp_path, "--service", "checkout-staging")
+    assert result.returncode == 0, result.stderr
+    assert "P3 on checkout-staging (staging, team payments)" in result.stdout
+    assert "P3 does not page" in result.stdout and " by sms" not in result.stdout
+
+
+def test_simulate_command_names_an_unknown_service_and_the_known_ones(tmp_path: Path) -> None:
+    result = _simulate(tmp_path, "--service", "chekout", "--priority", "P1")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        "firebell simulate: unknown service 'chekout' (known: checkout, checkout-staging)")
+    assert result.stdout == ""

@@ -51,14 +51,25 @@ def route(catalog: Catalog, labels: dict[str, str]) -> Route | Unrouted:
     urgency = labels.get("urgency", "").strip().lower()
     if urgency not in row:
         urgency = "high" if "high" in row else next(iter(row))
-    environment = (labels.get("environment") or labels.get("env") or service.environment).lower()
-    if service.environment not in _PRODUCTION:
-        environment = service.environment  # a staging service never pages as production
+    environment = service_environment(service, labels.get("environment") or labels.get("env"))
     priority = catalog.priority_for(severity=severity, urgency=urgency, environment=environment)
     return Route(
         service=service.id, team=team.id, policy=team.escalation_policy, severity=severity,
         urgency=urgency, environment=environment, priority=priority,
     )
+
+
+def service_environment(service: Service, asked: str | None) -> str:
+    """The environment of a signal on `service`: the one `asked` (an alert label, an option),
+    else the service's; a non-production service is always its own (a staging service never
+    pages as production)."""
+    if not is_production(service.environment):
+        return service.environment
+    return (asked or service.environment).lower()
+
+
+def is_production(environment: str) -> bool:
+    return environment.strip().lower() in _PRODUCTION
 
 
 def triage_severity(catalog: Catalog, value: str) -> str | None:

@@ -13,6 +13,7 @@ from workflows.escalate import maintenance_at
 from workflows.model import Incident
 from workflows.oncall import resolve_targets
 from workflows.paging import notification_plan
+from workflows.routing import is_production, service_environment
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Plan:
     team: str
     priority: str
     start: datetime
+    environment: str = "production"
     pages: list[PlannedPage] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -40,23 +42,38 @@ def escalation_plan(
     catalog: Catalog,
     *,
     service_id: str,
-    priority: str,
     at: datetime,
+    priority: str | None = None,
+    severity: str = "critical",
+    urgency: str = "high",
+    environment: str | None = None,
     channels: frozenset[str] = frozenset({"chat", "sms", "voice"}),
     drill: bool = False,
     flags: tuple[str, ...] = (),
 ) -> Plan:
     """The full escalation plan of an incident declared at `at`, assuming nobody acknowledges.
 
-    Who is on call is evaluated at the moment each step would fire.
+    The priority is `priority`, else the matrix's for `severity` and `urgency`; either way it is
+    capped in a non-production environment, which is the service's own when it is not production
+    (as intake does). Who is on call is evaluated at the moment each step would fire. An unknown
+    service, priority, severity or urgency raises `UnknownEntity`, naming the known ones.
     """
     service = catalog.service(service_id)
     team = catalog.team(service.team)
+    environment = service_environment(service, environment)
+    wanted = priority.upper() if priority else catalog.priority_for(severity=severity,
+                                                                    urgency=urgency)
+    catalog.response_for(wanted)  # an unknown priority is a clear error
+    priority = wanted if is_production(environment) else _no_better(catalog, wanted)
     response = catalog.response_for(priority)
-    plan = Plan(service=service.id, team=team.id, priority=priority, start=at)
+    plan = Plan(service=service.id, team=team.id, priority=priority, start=at,
+                environment=environment)
+    if priority != wanted:
+        plan.notes.append(f"{environment} is not production: {wanted} is capped at {priority}, "
+                          "as intake caps it")
     incident = Incident(
-        title="simulation", service=service.id, team=team.id, severity="-", urgency="-",
-        environment="production", priority=priority, declared_at=at, drill=drill,
+        title="simulation", service=service.id, team=team.id, severity=severity, urgency=urgency,
+        environment=environment, priority=priority, declared_at=at, drill=drill,
         flags=list(flags),
     )
     for clock in clocks_for(catalog, incident):
@@ -102,6 +119,11 @@ def escalation_plan(
     plan.notes.append(f"no acknowledgement by {_local(moment, catalog.timezone)}: the policy is "
                       "exhausted and the channel is told")
     return plan
+
+
+def _no_better(catalog: Catalog, priority: str) -> str:
+    """`priority`, or the best a non-production environment may have if that is lower."""
+    return max(priority, catalog.priorities.nonproduction, key=lambda p: int(p[1:]))
 
 
 def _local(when: datetime, zone: str) -> str:
