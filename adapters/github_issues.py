@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from adapters.http import request_json, signature_matches
+from adapters.http import RetryPolicy, request_json, retrying, signature_matches
 from workflows.model import Incident, State
 from workflows.ports import ExternalServiceError, SignatureError, TicketChange
 
@@ -34,27 +34,35 @@ class GitHubIssues:
     def __init__(
         self, *, token: str, repo: str, api_url: str = "https://api.github.com",
         webhook_secret: str | None = None, transport: httpx.BaseTransport | None = None,
+        timeout: float = 15.0, retry: RetryPolicy | None = None,
     ) -> None:
         self.repo = repo
+        self.retry = retry or RetryPolicy()
         self.webhook_secret = webhook_secret
         self._login: str | None = None
         self._http = httpx.Client(
-            base_url=api_url.rstrip("/"), timeout=15.0, transport=transport,
+            base_url=api_url.rstrip("/"), timeout=timeout, transport=transport,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",
                      "X-GitHub-Api-Version": _API_VERSION},
         )
 
     # TicketPort -------------------------------------------------------------------
     def open_ticket(self, *, incident: Incident, body: str) -> str:
+        # Each try looks for the issue first: a create whose answer was lost (a timeout, a 502)
+        # may have made it, and a second create would make a duplicate.
+        return retrying(self.retry, lambda: self._open(incident, body),
+                        what=f"GitHub open ticket of {incident.ref}")
+
+    def _open(self, incident: Incident, body: str) -> str:
         label = f"firebell-{incident.ref.lower()}"
         found = self._call("GET", f"/repos/{self.repo}/issues",
-                           params={"labels": label, "state": "all", "per_page": 1})
+                           params={"labels": label, "state": "all", "per_page": 1}, retry=False)
         if found:
             return f"{self.repo}#{found[0]['number']}"
         created = self._call("POST", f"/repos/{self.repo}/issues", json={
             "title": f"[{incident.priority}] {incident.ref} {incident.title}"[:250],
             "body": body, "labels": _labels(incident),
-        })
+        }, retry=False)
         return f"{self.repo}#{created['number']}"
 
     def update_ticket(self, *, ticket: str, incident: Incident, comment: str) -> None:
@@ -112,11 +120,15 @@ class GitHubIssues:
 
     # http ----------------------------------------------------------------------------
     def _call(self, method: str, path: str, *, json: Any = None,
-              params: dict[str, Any] | None = None) -> Any:
+              params: dict[str, Any] | None = None, retry: bool = True) -> Any:
+        """A request, retried in place when it fails for a passing reason (`retry`)."""
         return request_json(self._http, method, path, service="GitHub", json=json, params=params,
-                            rate_limited=_rate_limited)
+                            rate_limited=_rate_limited, retry=self.retry if retry else None)
 
 
 def _rate_limited(response: httpx.Response) -> bool:
-    """GitHub answers 403, not 429, when the primary rate limit is used up."""
-    return response.status_code == 403 and response.headers.get("x-ratelimit-remaining") == "0"
+    """GitHub answers 403, not 429, when a rate limit is used up: the primary one says so in
+    x-ratelimit-remaining, a secondary one with a Retry-After."""
+    return response.status_code == 403 and (
+        response.headers.get("x-ratelimit-remaining") == "0" or "retry-after" in response.headers
+    )

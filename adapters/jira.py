@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from adapters.http import request_json, signature_matches
+from adapters.http import RetryPolicy, request_json, retrying, signature_matches
 from workflows.model import Incident, State
 from workflows.ports import ExternalServiceError, SignatureError, TicketChange
 
@@ -63,20 +63,28 @@ class JiraTickets:
         self, *, url: str, user: str, api_token: str, project: str,
         webhook_secret: str | None = None, issue_type: str = "Task",
         priorities: dict[str, str] | None = None, transport: httpx.BaseTransport | None = None,
+        timeout: float = 15.0, retry: RetryPolicy | None = None,
     ) -> None:
         self.project = project
+        self.retry = retry or RetryPolicy()
         self.issue_type = issue_type
         self.priorities = priorities or DEFAULT_PRIORITIES
         self.webhook_secret = webhook_secret
         self._account_id: str | None = None
         self._http = httpx.Client(
-            base_url=url.rstrip("/"), auth=(user, api_token), timeout=15.0, transport=transport,
+            base_url=url.rstrip("/"), auth=(user, api_token), timeout=timeout, transport=transport,
             headers={"Accept": "application/json", "Content-Type": "application/json"},
         )
 
     # TicketPort -------------------------------------------------------------------
     def open_ticket(self, *, incident: Incident, body: str) -> str:
-        existing = self.find(ticket_label(incident))
+        # Each try looks for the issue first: a create whose answer was lost (a timeout, a 502)
+        # may have made it, and a second create would make a duplicate.
+        return retrying(self.retry, lambda: self._open(incident, body),
+                        what=f"Jira open ticket of {incident.ref}")
+
+    def _open(self, incident: Incident, body: str) -> str:
+        existing = self._find(ticket_label(incident), retry=False)
         if existing:
             return existing
         fields: dict[str, Any] = {
@@ -88,7 +96,7 @@ class JiraTickets:
         }
         if incident.priority in self.priorities:
             fields["priority"] = {"name": self.priorities[incident.priority]}
-        created = self._call("POST", "/rest/api/3/issue", json={"fields": fields})
+        created = self._call("POST", "/rest/api/3/issue", json={"fields": fields}, retry=False)
         return str(created["key"])
 
     def update_ticket(self, *, ticket: str, incident: Incident, comment: str) -> None:
@@ -101,9 +109,12 @@ class JiraTickets:
 
     def find(self, label: str) -> str | None:
         """The newest issue of the project with this label (JQL search)."""
+        return self._find(label, retry=True)
+
+    def _find(self, label: str, *, retry: bool) -> str | None:
         jql = f'project = "{self.project}" AND labels = "{label}" ORDER BY created DESC'
         found = self._call("POST", "/rest/api/3/search/jql",
-                           json={"jql": jql, "fields": ["status"], "maxResults": 1})
+                           json={"jql": jql, "fields": ["status"], "maxResults": 1}, retry=retry)
         issues = found.get("issues") or []
         return str(issues[0]["key"]) if issues else None
 
@@ -154,5 +165,7 @@ class JiraTickets:
         )
 
     # http ----------------------------------------------------------------------------
-    def _call(self, method: str, path: str, *, json: Any = None) -> Any:
-        return request_json(self._http, method, path, service="Jira", json=json)
+    def _call(self, method: str, path: str, *, json: Any = None, retry: bool = True) -> Any:
+        """A request, retried in place when it fails for a passing reason (`retry`)."""
+        return request_json(self._http, method, path, service="Jira", json=json,
+                            retry=self.retry if retry else None)

@@ -11,10 +11,12 @@ import httpx
 import pytest
 
 from adapters.github_issues import GitHubIssues
+from adapters.http import RetryPolicy
 from adapters.jira import JiraTickets, adf
 from workflows.model import Incident, State
 from workflows.ports import ExternalServiceError, SignatureError
 
+FAST = RetryPolicy(backoff=0.001)  # the retries themselves: tests/test_ticket_retries.py
 INCIDENT = Incident(title="Checkout down", service="checkout", team="payments", severity="critical",
                     urgency="high", environment="production", priority="P1",
                     declared_at=datetime(2026, 11, 24, 9, 30, tzinfo=UTC), id=12)
@@ -37,7 +39,7 @@ class Recorder:
 def jira(answers: dict[tuple[str, str], object]) -> tuple[JiraTickets, Recorder]:
     recorder = Recorder(answers)
     return JiraTickets(url="https://acme.atlassian.net", user="bot@acme.example", api_token="tok",
-                       project="OPS", webhook_secret="jsecret",
+                       project="OPS", webhook_secret="jsecret", retry=FAST,
                        transport=httpx.MockTransport(recorder)), recorder
 
 
@@ -87,7 +89,7 @@ def test_jira_errors_say_whether_to_retry() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    down = JiraTickets(url="https://x", user="u", api_token="t", project="OPS",
+    down = JiraTickets(url="https://x", user="u", api_token="t", project="OPS", retry=FAST,
                        transport=httpx.MockTransport(refuse))
     with pytest.raises(ExternalServiceError) as error:
         down.open_ticket(incident=INCIDENT, body="x")

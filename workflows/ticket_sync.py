@@ -1,8 +1,12 @@
 """Ticket sync: every incident gets a ticket once declared; priority changes, resolution and
 closure are written to it. Called from the incident workflows; without a tracker it does nothing.
+An open incident whose ticket effect gave up (the tracker was down too long) owes it again on the
+scheduler's poll (`owe_missing_tickets`).
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from workflows.context import Context, record
 from workflows.model import Incident
@@ -18,6 +22,36 @@ def open_ticket_effect(ctx: Context, uow: Unit, incident: Incident) -> None:
         return
     uow.owe(Effect(EffectKind.OPEN_TICKET, incident.id, {},
                           key=f"open_ticket:{incident.id}"))
+
+
+# An incident left without a ticket owes it again at most this often (the tracker is down:
+# each owed effect already tries for minutes before it gives up).
+OWE_AGAIN_EVERY = timedelta(minutes=15)
+
+
+def owe_missing_tickets(ctx: Context, *, limit: int = 500) -> int:
+    """On the poll: every open incident without a ticket and with no open-ticket effect pending
+    (the effect gave up) owes one again. Returns how many were owed.
+
+    The effect's key names the current `OWE_AGAIN_EVERY` slot, so replicas polling at once write
+    it once, and a tracker that stays down is asked again every slot, not on every poll. Opening
+    stays idempotent: the adapter links a ticket an earlier try made (by the incident's label).
+    """
+    if ctx.tickets is None:
+        return 0
+    slot = int(ctx.now().timestamp() // OWE_AGAIN_EVERY.total_seconds())
+    owed = 0
+    with ctx.unit() as uow:
+        for incident in uow.incidents.list_incidents(open_only=True, limit=limit):
+            if incident.ticket or incident.id is None:
+                continue
+            pending = uow.outbox.pending_effects(incident_id=incident.id)
+            if any(effect.kind == EffectKind.OPEN_TICKET for effect in pending):
+                continue
+            uow.owe(Effect(EffectKind.OPEN_TICKET, incident.id, {},
+                           key=f"open_ticket:{incident.id}:{slot}"))
+            owed += 1
+    return owed
 
 
 def sync_ticket_effect(ctx: Context, uow: Unit, incident: Incident, what: str) -> None:
