@@ -31,6 +31,7 @@ from workflows.handoffs import schedule_tick
 from workflows.intake import retry_pending
 from workflows.ports import ChatPort, Clock, Message, PagerPort, TicketPort, Timers
 from workflows.schedule_changes import sync_catalog
+from workflows.ticket_sync import owe_missing_tickets
 
 log = logging.getLogger("firebell")
 HERE = Path(__file__).resolve().parent
@@ -131,9 +132,11 @@ class Firebell:
 
 
 def housekeeping(ctx: Context) -> None:
-    """On the scheduler's slow poll: handoffs due, and alert groups left without an incident."""
+    """On the scheduler's slow poll: handoffs due, alert groups left without an incident, and
+    open incidents left without a ticket."""
     schedule_tick(ctx)
     retry_pending(ctx)
+    owe_missing_tickets(ctx)
 
 
 def tick(ctx: Context) -> int:
