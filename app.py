@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.dispatcher import EffectDispatcher
 from adapters.timers import SchedulerTimers
+from bot.logs import configure_logging
 from storage.db import upgrade
 from storage.request_log import SqlRequestLog
 from storage.schedule_store import SqlScheduleStore
@@ -40,6 +41,7 @@ DEMO_CATALOG = HERE / "examples" / "demo.yaml"
 # seen (and paged) by `serve`, whose DATABASE_URL defaults to sqlite:///firebell.db.
 CONSOLE_DATABASE = "firebell-console.db"  # a SQLite file in the working directory
 STOP_GRACE_SECONDS = 10.0  # on SIGTERM: how long effects in flight may take to finish
+KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
 
 
 class Settings(BaseSettings):
@@ -265,7 +267,8 @@ def serve(settings: Settings) -> None:
         firebell.store.dispose()
         log.info("%d server processes", workers)
         uvicorn.run("app:worker_app", factory=True, workers=workers, host=settings.host,
-                    port=settings.port, log_level="warning")
+                    port=settings.port, log_level="warning", log_config=None,
+                    timeout_keep_alive=KEEP_ALIVE_SECONDS)
         return
     http_app = build_http_app(firebell, lifespan=_lifespan(firebell))
     if settings.slack_enabled and settings.slack_app_token and firebell.slack is not None:
@@ -275,7 +278,9 @@ def serve(settings: Settings) -> None:
     # On SIGTERM uvicorn stops accepting and finishes the requests in flight; then the lifespan
     # stops Firebell (effects in flight get STOP_GRACE_SECONDS). Not a `finally` after
     # uvicorn.run: uvicorn re-raises the signal once it is done, and the process ends there.
+    # log_config=None: uvicorn's records go through the root logger's one-line formatter.
     uvicorn.run(http_app, host=settings.host, port=settings.port, log_level="warning",
+                log_config=None, timeout_keep_alive=KEEP_ALIVE_SECONDS,
                 timeout_graceful_shutdown=int(STOP_GRACE_SECONDS))
 
 
@@ -301,6 +306,7 @@ def worker_app() -> Any:
     """The ASGI app of one process of `firebell serve` with FIREBELL_WORKERS > 1."""
     from bot.server import build_http_app
 
+    configure_logging(logging.INFO)  # a spawned process: main() did not run in it
     firebell = build(Settings())
     return build_http_app(firebell, lifespan=_lifespan(firebell))
 
@@ -340,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     export = sub.add_parser("postmortem", help="print an incident's postmortem draft (Markdown)")
     export.add_argument("incident", help="12, #12 or INC-12")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(logging.INFO)
     settings = Settings()
 
     if args.command == "config":

@@ -41,6 +41,9 @@ SEND_WINDOW = timedelta(seconds=20)
 # After a lost answer: how long past the client's timeout Twilio may still be finishing the request.
 LOST_ANSWER_GRACE = 2.0
 _SHORT_CODE = re.compile(r":[a-z0-9_+-]+:")
+# Twilio refuses a longer SMS body (error 21617); a call reads this much at most (about 40 s);
+# a title longer than TITLE_LIMIT is cut, so that the incident's number and what to press stay.
+SMS_LIMIT, SPOKEN_LIMIT, TITLE_LIMIT = 1600, 600, 200
 
 
 def _retryable(error: BaseException) -> bool:
@@ -54,14 +57,28 @@ def page_marker(page: Page) -> str:
     return f"[page {page.id}]"
 
 
-def sms_body(page: Page, message: Message) -> str:
-    text = _SHORT_CODE.sub("", message.text).replace("*", "").strip()
-    return f"{text}\nReply 1 to acknowledge. {page_marker(page)}"
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 3].rstrip() + "..."
 
 
-def voice_twiml(page: Page, message: Message, *, action: str) -> str:
+def _words(message: Message, *, title: str) -> str:
+    """The page's words without Slack's short codes and bold marks, a long title cut short."""
+    text = message.text
+    if len(title) > TITLE_LIMIT:
+        text = text.replace(title, _cut(title, TITLE_LIMIT))
+    return _SHORT_CODE.sub("", text).replace("*", "").strip()
+
+
+def sms_body(page: Page, message: Message, *, title: str = "") -> str:
+    """The page's words (which start with the incident's number), cut to fit Twilio's limit
+    before the acknowledgement instruction and the marker, which always stay."""
+    ending = f"\nReply 1 to acknowledge. {page_marker(page)}"
+    return _cut(_words(message, title=title), SMS_LIMIT - len(ending)) + ending
+
+
+def voice_twiml(page: Page, message: Message, *, action: str, title: str = "") -> str:
     """Read the page, twice if need be, and take one key: 1 acknowledges."""
-    text = " ".join(_SHORT_CODE.sub("", message.text).replace("*", "").split())
+    text = _cut(" ".join(_words(message, title=title).split()), SPOKEN_LIMIT)
     response = VoiceResponse()
     gather = response.gather(num_digits=1, action=action, method="POST", timeout=8)
     gather.say(f"This is Firebell. {text} Press 1 to acknowledge.")
@@ -105,7 +122,7 @@ class TwilioPager:
         to = self._phone(page)
         callback = self._url("/twilio/status", page=page.id, incident=page.incident_id)
         if page.channel == "sms":
-            body = sms_body(page, message)
+            body = sms_body(page, message, title=incident.title)
             started, attempts = datetime.now(UTC), 0
             lost_at: float | None = None  # when the request whose answer was lost began
 
@@ -136,7 +153,7 @@ class TwilioPager:
         elif page.channel == "voice":
             action = self._url("/twilio/voice", page=page.id, incident=page.incident_id,
                                person=page.person)
-            twiml = voice_twiml(page, message, action=action)
+            twiml = voice_twiml(page, message, action=action, title=incident.title)
             # Twilio calls back at once ("initiated") with the URL that names the page: the
             # marker it keeps for us, so a call whose answer was lost is still known to be made.
             sent = self._call(lambda: self.client.calls.create(

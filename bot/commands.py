@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot import followup_commands, intake_commands, oncall_commands
+from bot.incident_ids import incident_number
 from workflows import access, clocks, involve, lifecycle, queries, respond
 from workflows.catalog import Person
 from workflows.context import Context
@@ -342,9 +343,9 @@ class Commands:
     def _incident_and_rest(self, inv: Invocation, rest: str) -> tuple[int, str]:
         """The incident named first (`12`, `#12`, `INC-12`), else the one of this channel."""
         first, _, remainder = rest.strip().partition(" ")
-        match = _INCIDENT_ID.match(first)
-        if match:
-            return int(match.group(1)), remainder.strip()
+        number = incident_number(first)
+        if number is not None:
+            return number, remainder.strip()
         if inv.channel:
             with self.ctx.store.transaction() as tx:
                 incident = tx.incident_by_channel(inv.channel)

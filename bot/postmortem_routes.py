@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import TYPE_CHECKING
 
@@ -12,24 +11,27 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.incident_ids import incident_number
 from workflows.context import Context
-from workflows.ports import FirebellError, NotFound
+from workflows.ports import FirebellError, InvalidRequest, NotFound
 from workflows.postmortem import markdown
 
 if TYPE_CHECKING:
     from app import Firebell
 
-_INCIDENT = re.compile(r"^(?:#|INC-)?(\d+)$", re.IGNORECASE)
 MARKDOWN = "text/markdown; charset=utf-8"
 
 
 def postmortem_routes(firebell: Firebell) -> list[BaseRoute]:
     async def postmortem(request: Request) -> Response:
-        match = _INCIDENT.match(request.path_params["incident"])
-        if match is None:
+        try:
+            number = incident_number(request.path_params["incident"])
+        except InvalidRequest as error:  # a number past any incident's
+            return JSONResponse({"error": str(error)}, status_code=404)
+        if number is None:
             return JSONResponse({"error": "an incident is 12, #12 or INC-12"}, status_code=400)
         try:
-            text = await run_in_threadpool(markdown, firebell.ctx, incident_id=int(match.group(1)))
+            text = await run_in_threadpool(markdown, firebell.ctx, incident_id=number)
         except NotFound as error:
             return JSONResponse({"error": str(error)}, status_code=404)
         except FirebellError as error:  # a broken team template, a store without follow-ups
@@ -41,12 +43,16 @@ def postmortem_routes(firebell: Firebell) -> list[BaseRoute]:
 
 def print_postmortem(ctx: Context, incident: str) -> int:
     """`firebell postmortem <id>`: the stored draft (or a fresh one) on stdout."""
-    match = _INCIDENT.match(incident.strip())
-    if match is None:
+    try:
+        number = incident_number(incident)
+    except InvalidRequest as error:
+        print(error, file=sys.stderr)
+        return 1
+    if number is None:
         print(f"not an incident: {incident!r} (write 12, #12 or INC-12)", file=sys.stderr)
         return 2
     try:
-        print(markdown(ctx, incident_id=int(match.group(1))))
+        print(markdown(ctx, incident_id=number))
     except FirebellError as error:
         print(error, file=sys.stderr)
         return 1

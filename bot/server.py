@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -25,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.calendars import calendar_routes
+from bot.http_guard import BodyGuard, utc_in_range
 from bot.postmortem_routes import postmortem_routes
 from bot.slack.replays import Answer, SlackReplays
 from bot.twilio import twilio_routes
@@ -46,18 +48,24 @@ def build_http_app(
     token = firebell.settings.firebell_api_token
     return Starlette(
         routes=[*routes(firebell), *extra_routes],
-        middleware=[Middleware(ApiToken, token=token)],
+        middleware=[Middleware(BodyGuard), Middleware(ApiToken, token=token)],
         lifespan=lifespan,
     )
 
 
 # Firebell's own outbound numbers, for phones to allowlist: nothing secret in it.
 _PUBLIC_API = frozenset({"/api/v1/contact.vcf"})
+# Slack's timestamp is Unix seconds; anything else is not Slack (and a 400-digit number
+# overflows the signature check's arithmetic).
+_SLACK_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+# What Bolt fails with on a body it cannot read (not JSON, a list where an object belongs).
+_UNREADABLE = (ValueError, TypeError, AttributeError, KeyError, IndexError)
 
 
 class ApiToken:
-    """Every `/api/v1/` request must present FIREBELL_API_TOKEN (`Authorization: Bearer` or
-    `?token=`), compared in constant time. Without the setting the JSON API is off."""
+    """Every `/api/v1/` request must present FIREBELL_API_TOKEN as `Authorization: Bearer`,
+    compared in constant time. Not in the URL: URLs end up in proxies' and browsers' logs (only
+    calendar feeds carry their own narrow token there). Without the setting the API is off."""
 
     def __init__(self, app: ASGIApp, *, token: str | None) -> None:
         self.app = app
@@ -70,7 +78,6 @@ class ApiToken:
             return
         request = Request(scope)
         given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        given = given or request.query_params.get("token", "")
         if self.token is None:
             response: Response = JSONResponse(
                 {"error": "the JSON API is off: set FIREBELL_API_TOKEN"}, status_code=403
@@ -107,10 +114,20 @@ def routes(firebell: Firebell) -> list[BaseRoute]:
             return PlainTextResponse(
                 "Slack over HTTP is off: set SLACK_SIGNING_SECRET", status_code=404
             )
+        # Refused before the body is read: a request Slack cannot have signed.
+        timestamp = request.headers.get("x-slack-request-timestamp", "")
+        if not (_SLACK_TIMESTAMP.fullmatch(timestamp) and request.headers.get("x-slack-signature")):
+            return PlainTextResponse("invalid request signature", status_code=401)
         body, slack = await request.body(), firebell.slack
 
         def handle() -> Answer:
-            response = slack.dispatch(to_bolt_request(request, body))
+            # Signed, yet not a Slack payload (not JSON, a list where an object belongs): 400.
+            try:
+                bolt_request = to_bolt_request(request, body)
+            except _UNREADABLE as error:
+                return Answer(400, f"cannot read Slack's request ({type(error).__name__})",
+                              "text/plain; charset=utf-8")
+            response = slack.dispatch(bolt_request)
             content_type = response.headers.get("content-type") or [""]
             return Answer(response.status, response.body, content_type[0])
 
@@ -144,7 +161,7 @@ def routes(firebell: Firebell) -> list[BaseRoute]:
         try:
             at = _parse_time(params["at"]) if params.get("at") else firebell.ctx.now()
             answers = queries.who_is_on_call(firebell.ctx.catalog, query=query, at=at)
-        except (FirebellError, LookupError, ValueError) as error:
+        except (FirebellError, LookupError, ValueError, OverflowError) as error:
             return JSONResponse({"error": str(error)}, status_code=400)
         return JSONResponse({"at": at.isoformat(), "oncall": [
             {"schedule": a.schedule, "team": a.team, "now": _people(firebell, a.now),
@@ -171,9 +188,10 @@ def routes(firebell: Firebell) -> list[BaseRoute]:
 
     async def teams(request: Request) -> Response:
         # DESIGN.md reserves this path for the Bot Framework; the Teams front-end is not built.
+        # 404, not 501: nothing a stranger sends may get a 5xx (and Bot Framework retries those).
         return JSONResponse(
             {"error": "Microsoft Teams is not supported by this release of Firebell; use Slack"},
-            status_code=501,
+            status_code=404,
         )
 
     return [
@@ -212,8 +230,8 @@ async def _database(firebell: Firebell) -> str:
 def _parse_time(text: str) -> datetime:
     when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if when.tzinfo is None:
-        raise ValueError(f"'at' needs a time zone, e.g. {text}Z")
-    return when.astimezone(UTC)
+        raise ValueError(f"'at' needs a time zone, e.g. {text[:40]}Z")
+    return utc_in_range(when, name="a time")
 
 
 def _people(firebell: Firebell, people: Sequence[str]) -> list[dict[str, str | None]]:

@@ -31,6 +31,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
+from bot.incident_ids import database_id
 from workflows.catalog import Catalog, Person
 from workflows.paging import record_delivery
 from workflows.ports import FirebellError
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 
 TWIML = "application/xml"
 # "1", "ack", "yes", "ok", optionally followed by an incident number: "ack 42", "1 #42".
-_ACK = re.compile(r"^\s*(?:1|ack(?:nowledge)?|yes|y|ok)\b\s*#?(\d+)?\s*[.!]*\s*$", re.IGNORECASE)
+_ACK = re.compile(r"^\s*(?:1|ack(?:nowledge)?|yes|y|ok)\b\s*#?([0-9]+)?\s*[.!]*\s*$", re.IGNORECASE)
 # A status callback can overtake the answer to our own request: wait this long for the page's ref.
 REF_WAIT_SECONDS = 3.0
 # How long an acknowledgement may take before Twilio is answered that it may not be recorded:
@@ -116,14 +117,21 @@ def twilio_routes(firebell: Firebell) -> list[BaseRoute]:
         off = configured()
         if off:
             return PlainTextResponse(off, status_code=404)
+        given = request.headers.get("x-twilio-signature", "")
+        if not given:  # refused before the body is read
+            return PlainTextResponse("invalid Twilio signature", status_code=403)
+        try:
+            text = (await request.body()).decode()
+        except UnicodeDecodeError:  # Twilio sends UTF-8
+            return PlainTextResponse("the body is not UTF-8", status_code=400)
         # Twilio posts application/x-www-form-urlencoded; blank fields are signed too.
-        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+        form = dict(parse_qsl(text, keep_blank_values=True))
         # Twilio signs the URL it was given, i.e. the public one, not the one we are reached at.
         url = f"{(settings.public_url or '').rstrip('/')}{request.url.path}"
         if request.url.query:
             url += f"?{request.url.query}"
         validator = RequestValidator(settings.twilio_auth_token or "")
-        if not validator.validate(url, form, request.headers.get("x-twilio-signature", "")):
+        if not validator.validate(url, form, given):
             return PlainTextResponse("invalid Twilio signature", status_code=403)
         return form
 
@@ -143,10 +151,11 @@ def twilio_routes(firebell: Firebell) -> list[BaseRoute]:
         if isinstance(form, Response):
             return form
         query = request.query_params
-        if not (query.get("incident", "").isdigit() and query.get("person")):
+        incident_id = database_id(query.get("incident", ""))
+        if incident_id is None or not query.get("person"):
             return PlainTextResponse("expected ?incident=<id>&person=<id>", status_code=400)
         press = KeyPress(
-            person=query["person"], incident_id=int(query["incident"]),
+            person=query["person"], incident_id=incident_id,
             digits=form.get("Digits", ""),
             action=f"{(settings.public_url or '').rstrip('/')}/twilio/voice?"
                    + urlencode(dict(query.multi_items())),
@@ -166,9 +175,9 @@ def twilio_routes(firebell: Firebell) -> list[BaseRoute]:
         if not ref or not state:
             return PlainTextResponse("expected MessageSid/CallSid and a status", status_code=400)
         report = DeliveryReport(ref=ref, status=state, error=form.get("ErrorCode") or None)
-        named = request.query_params.get("page", "")
+        page_id = database_id(request.query_params.get("page", ""))
         await run_in_threadpool(_record, lambda: record_delivery(
-            ctx, ref=report.ref, status=report.status, page_id=int(named) if named.isdigit() else None,
+            ctx, ref=report.ref, status=report.status, page_id=page_id,
             error=f"{report.status} (Twilio error {report.error})" if report.error else None))
         return Response(status_code=204)
 
@@ -234,7 +243,9 @@ def _answer_sms(firebell: Firebell, reply: SmsReply) -> str:
     match = _ACK.match(reply.body)
     if match is None:
         return "Reply 1 (or ACK) to acknowledge your latest page, or ACK <incident number>."
-    incident_id = int(match.group(1)) if match.group(1) else None
+    incident_id = database_id(match.group(1)) if match.group(1) else None
+    if match.group(1) and incident_id is None:
+        return f"Not acknowledged: there is no incident #{match.group(1)[:20]}."
     try:
         incident = acknowledge_page(firebell.ctx, person=person.id, incident_id=incident_id)
     except FirebellError as error:

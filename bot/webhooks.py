@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.alert_payloads import alertmanager_signals, pagerduty_signal
+from bot.http_guard import utc_in_range
 from workflows.intake import intake
 from workflows.noise import noise_report
 from workflows.ports import (
@@ -83,7 +84,7 @@ def _bearer(request: Request, tokens: list[tuple[str, str]]) -> str | None:
 async def _read(request: Request) -> bytes:
     """The body, up to MAX_BODY; beyond that `_TooLarge`, without reading the rest."""
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_BODY:
+    if length.isascii() and length.isdigit() and int(length) > MAX_BODY:
         raise _TooLarge
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -176,7 +177,12 @@ def webhook_routes(firebell: Firebell) -> list[BaseRoute]:
         try:
             body = await _read(request)
             headers = {k.lower(): v for k, v in request.headers.items()}
-            change = await run_in_threadpool(lambda: tracker.read_webhook(headers=headers, body=body))
+            try:
+                change = await run_in_threadpool(
+                    lambda: tracker.read_webhook(headers=headers, body=body))
+            except (TypeError, AttributeError, KeyError, IndexError) as error:
+                # Signed, but a field has the wrong type (a string where an object belongs).
+                raise InvalidRequest(f"a field has the wrong type ({error})") from error
             if change is None:
                 return JSONResponse({"status": "ignored"})
             result = await run_in_threadpool(apply_ticket_change, ctx, change)
@@ -223,5 +229,5 @@ def _when(text: str | None) -> datetime | None:
         return None
     when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if when.tzinfo is None:
-        raise ValueError(f"{text!r} needs a time zone, e.g. {text}Z")
-    return when.astimezone(UTC)
+        raise ValueError(f"{text[:40]!r} needs a time zone, e.g. {text[:40]}Z")
+    return utc_in_range(when, name="a time")

@@ -1,0 +1,103 @@
+"""What every HTTP request meets before a route reads it: a size cap and a deadline on its body.
+
+No request Firebell serves is big: Slack's payloads and Twilio's callbacks are a few KiB and the
+alert webhooks stop at 256 KiB (bot/webhooks.py). A body past MAX_BODY is refused with 413,
+from its Content-Length before a byte is read, or as soon as the bytes streamed in pass the cap;
+a body still arriving BODY_SECONDS after the request began is refused with 408. A client that
+goes away mid-body ends its request quietly: there is nobody left to answer, and nothing of
+Firebell's failed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import anyio
+from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MAX_BODY = 1024 * 1024
+BODY_SECONDS = 10.0
+# Times the API takes ("?at=", "?since="): anything outside is a typo, and the calendar
+# arithmetic near year 1 or 9999 overflows.
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC)
+_LENGTH = re.compile(r"[0-9]{1,18}")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _TooSlow(Exception):
+    pass
+
+
+class BodyGuard:
+    """ASGI middleware: 413 past `max_body` bytes, 408 past `seconds`, quiet on disconnects."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int = MAX_BODY,
+                 seconds: float = BODY_SECONDS) -> None:
+        self.app, self.max_body, self.seconds = app, max_body, seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and (not _LENGTH.fullmatch(length) or int(length) > self.max_body):
+            await self._refuse(413, scope, receive, send)
+            return
+        deadline = anyio.current_time() + self.seconds
+        received, complete, answered = 0, False, False
+
+        async def capped_receive() -> Message:
+            nonlocal received, complete
+            if complete:  # the body is in: what follows is waiting for a disconnect
+                return await receive()
+            with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > self.max_body:
+                        raise _TooLarge
+                    complete = not message.get("more_body", False)
+                else:
+                    complete = True
+                return message
+            raise _TooSlow
+
+        async def watched_send(message: Message) -> None:
+            nonlocal answered
+            answered = answered or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, capped_receive, watched_send)
+        except ClientDisconnect:
+            return
+        except (_TooLarge, _TooSlow) as error:
+            if not answered:
+                await self._refuse(413 if isinstance(error, _TooLarge) else 408, scope, receive, send)
+
+    async def _refuse(self, status: int, scope: Scope, receive: Receive, send: Send) -> None:
+        text = (f"the body is larger than {self.max_body // 1024} KiB" if status == 413
+                else f"the body did not arrive within {self.seconds:g} s")
+        # Connection: close, so the rest of the body is not read as the next request.
+        response = PlainTextResponse(text, status_code=status, headers={"Connection": "close"})
+        await response(scope, receive, send)
+
+
+def utc_in_range(when: datetime, *, name: str) -> datetime:
+    """`when` (timezone-aware) in UTC, if it lies between EARLIEST and LATEST; else a ValueError
+    saying so."""
+    wrong = ValueError(f"{name} must lie between {EARLIEST.year} and {LATEST.year}")
+    try:
+        utc = when.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 moved across a time zone
+        raise wrong from None
+    if not EARLIEST <= utc < LATEST:
+        raise wrong
+    return utc
