@@ -18,13 +18,17 @@ from workflows.ports import ChannelHistory, ChatMessage, ExternalServiceError
 from workflows.unit import Unit
 
 _SLACK_LINK = re.compile(r"<(https?://[^|>\s]+)(?:\|[^>]*)?>")
+_MARKDOWN_LINK = re.compile(r"\[[^\[\]\n]*\]\((https?://[^\s()]+)\)")  # how bot/ stores a link
 _PLAIN_LINK = re.compile(r"(?<![<|])\bhttps?://[^\s<>|]+")
 _MAX_PAGES = 1000  # 200 messages a page: far more than any incident channel
 
 
 def links_in(text: str) -> list[str]:
-    """URLs in a message, in Slack's `<url|label>` form or plain, each once, in order."""
-    found = _SLACK_LINK.findall(text) + _PLAIN_LINK.findall(_SLACK_LINK.sub(" ", text))
+    """URLs in a message, as `[label](url)`, in Slack's `<url|label>` form or plain, each once,
+    in order."""
+    found = _MARKDOWN_LINK.findall(text) + _SLACK_LINK.findall(text)
+    rest = _SLACK_LINK.sub(" ", _MARKDOWN_LINK.sub(" ", text))
+    found += _PLAIN_LINK.findall(rest)
     return list(dict.fromkeys(url.rstrip(".,;)") for url in found))
 
 
@@ -53,6 +57,8 @@ def record_edit(
                 uow, incident, kind="message", at=ctx.now(), actor=_actor(ctx, editor),
                 text=text, data=_message_data(text, ()) | {"edited": True}, source_id=message_id,
             )
+        if event.data.get("deleted"):  # Slack edits a deleted thread root's tombstone too
+            return False
         _revise(ctx, records, event, text)
         return True
 
@@ -61,19 +67,24 @@ def record_deletion(ctx: Context, *, channel: str, message_id: str) -> bool:
     """A deleted message stays on the timeline as "deleted", without its words.
 
     People delete what should not have been posted (a password, a customer's data), so the text
-    and its earlier versions go too.
+    and its earlier versions go too, and so do the words a pin or a key moment quoted from it.
     """
     with ctx.unit() as uow:
         found = _message_in(uow, channel=channel, message_id=message_id)
         if found is None:
             return False
-        _, records, event = found
+        incident, records, event = found
         if event is None:
             return False
         event.text = ""
         event.data = {**event.data, "deleted": True, "deleted_at": ctx.now().isoformat(),
                       "history": [], "links": [], "files": []}
         records.update_event(event)
+        for kind in ("pinned", "key_moment"):
+            quoting = records.event_by_source(_id(incident), f"{kind}:{message_id}")
+            if quoting is not None and quoting.text:
+                quoting.text = ""
+                records.update_event(quoting)
         return True
 
 

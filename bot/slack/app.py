@@ -27,6 +27,7 @@ from bot.calendars import person_feed_url
 from bot.commands import SLACK, Commands, DeclareForm, Invocation
 from bot.slack.blocks import ACTION_PREFIX, DECLARE_CALLBACK, declare_modal, read_declare_form
 from bot.slack.chat import slack_message, web_client
+from bot.slack.text import decode, person_of, slack_user_of, to_slack
 from workflows import capture
 from workflows.context import Context
 from workflows.declare import declare
@@ -108,7 +109,7 @@ class _Listeners:
         self.ctx = ctx
         self.work = work
         self.commands = Commands(
-            ctx, forms=True, mention=self._mention, channel_link=lambda channel: f"<#{channel}>",
+            ctx, forms=True, mention=self._mention, channel_link=lambda channel: f"#{channel}",
             calendar_url=calendar_url, platform=SLACK,
         )
 
@@ -116,11 +117,20 @@ class _Listeners:
         self.work.submit(fn, *args).add_done_callback(_log_failure)
 
     def _mention(self, person: str) -> str:
+        """`@person` (plain text; `_out` makes it a Slack mention) or, without a Slack id, the
+        person's name."""
         try:
             found = self.ctx.catalog.person(person)
         except LookupError:
             return person
-        return f"<@{found.slack}>" if found.slack else found.name
+        return f"@{found.id}" if found.slack else found.name
+
+    # Slack's escaping is undone on the way in and applied once on the way out (bot.slack.text).
+    def _in(self, text: str) -> str:
+        return decode(text, person=person_of(self.ctx.catalog))
+
+    def _out(self, text: str) -> str:
+        return to_slack(text, slack_user=slack_user_of(self.ctx.catalog))
 
     # slash commands ------------------------------------------------------------
     def command(self, ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
@@ -129,10 +139,10 @@ class _Listeners:
 
     def _command(self, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         def tell(text: str) -> None:
-            respond(text=text, response_type="ephemeral")
+            respond(text=self._out(text), response_type="ephemeral")
 
         invocation = Invocation(
-            command=command["command"].lstrip("/"), text=command.get("text") or "",
+            command=command["command"].lstrip("/"), text=self._in(command.get("text") or ""),
             user=command["user_id"], channel=command.get("channel_id"),
         )
         with _answering(tell):
@@ -141,7 +151,8 @@ class _Listeners:
                 client.views_open(trigger_id=command["trigger_id"],
                                   view=self._declare_view(reply.form, command))
                 return
-            respond(text=reply.text, response_type="in_channel" if reply.public else "ephemeral")
+            respond(text=self._out(reply.text),
+                    response_type="in_channel" if reply.public else "ephemeral")
 
     def _declare_view(self, form: DeclareForm, command: dict[str, Any]) -> dict[str, Any]:
         catalog = self.ctx.catalog
@@ -167,15 +178,16 @@ class _Listeners:
 
         def tell(text: str) -> None:
             if response_url:
-                WebhookClient(response_url, timeout=10).send(text=text, response_type="ephemeral")
+                WebhookClient(response_url, timeout=10).send(text=self._out(text),
+                                                             response_type="ephemeral")
             else:
-                client.chat_postMessage(channel=user, text=text)
+                client.chat_postMessage(channel=user, text=self._out(text))
 
         with _answering(tell):
             self.commands.require(user, "declare")  # the form may have been opened before a change
             request = replace(read_declare_form(view), reporter=self.commands.actor(user))
             incident = declare(self.ctx, request)
-            where = f" in <#{incident.channel}>" if incident.channel else (
+            where = f" in #{incident.channel}" if incident.channel else (
                 "; its channel is being created"
                 if self.ctx.catalog.response_for(incident.priority).page else "")
             tell(f"Declared {incident.ref} ({incident.priority}){where}.")
@@ -192,6 +204,7 @@ class _Listeners:
         channel = (body.get("channel") or {}).get("id")
 
         def tell(text: str) -> None:
+            text = self._out(text)
             if body.get("response_url"):
                 respond(text=text, response_type="ephemeral", replace_original=False)
             elif channel:
@@ -220,15 +233,20 @@ class _Listeners:
             new = event.get("message") or {}
             if new.get("bot_id") or not new.get("ts"):
                 return
-            capture.record_edit(self.ctx, channel=channel, message_id=f"{channel}:{new['ts']}",
-                                text=new.get("text") or "", editor=new.get("user"))
+            message_id = f"{channel}:{new['ts']}"
+            if new.get("subtype") == "tombstone":  # deleted, but its thread replies live on
+                capture.record_deletion(self.ctx, channel=channel, message_id=message_id)
+                return
+            capture.record_edit(self.ctx, channel=channel, message_id=message_id,
+                                text=self._in(new.get("text") or ""), editor=new.get("user"))
         elif subtype == "message_deleted":
             if event.get("deleted_ts"):
                 capture.record_deletion(self.ctx, channel=channel,
                                         message_id=f"{channel}:{event['deleted_ts']}")
         elif subtype in _SPOKEN and not event.get("bot_id") and event.get("user") and channel:
-            capture.record_chat_message(self.ctx, channel=channel,
-                                        message=slack_message(channel, event))
+            capture.record_chat_message(
+                self.ctx, channel=channel,
+                message=slack_message(channel, event, person=person_of(self.ctx.catalog)))
 
     def pin_added(self, event: dict[str, Any]) -> None:
         self._later(self._pin_added, event)
@@ -260,9 +278,9 @@ class _Listeners:
         thread = event.get("thread_ts") or event.get("ts")
 
         def tell(text: str) -> None:
-            say(text=text, thread_ts=thread)
+            say(text=self._out(text), thread_ts=thread)
 
-        question = _MENTION.sub("", event.get("text") or "").strip()
+        question = self._in(_MENTION.sub("", event.get("text") or "")).strip()
         match = _ONCALL_QUESTION.search(question)
         if match is None:
             tell('Ask me "who is on call for <team or service>?", or try `/incident help`.')

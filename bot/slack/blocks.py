@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from bot.slack.text import SlackUserOf, link, to_slack
 from workflows.declare import DeclareRequest
 from workflows.ports import Message
 
@@ -18,20 +19,20 @@ URGENCIES = ("high", "low")
 Block = dict[str, Any]
 
 
-def escape(text: str) -> str:
-    """Slack's mrkdwn escaping: workflow text is plain words, never Slack markup."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def message_blocks(
+    message: Message, *, slack_user: SlackUserOf = lambda person: None
+) -> list[Block]:
+    """A message as sections (mrkdwn), its links as a context line, its buttons as actions.
 
-
-def message_blocks(message: Message) -> list[Block]:
-    """A message as sections (mrkdwn), its links as a context line, its buttons as actions."""
-    text = escape(message.text)
+    Workflow text is plain words: `to_slack` escapes it, so nothing in it is Slack markup but
+    Firebell's own links and mentions (see `bot.slack.text`)."""
+    text = to_slack(message.text, slack_user=slack_user)
     blocks: list[Block] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
         for chunk in _chunks(text, SECTION_LIMIT)
     ]
     if message.links:
-        links = " · ".join(f"<{url}|{escape(label)}>" for label, url in message.links)
+        links = " · ".join(link(url, label) for label, url in message.links)
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": links}]})
     if message.buttons:
         elements = []
@@ -50,8 +51,17 @@ def message_blocks(message: Message) -> list[Block]:
 
 
 def _chunks(text: str, size: int) -> list[str]:
-    text = text or " "  # a section may not be empty
-    return [text[i : i + size] for i in range(0, len(text), size)]
+    """Slices of at most `size`, never cutting an entity (`&amp;`) or markup (`<url|label>`)."""
+    chunks = []
+    while len(text) > size:
+        cut = size
+        for opener, closer in (("<", ">"), ("&", ";")):
+            opened = text.rfind(opener, 0, cut)
+            if opened > 0 and text.find(closer, opened) >= cut:
+                cut = opened
+        chunks.append(text[:cut])
+        text = text[cut:]
+    return [*chunks, text or " "]  # a section may not be empty
 
 
 def _option(label: str, value: str) -> Block:

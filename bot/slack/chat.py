@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry import RateLimitErrorRetryHandler, default_retry_handlers
 
 from bot.slack.blocks import ACTION_PREFIX, message_blocks
+from bot.slack.text import PersonOf, decode, neutralise, person_of, slack_user_of, to_slack
 from workflows.catalog import Catalog, Person
 from workflows.model import Incident, Page
 from workflows.ports import (
@@ -61,8 +62,11 @@ def _slack(what: str, *, harmless: Collection[str] = ()) -> Iterator[None]:
         raise _error(what, error) from error
 
 
-def slack_message(channel: str, raw: Mapping[str, Any]) -> ChatMessage:
-    """A Slack message (an event's or one read from history) as the timeline sees it."""
+def slack_message(
+    channel: str, raw: Mapping[str, Any], *, person: PersonOf = lambda user: None
+) -> ChatMessage:
+    """A Slack message (an event's or one read from history) as the timeline sees it: its text
+    decoded from Slack's escaping, a mention as `@person` (`person` finds the catalog's)."""
     ts = str(raw.get("ts", "0"))
     files = tuple(
         ChatFile(name=str(f.get("name") or f.get("title") or "file"),
@@ -72,7 +76,8 @@ def slack_message(channel: str, raw: Mapping[str, Any]) -> ChatMessage:
     )
     return ChatMessage(
         message_id=f"{channel}:{ts}", author=str(raw.get("user") or raw.get("bot_id") or ""),
-        text=str(raw.get("text") or ""), at=datetime.fromtimestamp(float(ts), UTC), files=files,
+        text=decode(str(raw.get("text") or ""), person=person),
+        at=datetime.fromtimestamp(float(ts), UTC), files=files,
         edited="edited" in raw, from_bot=bool(raw.get("bot_id")) or raw.get("subtype") == "bot_message",
     )
 
@@ -158,23 +163,31 @@ class SlackChat:
 
     def set_topic(self, *, channel: str, topic: str) -> None:
         with _slack("conversations.setTopic"):
-            self.client.conversations_setTopic(channel=channel, topic=topic[:_TOPIC_LIMIT])
+            self.client.conversations_setTopic(channel=channel,
+                                               topic=neutralise(topic)[:_TOPIC_LIMIT])
 
     def post(self, *, channel: str, message: Message) -> str:
         """Posts Block Kit with the plain text as the notification fallback; returns `channel:ts`."""
         with _slack("chat.postMessage"):
             response = self.client.chat_postMessage(
-                channel=channel, text=message.text, blocks=message_blocks(message),
+                channel=channel, **self._content(message),
                 unfurl_links=False,
             )
         return f"{response['channel']}:{response['ts']}"
+
+    def _content(self, message: Message) -> dict[str, Any]:
+        """The one place Firebell's words leave for Slack: the notification `text` and the
+        blocks, both escaped once (no `<!channel>` from a title or an alert pings anyone)."""
+        slack_user = slack_user_of(self.catalog)
+        return {"text": to_slack(message.text, slack_user=slack_user),
+                "blocks": message_blocks(message, slack_user=slack_user)}
 
     # KeyedPosting ----------------------------------------------------------------
     def post_keyed(self, *, channel: str, message: Message, key: str) -> str:
         """A post stamped with `key` in Slack's message metadata, so a retry can find it."""
         with _slack("chat.postMessage"):
             response = self.client.chat_postMessage(
-                channel=channel, text=message.text, blocks=message_blocks(message),
+                channel=channel, **self._content(message),
                 unfurl_links=False,
                 metadata={"event_type": _EFFECT_EVENT, "event_payload": {"key": key}},
             )
@@ -240,8 +253,12 @@ class SlackChat:
                 channel=channel, cursor=cursor, limit=200,
                 oldest=f"{oldest.timestamp():.6f}" if oldest else None,
             )
-        messages = tuple(slack_message(channel, raw) for raw in response.get("messages") or []
-                         if raw.get("type", "message") == "message")
+        person = person_of(self.catalog)
+        messages = tuple(slack_message(channel, raw, person=person)
+                         for raw in response.get("messages") or []
+                         # a tombstone is a deleted message whose thread lives on: no words
+                         if raw.get("type", "message") == "message"
+                         and raw.get("subtype") != "tombstone")
         next_cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
         return HistoryPage(messages=messages, next_cursor=next_cursor)
 
