@@ -50,12 +50,14 @@ class RecordingPager:
     channels: frozenset[str] = frozenset({"chat", "sms", "voice"})
     sent: list[tuple[str, str, int]] = field(default_factory=list)  # (person, channel, incident)
     fail_for: set[str] = field(default_factory=set)
+    texts: list[str] = field(default_factory=list)  # each page's words, in order
 
     def send_page(self, *, page: Page, incident: Incident, message: Message) -> str:
         if page.person in self.fail_for:
             raise ExternalServiceError(f"cannot reach {page.person}", retryable=False)
         assert incident.id is not None
         self.sent.append((page.person, page.channel, incident.id))
+        self.texts.append(message.text)
         return f"ref-{len(self.sent)}"
 
     def people(self) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 
 from storage.store import SqlStore
 from tests.test_workflows import CATALOG, World
-from workflows import clocks, involve, paging, respond
+from workflows import clocks, involve, lifecycle, paging, respond
 from workflows.deadlines import run_due
 from workflows.model import PageStatus, State
 
@@ -168,6 +168,58 @@ def test_privacy_incident_starts_the_regulator_clock(make_world) -> None:  # typ
     assert world.kinds(incident_id).count("clock_reminder") == 3  # stopped
     with pytest.raises(Exception, match="no clock"):
         clocks.mark_notified(world.ctx, incident_id=incident_id, clock_id="sox", actor="frank")
+
+
+def test_a_clock_outlives_the_incident_until_notified(make_world) -> None:  # type: ignore[no-untyped-def]
+    """Fixed in an hour, closed after the recovery watch: the 72 h duty still runs."""
+    world = make_world(TUESDAY)
+    incident_id = world.declare(flags=("privacy",))
+    respond.acknowledge(world.ctx, incident_id=incident_id, person="alice")
+    world.advance(hours=1)
+    lifecycle.resolve(world.ctx, incident_id=incident_id, actor="alice")
+    world.advance(hours=2)  # the recovery watch is over
+    with world.ctx.store.transaction() as tx:
+        assert tx.get_incident(incident_id).state == State.CLOSED
+    world.advance(hours=46)  # 24h before the deadline
+    assert world.kinds(incident_id).count("clock_reminder") == 1
+    world.pager.sent.clear()
+    world.advance(hours=22)  # 2h before: legal is paged, and told why
+    assert {p for p, _, _ in world.pager.sent} == {"frank"}
+    page = world.pager.texts[-1]
+    assert "GDPR regulator notice is due in" in page and "/incident notified gdpr" in page, page
+    assert "INC-1 itself is closed" in page
+    assert "Escalation step" not in page and "nobody acknowledged" not in page
+    clocks.mark_notified(world.ctx, incident_id=incident_id, clock_id="gdpr", actor="frank")
+    world.advance(hours=3)
+    assert world.kinds(incident_id).count("clock_reminder") == 3  # stopped at `notified`
+
+
+def test_the_topic_drops_a_clock_once_notified(make_world) -> None:  # type: ignore[no-untyped-def]
+    world = make_world(TUESDAY)
+    incident_id = world.declare(flags=("privacy",))
+    assert "GDPR regulator notice" in next(iter(world.chat.topics.values()))
+    clocks.mark_notified(world.ctx, incident_id=incident_id, clock_id="gdpr", actor="frank")
+    assert "GDPR" not in next(iter(world.chat.topics.values()))
+    with pytest.raises(Exception, match="already marked done"):
+        clocks.mark_notified(world.ctx, incident_id=incident_id, clock_id="gdpr", actor="frank")
+
+
+def test_a_direct_page_says_why_and_never_step_zero(make_world) -> None:  # type: ignore[no-untyped-def]
+    world = make_world(TUESDAY)
+    incident_id = world.declare()
+    respond.acknowledge(world.ctx, incident_id=incident_id, person="alice")
+    involve.escalate_to_group(world.ctx, incident_id=incident_id, group="legal",
+                              reason="customer data may be exposed", actor="alice")
+    decision = world.pager.texts[-1]
+    assert "A decision is wanted from legal" in decision and "customer data" in decision
+    involve.page_now(world.ctx, incident_id=incident_id, target="bob", actor="alice")
+    manual = world.pager.texts[-1]
+    assert "asks you to join" in manual
+    for text in (decision, manual):
+        assert "step 0" not in text and "nobody acknowledged" not in text
+        assert "acknowledged already" in text  # alice holds it: join, do not race to ack
+    channel = next(iter(world.chat.channels))
+    assert f"<#{channel}>" in world.pager.texts[0] or f"#inc-" in world.pager.texts[0]
 
 
 def test_drill_pages_by_chat_only_with_a_banner(make_world) -> None:  # type: ignore[no-untyped-def]

@@ -293,3 +293,19 @@ def test_oncall_calendar_says_when_feeds_are_off(h: Harness) -> None:
     _, key = h.slack.command("/oncall", "calendar", user="U0BOB")
     [text] = h.fake.wait_for_response(key)
     assert text.startswith("Calendar feeds are off")
+
+
+def test_the_form_can_flag_personal_data_which_starts_its_clocks(h: Harness) -> None:
+    response, key = h.slack.command("/incident", "declare Customer emails exposed", user="U0BOB")
+    assert response.status_code == 200
+    [opened] = h.fake.wait_for(lambda: h.fake.calls_to("views.open"))
+    flags = {o["value"] for b in opened.params["view"]["blocks"] if b["block_id"] == "flags"
+             for o in b["element"]["options"]}
+    assert {"privacy", "security", "compliance", "drill"} <= flags
+    values = modal_values(title="Customer emails exposed", service="checkout", flags=("privacy",))
+    assert h.slack.view_submission(opened.params["view"], values, user="U0BOB").status_code == 200
+    h.fake.wait_for_response(key)
+    [incident] = h.incidents()
+    assert "privacy" in incident.flags and incident.security  # private channel
+    [created] = h.fake.wait_for(lambda: h.fake.calls_to("conversations.create"))
+    assert created.params["is_private"] == "1"

@@ -147,12 +147,14 @@ def deliver_page(ctx: Context, page_id: int, *, retry: bool = False, reason: str
             uow.pages.save_page(page)
         return
     ack_within = format_duration(ctx.catalog.response_for(incident.priority).ack_within.seconds)
-    if incident.channel is None:
-        where = None
-    elif page.channel == "chat":
-        where = ctx.chat.channel_link(incident.channel)
-    else:  # a phone shows or reads the name people see in the chat
+    if incident.channel is not None and page.channel == "chat":
+        where: str | None = ctx.chat.channel_link(incident.channel)
+    elif incident.channel is not None or ctx.catalog.response_for(incident.priority).page:
+        # A phone shows the name people see in the chat; a first page, sent beside the
+        # channel's creation rather than after it, names the channel being made.
         where = "#" + channel_name(incident)
+    else:
+        where = None
     text = render(
         "page", incident=incident, step=page.step, round=page.round, ack_within=ack_within,
         channel_ref=where, direct=page.step == DIRECT, reason=reason,

@@ -96,11 +96,14 @@ def declare_modal(
     title_input: Block = {"type": "plain_text_input", "action_id": "value", "max_length": 150}
     if title:
         title_input["initial_value"] = title[:150]
-    flags = [_option("Security or privacy incident (private channel)", "security"),
-             _option("Drill (practice; pages by chat only)", "drill")]
+    flags = [_option("Drill (practice; pages by chat only)", "drill"),
+             _option("Security incident (private channel)", "security"),
+             _option("Personal data involved (privacy: starts its notification clocks, "
+                     "private channel)", "privacy"),
+             _option("Compliance incident (starts its notification clocks)", "compliance")]
     flags_element: Block = {"type": "checkboxes", "action_id": "value", "options": flags}
     if drill:
-        flags_element["initial_options"] = [flags[1]]
+        flags_element["initial_options"] = [flags[0]]
     return {
         "type": "modal",
         "callback_id": DECLARE_CALLBACK,
@@ -142,4 +145,5 @@ def read_declare_form(view: dict[str, Any]) -> DeclareRequest:
         title=value("title"), service=value("service"), severity=value("severity"),
         urgency=value("urgency"), environment=value("environment") or "production",
         description=value("description"), security="security" in flags, drill="drill" in flags,
+        flags=tuple(f for f in ("security", "privacy", "compliance") if f in flags),
     )

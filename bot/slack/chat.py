@@ -161,6 +161,12 @@ class SlackChat:
                 f"cannot invite {', '.join(unknown)}: no Slack id in the catalog", retryable=False
             )
 
+    def channel_link(self, channel: str) -> str:
+        return f"#{channel}"  # plain text: `to_slack` makes it a link when it is posted
+
+    def channel_url(self, channel: str) -> str | None:
+        return f"https://slack.com/app_redirect?channel={channel}"
+
     def set_topic(self, *, channel: str, topic: str) -> None:
         with _slack("conversations.setTopic"):
             self.client.conversations_setTopic(channel=channel,
