@@ -186,10 +186,13 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
         )
         pagers["chat"] = SlackPager(chat)
     else:
-        from bot.console.chat import ConsoleChat, ConsolePager
+        from adapters.no_pager import NoPager
+        from bot.console.chat import ConsoleChat
 
-        chat = ConsoleChat()
-        pagers["chat"] = ConsolePager()
+        chat = ConsoleChat()  # channel posts are printed to stdout; nobody reads them there
+        # A page printed to the server's stdout reaches nobody: it fails, with the reason.
+        pagers["chat"] = NoPager(channels=frozenset({"chat"}),
+                                 reason=f"no chat: {_unset(settings, _SLACK)} unset")
     if settings.twilio_enabled:
         from adapters.twilio_pager import TwilioPager
 
@@ -233,6 +236,30 @@ def _tickets(settings: Settings) -> TicketPort | None:
     return None
 
 
+_SLACK = ("slack_bot_token", "slack_signing_secret")
+_TWILIO = ("twilio_account_sid", "twilio_auth_token", "twilio_from_number")
+
+
+def _unset(settings: Settings, names: tuple[str, ...]) -> str:
+    return ", ".join(name.upper() for name in names if not getattr(settings, name))
+
+
+def delivery_warnings(settings: Settings) -> list[str]:
+    """What `serve` says at start-up when a way of reaching people is off, naming the settings
+    that are missing; no chat and no pager means nobody can be paged at all."""
+    no_chat = f"no chat ({_unset(settings, _SLACK)} unset)"
+    no_pager = f"no pager ({_unset(settings, _TWILIO)} unset)"
+    if not settings.slack_enabled and not settings.twilio_enabled:
+        return [f"NOBODY CAN BE PAGED: {no_chat} and {no_pager}. Pages are recorded as failed, "
+                "not sent; channel posts only go to this process's stdout."]
+    if not settings.slack_enabled:
+        return [f"{no_chat}: chat pages are recorded as failed, only SMS and voice reach people; "
+                "channel posts only go to this process's stdout."]
+    if not settings.twilio_enabled:
+        return [f"{no_pager}: pages go by Slack only, no SMS or voice."]
+    return []
+
+
 def _status_lines(settings: Settings) -> list[str]:
     def on(flag: bool) -> str:
         return "on" if flag else "off"
@@ -258,6 +285,8 @@ def serve(settings: Settings) -> None:
     firebell = build(settings)  # migrates and versions changed schedules, once, here
     for line in _status_lines(settings):
         log.info(line)
+    for warning in delivery_warnings(settings):
+        log.warning(warning)
     workers = settings.firebell_workers
     if workers > 1 and settings.slack_app_token:
         log.warning("Slack Socket Mode keeps one connection: running 1 process, not %d", workers)
@@ -419,6 +448,8 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     if not settings.twilio_enabled:
         plan.notes.append("Twilio is off (TWILIO_* unset): SMS and voice pages would not go out")
+    if not settings.slack_enabled:
+        plan.notes.append("Slack is off (SLACK_* unset): chat pages would fail, not reach anyone")
 
     def offset(when: datetime) -> str:
         return format_duration(int((when - plan.start).total_seconds())) if when > plan.start else "0s"
