@@ -343,6 +343,18 @@ def alert_raised(w: World, entry: Entry, incident_id: int) -> None:
     assert w.twilio.messages(ALICE)
 
 
+def repeat_raised(w: World, entry: Entry, incident_id: int) -> None:
+    """PagerDuty events of rising severity share their dedup key: the repeat raises the P3."""
+    assert w.incident(incident_id).priority == "P3"
+    w.clock.advance(timedelta(minutes=3))
+    w.webhook("/v2/enqueue", pagerduty("trigger", "critical"), token=None)
+    assert w.incident_ids() == [incident_id]
+    incident = w.incident(incident_id)
+    assert incident.priority == "P1" and incident.channel
+    _alice_paged(w, incident_id)
+    assert w.twilio.messages(ALICE)
+
+
 def resolve_chat(w: World, entry: Entry, incident_id: int) -> None:
     _alice_paged(w, incident_id)
     assert w.command(f"resolve {incident_id}", user="U0ALICE") == f"INC-{incident_id} resolved."
@@ -420,6 +432,7 @@ EXITS = [
     Exit("severity-raised", severity_raised, critical=False),
     Exit("alert-raised", alert_raised, critical=False,
          applies=lambda e: e.from_alert or e.name == "report"),
+    Exit("repeat-raised", repeat_raised, critical=False, applies=lambda e: e.name == "pagerduty"),
     Exit("resolve-chat", resolve_chat),
     Exit("resolve-source", resolve_source, applies=lambda e: e.resolve_at_source is not None),
     Exit("resolve-ticket", resolve_ticket),

@@ -137,6 +137,12 @@ def _accept(ctx: Context, itx: IntakeTransaction, signal: Signal) -> _Plan:
         alert.unrouted_reason = routed.reason
     plan.alert, plan.created = alert, itx.insert_alert(alert)
     if not plan.created:
+        # A repeat of an open alert; it may say the problem got worse (PagerDuty events of
+        # rising severity share their dedup key): act on the open alert's group.
+        existing = itx.open_alert(source=signal.source, dedup_key=signal.dedup_key)
+        if existing is not None and isinstance(routed, Route):
+            plan.alert = existing
+            _load_group(itx, plan)
         return plan
     assert alert.id is not None
     since = now - settings.flapping.within.as_timedelta()
@@ -173,6 +179,8 @@ def _act(
             incident_id = _open_incident(ctx, uow, itx, plan)
         elif incident_id is not None:
             _join(ctx, uow, plan, incident_id)
+    elif signal.action == Action.TRIGGER and isinstance(plan.routed, Route) and incident_id:
+        _repeated(ctx, uow, plan, incident_id)
     elif signal.action == Action.RESOLVE and plan.alert is not None and incident_id is not None:
         _resolved(ctx, uow, plan, incident_id)
     elif signal.action == Action.ACKNOWLEDGE and plan.alert is not None and incident_id is not None:
@@ -233,6 +241,18 @@ def _join(
             incident.severity = plan.routed.severity
         lifecycle.retriage_in(ctx, uow, incident, actor=ACTOR, priority=alert.priority,
                               reason=f"{alert.rule} joined at {alert.priority}")
+
+
+def _repeated(ctx: Context, uow: Unit, plan: _Plan, incident_id: int) -> None:
+    """The same alert again: raise its open incident if the repeat is of higher priority."""
+    assert isinstance(plan.routed, Route) and plan.alert is not None
+    incident = uow.incidents.get_incident(incident_id, for_update=True)
+    priority = plan.routed.priority
+    if not incident.is_open or _rank(priority) >= _rank(incident.priority):
+        return
+    incident.severity = plan.routed.severity
+    lifecycle.retriage_in(ctx, uow, incident, actor=ACTOR, priority=priority,
+                          reason=f"{plan.alert.rule} repeated at {priority}")
 
 
 def _rank(priority: str) -> int:
