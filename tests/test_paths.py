@@ -397,6 +397,7 @@ def postmortem(w: World, entry: Entry, incident_id: int) -> None:
     if entry.from_alert:  # the alert said when impact began: TTD is measured
         line = next(ln for ln in text.splitlines() if "Time to detect" in ln)
         assert line.split("|")[2].strip() in ("4m", "3m"), line  # startsAt 09:26 / 09:27
+        assert "by an alert from" in text
     reply = w.command(f"postmortem {incident_id}", user="U0ALICE")
     assert "Something went wrong" not in reply, reply
 

@@ -52,7 +52,7 @@ def template_values(
         "counts": {"pages": metrics.pages, "escalations": metrics.escalations,
                    "status_updates": metrics.status_updates},
         "roles": [(ROLES[r], ctx.display(p)) for r, p in incident.roles.items() if r in ROLES],
-        "declared_by": ctx.display(incident.declared_by),
+        "declared_by": ctx.display(incident.declared_by) or _opening_alert(events),
         "timeline": [_entry(ctx, e) for e in events],
         "key_moments": [_entry(ctx, e) for e in events if e.kind in ("key_moment", "pinned")],
         "status_updates": [_entry(ctx, e) for e in events if e.kind == "status_update"],
@@ -118,6 +118,14 @@ def _links(runbook: str | None, dashboards: list[str], events: list[TimelineEven
             found += _urls(event.data.get("links"))
             found += [f["url"] for f in event.data.get("files", []) if f.get("url")]
     return list(dict.fromkeys(found))
+
+
+def _opening_alert(events: list[TimelineEvent]) -> str | None:
+    """Who opened an incident nobody declared: its first alert, by source."""
+    alert = next((e for e in events if e.kind == "alert"), None)
+    if alert is None:
+        return None
+    return f"an alert from {alert.data.get('source') or 'monitoring'} ({alert.text})"
 
 
 def _urls(links: object) -> list[str]:
