@@ -495,6 +495,12 @@ class _NoChat:
     def set_topic(self, *, channel: str, topic: str) -> None:
         self._refuse()
 
+    def channel_link(self, channel: str) -> str:
+        return channel
+
+    def channel_url(self, channel: str) -> str | None:
+        return None
+
     def post(self, *, channel: str, message: Message) -> str:
         self._refuse()
 
