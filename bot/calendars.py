@@ -28,6 +28,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from adapters.ical import shifts_calendar
+from bot.http_guard import utc_in_range
 from workflows import queries
 from workflows.catalog import Catalog
 from workflows.oncall import Shift, shifts
@@ -202,4 +203,4 @@ def _time(text: str | None) -> datetime | None:
     if not text:
         return None
     when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    return utc_in_range(when if when.tzinfo else when.replace(tzinfo=UTC), name="a time")

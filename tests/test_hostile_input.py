@@ -481,6 +481,8 @@ def test_a_github_webhook_with_wrong_field_types_is_400(
     ("/api/v1/reports/paging?until=0001-01-01T00:00:00Z", 400),
     ("/api/v1/reports/paging?since=9999-12-31T23:59:59Z", 400),
     ("/api/v1/reports/noise?since=0001-01-01T00:00:00Z", 400),
+    ("/api/v1/reports/oncall.csv?from=0001-01-01T00:00:00Z", 400),
+    ("/api/v1/reports/oncall.csv?to=9999-12-31T23:59:59Z", 400),
 ])
 def test_huge_numbers_and_dates_in_the_api_are_4xx(hostile: Hostile, path: str, status: int) -> None:
     answer = httpx.get(hostile.url + path, headers={"Authorization": f"Bearer {API_TOKEN}"},
