@@ -30,7 +30,13 @@ def postgres_url() -> str | None:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database: a SQLite file, and a schema of its own on PostgreSQL."""
-    if request.param == "sqlite":
+    yield from fresh_database(request.param, tmp_path)
+
+
+def fresh_database(kind: str, tmp_path: Path) -> Iterator[str]:
+    """Yield the URL of a new migrated database of `kind` ("sqlite": a file under `tmp_path`;
+    "postgresql": a database of its own, dropped afterwards)."""
+    if kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'firebell.db'}"
         upgrade(url)
         yield url

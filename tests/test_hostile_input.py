@@ -29,12 +29,10 @@ from xml.etree import ElementTree
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
 from bot.calendars import calendar_token
 from bot.logs import FORMAT, OneLineFormatter
-from storage.db import upgrade
-from tests.conftest import postgres_url
+from tests.conftest import fresh_database
 from tests.slack_fake import FakeSlack
 from tests.slack_helpers import (
     API_TOKEN,
@@ -115,34 +113,11 @@ class Hostile:
         return self.server.log_lines()[mark:]
 
 
-def _database(kind: str, tmp: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        url = f"sqlite:///{tmp / 'firebell.db'}"
-        upgrade(url)
-        yield url
-        return
-    base = postgres_url()
-    if base is None:
-        pytest.skip("PostgreSQL not configured: set FIREBELL_TEST_PG_URL")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
-    try:
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def hostile(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[Hostile]:
     tmp = tmp_path_factory.mktemp(f"hostile-{request.param}")
-    databases = _database(request.param, tmp)
+    databases = fresh_database(request.param, tmp)
     database_url = next(databases)
     catalog = tmp / "catalog.yaml"
     catalog.write_text(CATALOG)

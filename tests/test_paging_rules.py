@@ -219,7 +219,7 @@ def test_a_direct_page_says_why_and_never_step_zero(make_world) -> None:  # type
         assert "step 0" not in text and "nobody acknowledged" not in text
         assert "acknowledged already" in text  # alice holds it: join, do not race to ack
     channel = next(iter(world.chat.channels))
-    assert f"<#{channel}>" in world.pager.texts[0] or f"#inc-" in world.pager.texts[0]
+    assert f"<#{channel}>" in world.pager.texts[0] or "#inc-" in world.pager.texts[0]
 
 
 def test_drill_pages_by_chat_only_with_a_banner(make_world) -> None:  # type: ignore[no-untyped-def]
