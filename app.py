@@ -22,17 +22,17 @@ from storage.db import upgrade
 from storage.request_log import SqlRequestLog
 from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
-from workflows.catalog import Catalog, CatalogError, check_catalog, load_catalog
+from workflows.catalog.model import Catalog, CatalogError, check_catalog, load_catalog
 from workflows.clock import SystemClock
 from workflows.context import Context
 from workflows.deadlines import run_due
 from workflows.dispatch import drain
 from workflows.durations import format_duration
-from workflows.handoffs import schedule_tick
-from workflows.intake import retry_pending
+from workflows.intake.intake import retry_pending
+from workflows.intake.tickets import owe_missing_tickets
+from workflows.oncall.changes import sync_catalog
+from workflows.oncall.handoffs import schedule_tick
 from workflows.ports import ChatPort, Clock, Message, PagerPort, TicketPort, Timers
-from workflows.schedule_changes import sync_catalog
-from workflows.ticket_sync import owe_missing_tickets
 
 log = logging.getLogger("firebell")
 HERE = Path(__file__).resolve().parent
@@ -430,8 +430,8 @@ def _when(text: str | None, zone: str, default: datetime) -> datetime:
 
 
 def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from workflows.paging.simulate import escalation_plan
     from workflows.render import render
-    from workflows.simulate import escalation_plan
 
     catalog = load_catalog(settings.firebell_config)
     at = _when(args.at, catalog.timezone, datetime.now(UTC))
@@ -459,7 +459,7 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _paging_report(settings: Settings, args: argparse.Namespace) -> int:
-    from workflows.paging_report import report_for
+    from workflows.paging.report import report_for
 
     catalog = load_catalog(settings.firebell_config)
     upgrade(settings.database_url)

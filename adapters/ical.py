@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard
 
-from workflows.oncall import Shift
+from workflows.oncall.schedules import Shift
 
 PRODID = "-//Firebell//On-call schedules//EN"
 # Transitions around the shifts only: a VTIMEZONE back to 1970 bloats every fetch.

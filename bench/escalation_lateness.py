@@ -54,11 +54,11 @@ from storage.store import SqlStore
 from storage.tables import DeadlineRow
 from tests.fakes import RecordingChat, RecordingPager
 from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
-from workflows.catalog import Catalog, load_catalog
+from workflows.catalog.model import Catalog, load_catalog
 from workflows.clock import SystemClock
 from workflows.context import Context
 from workflows.deadlines import run_due
-from workflows.declare import DeclareRequest, declare
+from workflows.incident.declare import DeclareRequest, declare
 from workflows.model import DeadlineKind
 from workflows.ports import PagerPort, Timers
 

@@ -105,7 +105,7 @@ def serve(database: str, port: int) -> None:
     from adapters.timers import ManualTimers
     from app import bootstrap
     from bot.webhooks import webhook_routes
-    from workflows.catalog import parse_catalog
+    from workflows.catalog.model import parse_catalog
     from workflows.clock import SystemClock
 
     ctx = bootstrap(catalog=parse_catalog(CATALOG), database_url=database, chat=_NullChat(),

@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from workflows.catalog import Catalog, Schedule
-from workflows.oncall import on_call
-from workflows.schedule_changes import effective_schedule
-from workflows.schedule_model import ScheduleVersion, StoredOverride
+from workflows.catalog.model import Catalog, Schedule
+from workflows.oncall.changes import effective_schedule
+from workflows.oncall.model import ScheduleVersion, StoredOverride
+from workflows.oncall.schedules import on_call
 
 ZONES = ["Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Sydney", "UTC",
          "America/Los_Angeles", "Asia/Tokyo", "Europe/London", "America/Sao_Paulo"]  # fmt: skip

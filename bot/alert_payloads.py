@@ -8,8 +8,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from workflows.intake.signals import Action, Signal
 from workflows.ports import InvalidRequest
-from workflows.signals import Action, Signal
 
 MAX_ALERTS = 1000  # per webhook; Alertmanager's `max_alerts` truncates well below this
 _PD_SEVERITIES = ("critical", "error", "warning", "info")

@@ -29,10 +29,10 @@ from starlette.routing import BaseRoute, Route
 
 from adapters.ical import shifts_calendar
 from bot.http_guard import utc_in_range
-from workflows import queries
-from workflows.catalog import Catalog
-from workflows.oncall import Shift, shifts
-from workflows.oncall_report import oncall_hours
+from workflows.catalog.model import Catalog
+from workflows.incident import queries
+from workflows.oncall.report import oncall_hours
+from workflows.oncall.schedules import Shift, shifts
 from workflows.ports import FirebellError
 
 if TYPE_CHECKING:

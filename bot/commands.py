@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 
 from bot import followup_commands, intake_commands, oncall_commands
 from bot.incident_ids import incident_number
-from workflows import access, clocks, involve, lifecycle, queries, respond
-from workflows.catalog import Person
+from workflows import access
+from workflows.catalog.model import Person
 from workflows.context import Context
-from workflows.declare import DeclareRequest, declare
+from workflows.incident import involve, lifecycle, queries, respond
+from workflows.incident.declare import DeclareRequest, declare
 from workflows.model import ROLES, Incident
+from workflows.paging import clocks
 from workflows.ports import InvalidRequest
 from workflows.render import render
 

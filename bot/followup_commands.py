@@ -7,10 +7,10 @@ import re
 import shlex
 from collections.abc import Callable
 
-from workflows import actions as action_items
-from workflows import postmortem as postmortems
 from workflows.context import Context
-from workflows.handoff import handoff as hand_off
+from workflows.followup import actions as action_items
+from workflows.followup import postmortem as postmortems
+from workflows.incident.commander import handoff as hand_off
 from workflows.ports import InvalidRequest
 from workflows.render import render
 

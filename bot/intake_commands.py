@@ -6,10 +6,10 @@ import shlex
 import uuid
 
 from workflows.context import Context
-from workflows.intake import intake
+from workflows.intake.intake import intake
+from workflows.intake.signals import Action, Signal
 from workflows.ports import InvalidRequest
 from workflows.render import render
-from workflows.signals import Action, Signal
 
 USAGE = ("usage: `/incident report [service=<id>] [severity=...] [urgency=...] "
          "[environment=...] <what is wrong>`")

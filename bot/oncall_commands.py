@@ -1,7 +1,7 @@
 """The words of `/oncall override|swap|cover|take|history|undo|report`: parse, call, render.
 
 `bot.commands.Commands.oncall` hands these subcommands here; the rules are in
-`workflows/schedule_changes.py` and `workflows/oncall_report.py`.
+`workflows/oncall/changes.py` and `workflows/oncall/report.py`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from workflows import queries, schedule_changes
 from workflows.context import Context
 from workflows.durations import parse_duration
-from workflows.oncall import on_call
-from workflows.oncall_report import health, oncall_hours
+from workflows.incident import queries
+from workflows.oncall import changes as schedule_changes
+from workflows.oncall.report import health, oncall_hours
+from workflows.oncall.schedules import on_call
 from workflows.ports import InvalidRequest
 from workflows.render import render
 

@@ -13,8 +13,8 @@ from starlette.routing import BaseRoute, Route
 
 from bot.incident_ids import incident_number
 from workflows.context import Context
+from workflows.followup.postmortem import markdown
 from workflows.ports import FirebellError, InvalidRequest, NotFound
-from workflows.postmortem import markdown
 
 if TYPE_CHECKING:
     from app import Firebell

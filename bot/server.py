@@ -32,9 +32,9 @@ from bot.slack.replays import Answer, SlackReplays
 from bot.twilio import twilio_routes
 from bot.webhooks import webhook_routes
 from storage.db import writable
-from workflows import paging_report as reports
-from workflows import queries
+from workflows.incident import queries
 from workflows.model import Incident
+from workflows.paging import report as reports
 from workflows.ports import FirebellError
 
 if TYPE_CHECKING:

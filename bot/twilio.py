@@ -32,10 +32,10 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from bot.incident_ids import database_id
-from workflows.catalog import Catalog, Person
-from workflows.paging import record_delivery
+from workflows.catalog.model import Catalog, Person
+from workflows.incident.respond import acknowledge_page
+from workflows.paging.delivery import record_delivery
 from workflows.ports import FirebellError
-from workflows.respond import acknowledge_page
 
 if TYPE_CHECKING:
     from app import Firebell

@@ -24,8 +24,10 @@ from starlette.routing import BaseRoute, Route
 
 from bot.alert_payloads import alertmanager_signals, pagerduty_signal
 from bot.http_guard import utc_in_range
-from workflows.intake import intake
-from workflows.noise import noise_report
+from workflows.intake.intake import intake
+from workflows.intake.noise import noise_report
+from workflows.intake.signals import Signal
+from workflows.intake.ticket_changes import apply_ticket_change
 from workflows.ports import (
     ExternalServiceError,
     FirebellError,
@@ -33,8 +35,6 @@ from workflows.ports import (
     SignatureError,
     TicketWebhooks,
 )
-from workflows.signals import Signal
-from workflows.tickets import apply_ticket_change
 
 if TYPE_CHECKING:
     from app import Firebell

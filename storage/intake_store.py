@@ -21,9 +21,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from storage.db import aware as _aware
 from storage.intake_tables import AlertGroupRow, AlertRow, SignalRow, WebhookDeliveryRow
 from storage.tables import IncidentRow
+from workflows.intake.signals import Alert, AlertGroup, AlertStatus, NoiseRow, StoredSignal
 from workflows.model import OPEN_STATES, State
 from workflows.ports import NotFound
-from workflows.signals import Alert, AlertGroup, AlertStatus, NoiseRow, StoredSignal
 
 ALERTS = AlertRow.__table__  # type: ignore[attr-defined]
 GROUPS = AlertGroupRow.__table__  # type: ignore[attr-defined]

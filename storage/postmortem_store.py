@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from storage.postmortem_tables import ActionItemRow, FollowUpMarkRow, PostmortemRow
 from storage.tables import IncidentRow, TimelineRow
-from workflows.followups import (
+from workflows.followup.model import (
     ActionItem,
     ActionState,
     Postmortem,

@@ -12,8 +12,8 @@ from sqlmodel import Session, col, select
 
 from storage.db import make_engine
 from storage.schedule_tables import HandoffNoticeRow, ScheduleVersionRow, ShiftOfferRow
+from workflows.oncall.model import Offer, ScheduleVersion, StoredOverride
 from workflows.ports import NotFound
-from workflows.schedule_model import Offer, ScheduleVersion, StoredOverride
 
 
 def _aware(value: datetime) -> datetime:

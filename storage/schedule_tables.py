@@ -1,4 +1,4 @@
-"""Tables of schedule versions, shift offers and handoff notices (see workflows/schedule_model.py)."""
+"""Tables of schedule versions, shift offers and handoff notices (see workflows/oncall/model.py)."""
 
 from __future__ import annotations
 

@@ -9,13 +9,13 @@ from adapters.timers import ManualTimers
 from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
 from tests.fakes import RecordingChat, RecordingPager
-from workflows.catalog import parse_catalog
+from workflows.catalog.model import parse_catalog
 from workflows.clock import FakeClock
 from workflows.context import Context
 from workflows.deadlines import run_due
-from workflows.intake import Outcome, intake
+from workflows.intake.intake import Outcome, intake
+from workflows.intake.signals import Action, Signal
 from workflows.model import Incident
-from workflows.signals import Action, Signal
 
 CATALOG = """
 timezone: Europe/Berlin

@@ -16,7 +16,7 @@ import pytest
 from bot.commands import Commands
 from tests.slack_helpers import DEMO_CATALOG, Harness, modal_values
 from workflows import access
-from workflows.catalog import Access, CatalogError, parse_catalog
+from workflows.catalog.model import Access, CatalogError, parse_catalog
 from workflows.clock import FakeClock
 from workflows.model import State
 

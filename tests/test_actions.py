@@ -11,7 +11,7 @@ import pytest
 from bot.commands import Commands, Invocation
 from storage.store import SqlStore
 from tests.test_postmortem_helpers import World
-from workflows import actions
+from workflows.followup import actions
 from workflows.model import Incident
 from workflows.ports import ExternalServiceError, InvalidRequest, Message
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from workflows.business_time import add_business_time, deadline, is_business_time
-from workflows.catalog import BusinessHours
+from workflows.catalog.model import BusinessHours
 from workflows.durations import parse_duration
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -11,8 +11,8 @@ from icalendar import Calendar
 
 from adapters.ical import read_shifts, shifts_calendar
 from bot.calendars import calendar_token
-from workflows.catalog import Catalog
-from workflows.oncall import shifts
+from workflows.catalog.model import Catalog
+from workflows.oncall.schedules import shifts
 
 
 def catalog() -> Catalog:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from workflows.catalog import (
+from workflows.catalog.model import (
     CatalogError,
     UnknownEntity,
     check_catalog,

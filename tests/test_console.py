@@ -14,7 +14,7 @@ from bot.console.repl import run_console
 from storage.store import SqlStore
 from tests.cli import run_firebell
 from tests.conftest import DEMO_CATALOG
-from workflows.catalog import load_catalog, parse_catalog
+from workflows.catalog.model import load_catalog, parse_catalog
 from workflows.clock import FakeClock
 from workflows.model import Incident, Page
 from workflows.ports import Button, ExternalServiceError, Message

@@ -34,7 +34,7 @@ from tests.conftest import postgres_url
 from tests.slack_helpers import ThreadedServer, free_port
 from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, twilio_signature
 from workflows.clock import FakeClock
-from workflows.declare import DeclareRequest, declare
+from workflows.incident.declare import DeclareRequest, declare
 from workflows.model import State
 
 ALICE = "+15550100001"

@@ -73,7 +73,7 @@ FAST = 3  # seconds: an ack timeout short enough to watch an escalation
 QUICK = (f"{FAST}s", f"{FAST}s", f"{FAST}s")  # the whole escalation within 3 * FAST
 # Step 2 outlasts a kill, a restart and a lease: its pages are still due when the restarted
 # server takes them over. (Past its timeout, step 3 would overtake them: a page of a step the
-# escalation has left is cancelled, not sent late; see workflows/paging.py `_stale`.)
+# escalation has left is cancelled, not sent late; see workflows/paging/delivery.py `_stale`.)
 STEP_2_OUTLASTS_A_RESTART = (f"{FAST}s", "40s", "10m")
 KILL_LEASE = 5.0  # seconds; longer than any call a live server of these tests waits for
 SLOW_SLACK = 6.0  # seconds conversations.create takes when Slack is slow

@@ -9,7 +9,9 @@ import pytest
 
 from storage.store import SqlStore
 from tests.test_postmortem_helpers import World
-from workflows import actions, handoff, respond
+from workflows.followup import actions
+from workflows.incident import commander as handoff
+from workflows.incident import respond
 from workflows.ports import InvalidRequest
 
 

@@ -45,7 +45,7 @@ from tests.slack_helpers import (
 from tests.test_crash_recovery import Serve
 from tests.test_twilio import ALICE, World
 from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, signed_post
-from workflows.declare import DeclareRequest, declare
+from workflows.incident.declare import DeclareRequest, declare
 
 pytestmark = pytest.mark.slow
 

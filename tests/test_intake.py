@@ -11,14 +11,14 @@ import pytest
 from bot import intake_commands
 from storage.store import SqlStore
 from tests.intake_fakes import CATALOG, IntakeWorld
-from workflows import intake as intake_module
-from workflows import lifecycle, respond
-from workflows.intake import retry_pending
+from workflows.incident import lifecycle, respond
+from workflows.intake import intake as intake_module
+from workflows.intake.intake import retry_pending
+from workflows.intake.noise import noise_report
+from workflows.intake.signals import Action
+from workflows.intake.ticket_changes import apply_ticket_change
 from workflows.model import State
-from workflows.noise import noise_report
 from workflows.ports import FirebellError, TicketChange
-from workflows.signals import Action
-from workflows.tickets import apply_ticket_change
 
 
 @pytest.fixture

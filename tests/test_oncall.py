@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflows.catalog import Catalog, UnknownEntity, load_catalog
-from workflows.oncall import Shift, next_handoff, on_call, resolve_targets, shifts
+from workflows.catalog.model import Catalog, UnknownEntity, load_catalog
+from workflows.oncall.schedules import Shift, next_handoff, on_call, resolve_targets, shifts
 
 BERLIN = ZoneInfo("Europe/Berlin")
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "firebell.yaml"

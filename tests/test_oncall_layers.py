@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from workflows.catalog import load_catalog
-from workflows.oncall import layer_status
-from workflows.queries import who_is_on_call
+from workflows.catalog.model import load_catalog
+from workflows.incident.queries import who_is_on_call
+from workflows.oncall.schedules import layer_status
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "firebell.yaml"
 

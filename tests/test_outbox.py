@@ -24,11 +24,11 @@ from storage.store import SqlStore
 from tests.fakes import RecordingPager
 from tests.slack_fake import FakeSlack
 from tests.slack_helpers import BOT_TOKEN, DEMO_CATALOG
-from workflows.catalog import load_catalog
+from workflows.catalog.model import load_catalog
 from workflows.clock import FakeClock
 from workflows.context import Context
-from workflows.declare import DeclareRequest, declare
 from workflows.dispatch import claim, drain
+from workflows.incident.declare import DeclareRequest, declare
 from workflows.model import Incident, Page, PageStatus
 from workflows.ports import Message
 

@@ -25,10 +25,10 @@ from tests.test_crash_recovery import Serve
 from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 from workflows.clock import SystemClock
 from workflows.context import Context
-from workflows.declare import DeclareRequest, declare
+from workflows.incident.declare import DeclareRequest, declare
+from workflows.incident.respond import acknowledge
 from workflows.model import Incident, Page, PageStatus, State
 from workflows.ports import ExternalServiceError, Message
-from workflows.respond import acknowledge
 
 pytestmark = pytest.mark.slow
 

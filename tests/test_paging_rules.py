@@ -10,9 +10,11 @@ import pytest
 
 from storage.store import SqlStore
 from tests.test_workflows import CATALOG, World
-from workflows import clocks, involve, lifecycle, paging, respond
 from workflows.deadlines import run_due
+from workflows.incident import involve, lifecycle, respond
 from workflows.model import PageStatus, State
+from workflows.paging import clocks
+from workflows.paging import delivery as paging
 
 EXTRA = """
 notification_clocks:

@@ -10,9 +10,10 @@ import pytest
 
 from storage.store import SqlStore
 from tests.test_postmortem_helpers import CATALOG, HistoryChat, World
-from workflows import capture, lifecycle, postmortem, respond
-from workflows.followups import PostmortemState
-from workflows.metrics import incident_metrics
+from workflows.followup import postmortem
+from workflows.followup.model import PostmortemState
+from workflows.incident import capture, lifecycle, respond
+from workflows.incident.metrics import incident_metrics
 from workflows.ports import ChatFile, ChatMessage, InvalidRequest
 from workflows.render import TemplateProblem
 

@@ -15,7 +15,8 @@ from bot.postmortem_routes import postmortem_routes
 from storage.db import upgrade
 from storage.store import SqlStore
 from tests.test_postmortem_helpers import CATALOG, World
-from workflows import lifecycle, postmortem
+from workflows.followup import postmortem
+from workflows.incident import lifecycle
 
 
 def test_endpoint_serves_the_stored_draft_as_markdown(store: SqlStore, start_time: datetime) -> None:

@@ -91,6 +91,6 @@ def test_postmortem_draft_has_every_message_once_in_order(h: Harness, clock: Fak
     assert "https://ci.example/4812" in draft[draft.index("## Links"):]
     assert "| Incident commander | Bob Brandt |" in draft
     # Stored: the export is the same text.
-    from workflows.postmortem import markdown
+    from workflows.followup.postmortem import markdown
 
     assert markdown(h.firebell.ctx, incident_id=incident_id) == draft

@@ -16,13 +16,13 @@ from bot.commands import Commands, Invocation
 from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
 from tests.fakes import RecordingChat
-from workflows.catalog import parse_catalog
+from workflows.catalog.model import parse_catalog
 from workflows.clock import FakeClock
 from workflows.context import Context
-from workflows.handoffs import schedule_tick
-from workflows.oncall import on_call
+from workflows.oncall.changes import sync_catalog
+from workflows.oncall.handoffs import schedule_tick
+from workflows.oncall.schedules import on_call
 from workflows.ports import InvalidRequest
-from workflows.schedule_changes import sync_catalog
 
 CATALOG = """
 timezone: Europe/Berlin

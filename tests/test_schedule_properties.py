@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflows.catalog import Catalog
-from workflows.oncall import on_call, shifts
-from workflows.schedule_changes import effective_schedule
-from workflows.schedule_model import ScheduleVersion, StoredOverride
+from workflows.catalog.model import Catalog
+from workflows.oncall.changes import effective_schedule
+from workflows.oncall.model import ScheduleVersion, StoredOverride
+from workflows.oncall.schedules import on_call, shifts
 
 ZONES = ["Europe/Berlin", "America/New_York", "America/Santiago", "Australia/Lord_Howe",
          "Asia/Tehran", "Pacific/Chatham", "America/St_Johns", "Europe/London", "Africa/Casablanca",

@@ -10,7 +10,7 @@ import pytest
 
 from tests.slack_helpers import Harness
 from workflows.clock import FakeClock
-from workflows.oncall import on_call
+from workflows.oncall.schedules import on_call
 
 pytestmark = pytest.mark.slow
 START = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)  # Tuesday 10:30 Berlin; alice is primary

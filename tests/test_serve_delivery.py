@@ -17,7 +17,7 @@ from app import Settings, build, delivery_warnings
 from tests.conftest import DEMO_CATALOG, ROOT
 from tests.slack_helpers import free_port
 from workflows.clock import FakeClock
-from workflows.declare import DeclareRequest, declare
+from workflows.incident.declare import DeclareRequest, declare
 from workflows.model import PageStatus
 
 TWILIO = {"twilio_account_sid": "AC0", "twilio_auth_token": "secret",

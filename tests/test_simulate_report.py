@@ -10,10 +10,10 @@ from pathlib import Path
 from storage.store import SqlStore
 from tests.test_paging_rules import catalog_text
 from tests.test_workflows import World
-from workflows import respond
-from workflows.catalog import parse_catalog
-from workflows.paging_report import report_for
-from workflows.simulate import escalation_plan
+from workflows.catalog.model import parse_catalog
+from workflows.incident import respond
+from workflows.paging.report import report_for
+from workflows.paging.simulate import escalation_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 CHRISTMAS_EVE_3AM = datetime(2026, 12, 24, 2, 0, tzinfo=UTC)  # 03:00 in Berlin

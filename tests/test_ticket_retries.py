@@ -21,15 +21,15 @@ from tests.fakes import RecordingChat, RecordingPager
 from tests.intake_fakes import CATALOG
 from tests.slack_helpers import ThreadedServer
 from tests.tracker_fake import FakeTracker, Fault
-from workflows.catalog import parse_catalog
+from workflows.catalog.model import parse_catalog
 from workflows.clock import FakeClock
 from workflows.context import Context
-from workflows.declare import DeclareRequest, declare
 from workflows.dispatch import drain
+from workflows.incident.declare import DeclareRequest, declare
+from workflows.intake.tickets import owe_missing_tickets
 from workflows.model import Incident
 from workflows.outbox import EffectKind
 from workflows.ports import ExternalServiceError, TicketPort
-from workflows.ticket_sync import owe_missing_tickets
 
 FAST = RetryPolicy(attempts=4, backoff=0.01, max_wait=3.0, budget=10.0)
 INCIDENT = Incident(title="Checkout down", service="checkout", team="payments", severity="critical",

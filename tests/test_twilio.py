@@ -30,10 +30,10 @@ from tests.twilio_fake import (
 )
 from workflows.clock import FakeClock
 from workflows.deadlines import run_due
-from workflows.declare import DeclareRequest, declare
-from workflows.escalate import on_ack_timeout
+from workflows.incident.declare import DeclareRequest, declare
 from workflows.model import PageStatus, State
 from workflows.outbox import LEASE_SECONDS
+from workflows.paging.escalation import on_ack_timeout
 
 ALICE, BOB, ERIN = "+15550100001", "+15550100002", "+15550100005"
 

@@ -11,12 +11,12 @@ from adapters.timers import ManualTimers
 from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
 from tests.fakes import RecordingChat, RecordingPager
-from workflows import lifecycle, respond
-from workflows.catalog import parse_catalog
+from workflows.catalog.model import parse_catalog
 from workflows.clock import FakeClock
 from workflows.context import Context
 from workflows.deadlines import run_due
-from workflows.declare import DeclareRequest, declare
+from workflows.incident import lifecycle, respond
+from workflows.incident.declare import DeclareRequest, declare
 from workflows.model import PageStatus, Stage, State
 from workflows.ports import InvalidRequest
 

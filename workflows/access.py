@@ -8,7 +8,7 @@ the Slack workspace who acknowledged a P1 would stop its escalation with nobody 
 
 from __future__ import annotations
 
-from workflows.catalog import Catalog, Person
+from workflows.catalog.model import Catalog, Person
 from workflows.ports import FirebellError
 
 ASK = "ask"  # reading: always allowed

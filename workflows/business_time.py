@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import holidays as holiday_data
 
-from workflows.catalog import BusinessHours
+from workflows.catalog.model import BusinessHours
 from workflows.durations import DAY_SECONDS, Duration
 
 Window = tuple[datetime, datetime]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import uuid4
 
-from workflows.catalog import Catalog, Team
+from workflows.catalog.model import Catalog, Team
 from workflows.model import Incident, TimelineEvent
 from workflows.outbox import LEASE_SECONDS
 from workflows.ports import ChatPort, Clock, PagerPort, ScheduleStore, Store, TicketPort, Timers

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from workflows.ack_due import on_ack_due
-from workflows.clocks import on_clock
 from workflows.context import Context
-from workflows.escalate import on_ack_timeout, on_maintenance_end
-from workflows.followup_sweep import sweep_followups
-from workflows.lifecycle import close_after_watch
+from workflows.followup.sweep import sweep_followups
+from workflows.incident.ack_due import on_ack_due
+from workflows.incident.lifecycle import close_after_watch
+from workflows.incident.respond import remind
 from workflows.model import Deadline, DeadlineKind, Incident
-from workflows.respond import remind
+from workflows.paging.clocks import on_clock
+from workflows.paging.escalation import on_ack_timeout, on_maintenance_end
 from workflows.unit import Unit
 
 Handler = Callable[[Context, Unit, Incident, Deadline], None]

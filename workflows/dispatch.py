@@ -18,12 +18,13 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from workflows.clock_rules import clock_lines
-from workflows.clocks import met_clocks
 from workflows.context import Context, record
+from workflows.intake.tickets import open_ticket
 from workflows.model import Incident, channel_name
 from workflows.outbox import ClaimedEffect, EffectKind, message_from
-from workflows.paging import deliver_page
+from workflows.paging.clock_rules import clock_lines
+from workflows.paging.clocks import met_clocks
+from workflows.paging.delivery import deliver_page
 from workflows.ports import (
     ChannelLookup,
     ExternalServiceError,
@@ -35,7 +36,6 @@ from workflows.ports import (
     UserGroups,
 )
 from workflows.render import render
-from workflows.ticket_sync import open_ticket
 
 log = logging.getLogger(__name__)
 

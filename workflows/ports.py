@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from workflows.intake.signals import IntakeTransaction
 from workflows.model import Deadline, DeadlineKind, Incident, Page, TimelineEvent
-from workflows.schedule_model import Offer, ScheduleVersion
-from workflows.signals import IntakeTransaction
+from workflows.oncall.model import Offer, ScheduleVersion
 
 if TYPE_CHECKING:
-    from workflows.followups import FollowUpRecords
+    from workflows.followup.model import FollowUpRecords
     from workflows.outbox import ClaimedEffect, Effect
 
 

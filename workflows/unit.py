@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from workflows.followups import FollowUpRecords
+from workflows.followup.model import FollowUpRecords
+from workflows.intake.signals import IntakeTransaction
 from workflows.model import Deadline, Incident
 from workflows.outbox import Effect, EffectKind, message_payload
 from workflows.ports import (
@@ -25,7 +26,6 @@ from workflows.ports import (
     Timeline,
     Transaction,
 )
-from workflows.signals import IntakeTransaction
 
 
 class Unit:

@@ -12,7 +12,7 @@ from datetime import UTC
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from workflows.catalog import Catalog
+from workflows.catalog.model import Catalog
 from workflows.clock import SystemClock
 from workflows.model import Incident, Page
 from workflows.ports import Button, Clock, ExternalServiceError, Message

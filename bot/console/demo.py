@@ -24,16 +24,16 @@ from adapters.timers import ManualTimers
 from bot.commands import Commands, Invocation
 from bot.console.chat import ConsoleChat, ConsolePager, ConsoleWriter
 from bot.console.repl import known_channels
-from workflows import queries
 from workflows.clock import FakeClock
 from workflows.context import Context
 from workflows.deadlines import run_due
-from workflows.declare import DeclareRequest, declare
 from workflows.durations import format_duration
+from workflows.incident import queries
+from workflows.incident.declare import DeclareRequest, declare
+from workflows.incident.respond import record_message
 from workflows.model import Incident, State, TimelineEvent
 from workflows.ports import PagerPort
 from workflows.render import render
-from workflows.respond import record_message
 
 START = datetime(2026, 11, 24, 8, 30, tzinfo=UTC)  # a Tuesday, 09:30 in Berlin
 STEP = timedelta(seconds=1)

@@ -21,8 +21,8 @@ from bot.console.chat import ConsoleChat, ConsolePager, ConsoleWriter
 from workflows.context import Context
 from workflows.deadlines import run_due
 from workflows.durations import format_duration, parse_duration
+from workflows.incident.respond import record_message
 from workflows.ports import FirebellError, PagerPort
-from workflows.respond import record_message
 
 if TYPE_CHECKING:
     from app import Settings

@@ -28,9 +28,9 @@ from bot.commands import SLACK, Commands, DeclareForm, Invocation
 from bot.slack.blocks import ACTION_PREFIX, DECLARE_CALLBACK, declare_modal, read_declare_form
 from bot.slack.chat import slack_message, web_client
 from bot.slack.text import decode, person_of, slack_user_of, to_slack
-from workflows import capture
 from workflows.context import Context
-from workflows.declare import declare
+from workflows.incident import capture
+from workflows.incident.declare import declare
 from workflows.ports import FirebellError
 
 if TYPE_CHECKING:

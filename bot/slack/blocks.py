@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bot.slack.text import SlackUserOf, link, to_slack
-from workflows.declare import DeclareRequest
+from workflows.incident.declare import DeclareRequest
 from workflows.ports import Message
 
 ACTION_PREFIX = "firebell_"

@@ -18,7 +18,7 @@ from slack_sdk.http_retry import RateLimitErrorRetryHandler, default_retry_handl
 
 from bot.slack.blocks import ACTION_PREFIX, message_blocks
 from bot.slack.text import PersonOf, decode, neutralise, person_of, slack_user_of, to_slack
-from workflows.catalog import Catalog, Person
+from workflows.catalog.model import Catalog, Person
 from workflows.model import Incident, Page
 from workflows.ports import (
     ChatFile,

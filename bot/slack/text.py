@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from workflows.catalog import Catalog
+from workflows.catalog.model import Catalog
 
 PersonOf = Callable[[str], str | None]  # Slack user id -> catalog person id
 SlackUserOf = Callable[[str], str | None]  # catalog person id (or Slack id) -> Slack user id

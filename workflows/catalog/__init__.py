@@ -1,0 +1,1 @@
+"""The catalog (`FIREBELL_CONFIG`): its model, its sections and its checks."""

@@ -1,0 +1,1 @@
+"""After an incident: the postmortem draft and its review, action items, reminders."""

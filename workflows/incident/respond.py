@@ -1,0 +1,181 @@
+"""Responding to an incident: acknowledge, status updates and their reminders, roles, notes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from workflows.context import Context, record
+from workflows.durations import format_duration
+from workflows.model import ROLES, Deadline, DeadlineKind, Incident, PageStatus, Stage, State
+from workflows.paging.delivery import incident_paging
+from workflows.ports import InvalidRequest, Message
+from workflows.render import render
+from workflows.unit import Unit
+
+# Unanswered reminders back off: after the n-th in a row the next waits `update_every` × 2^n,
+# at most this long. A reminder every 15 minutes for hours is noise people learn to ignore.
+MAX_REMINDER_GAP = timedelta(hours=4)
+
+
+def acknowledge(ctx: Context, *, incident_id: int, person: str) -> Incident:
+    """Acknowledge: stops every pending escalation step and page of the incident."""
+    with ctx.unit() as uow:
+        return acknowledge_in(ctx, uow, incident_id=incident_id, person=person)
+
+
+def acknowledge_in(
+    ctx: Context, uow: Unit, *, incident_id: int, person: str
+) -> Incident:
+    """`acknowledge` inside a caller's unit of work (an alert acknowledged at its source)."""
+    incident = uow.incidents.get_incident(incident_id, for_update=True)
+    if incident.state != State.TRIGGERED:
+        by = ctx.display(incident.acknowledged_by) or "someone"
+        raise InvalidRequest(f"{incident.ref} is already {incident.state.value} (by {by})")
+    now = ctx.now()
+    incident.state, incident.acknowledged_at, incident.acknowledged_by = (
+        State.ACKNOWLEDGED, now, person,
+    )
+    uow.incidents.save_incident(incident)
+    uow.deadlines.cancel_deadlines(
+        incident_id=incident_id, kinds=(DeadlineKind.ESCALATE, DeadlineKind.ACK_DUE)
+    )
+    for page in uow.pages.pages(incident_id):
+        if page.status == PageStatus.QUEUED:
+            page.status = PageStatus.CANCELLED  # not sent yet: no need any more
+        elif page.status in (PageStatus.SENT, PageStatus.SENDING) and page.person == person:
+            page.status = PageStatus.ACKNOWLEDGED
+        else:
+            continue
+        uow.pages.save_page(page)
+    after = format_duration(int((now - incident.declared_at).total_seconds()))
+    record(uow, incident, kind="acknowledged", at=now, actor=person, text=f"after {after}")
+    uow.post(incident,
+        Message(render("acknowledged", incident=incident, person=ctx.display(person), after=after)),
+    )
+    uow.refresh_topic(incident)
+    return incident
+
+
+def acknowledge_page(ctx: Context, *, person: str, incident_id: int | None = None) -> Incident:
+    """Acknowledge from a page reply (an SMS answer, a key pressed in a call): the incident named,
+    else the one this person was paged for most recently and nobody acknowledged yet."""
+    if incident_id is None:
+        with ctx.unit() as uow:
+            incident = incident_paging(uow, person=person, incidents=uow.incidents.list_incidents())
+        assert incident.id is not None
+        incident_id = incident.id
+    return acknowledge(ctx, incident_id=incident_id, person=person)
+
+
+def post_status(
+    ctx: Context, *, incident_id: int, stage: str, text: str, author: str
+) -> Incident:
+    """A status update with its stage; restarts the clock of the update reminder."""
+    parsed = Stage.parse(stage)
+    with ctx.unit() as uow:
+        incident = _open_incident(uow, incident_id)
+        now = ctx.now()
+        incident.stage, incident.last_update_at = parsed, now
+        uow.incidents.save_incident(incident)
+        record(uow, incident, kind="status_update", at=now, actor=author, text=text,
+               data={"stage": parsed.value})
+        uow.post(incident, Message(render(
+            "status_update", incident=incident, stage=parsed.value, text=text,
+            author=ctx.display(author),
+        )))
+        uow.refresh_topic(incident)
+        uow.deadlines.cancel_deadlines(incident_id=incident_id, kinds=(DeadlineKind.UPDATE_REMINDER,))
+        _schedule_reminder(ctx, uow, incident)
+    return incident
+
+
+def remind(
+    ctx: Context, uow: Unit, incident: Incident, deadline: Deadline
+) -> None:
+    """No update within the priority's `update_every`: remind the channel, then again later,
+    each unanswered reminder waiting twice as long as the one before (at most
+    `MAX_REMINDER_GAP`). Never once the incident is resolved or its last update said Resolved."""
+    if not _wants_updates(incident):
+        return
+    every = ctx.catalog.response_for(incident.priority).update_every
+    if every is None:
+        return
+    count = int(deadline.data.get("reminder", 1))  # unanswered reminders in a row, this one too
+    last = incident.last_update_at or incident.declared_at
+    since = format_duration(int((ctx.now() - last).total_seconds()))
+    gap = _gap(every.seconds, count)
+    record(uow, incident, kind="update_reminder", at=ctx.now(), text=f"no update for {since}",
+           data={"reminder": count})
+    uow.post(incident, Message(render(
+        "reminder", incident=incident, since=since, every=format_duration(every.seconds),
+        commander=ctx.display(incident.commander), next=format_duration(int(gap.total_seconds())),
+    )))
+    _schedule_reminder(ctx, uow, incident, after=gap, count=count + 1)
+
+
+def _wants_updates(incident: Incident) -> bool:
+    return incident.is_open and incident.stage != Stage.RESOLVED
+
+
+def _gap(every_seconds: int, count: int) -> timedelta:
+    """How long after the `count`-th unanswered reminder the next one comes."""
+    gap = timedelta(seconds=every_seconds) * 2 ** min(count, 16)
+    return max(timedelta(seconds=every_seconds), min(gap, MAX_REMINDER_GAP))
+
+
+def _schedule_reminder(
+    ctx: Context, uow: Unit, incident: Incident, *, after: timedelta | None = None, count: int = 1
+) -> None:
+    every = ctx.catalog.response_for(incident.priority).update_every
+    if every is None or incident.id is None or not _wants_updates(incident):
+        return
+    due = ctx.now() + (after or timedelta(seconds=every.seconds))
+    uow.schedule(Deadline(incident.id, DeadlineKind.UPDATE_REMINDER, due, {"reminder": count}))
+
+
+def set_role(ctx: Context, *, incident_id: int, role: str, person: str, actor: str) -> Incident:
+    """Give a role (commander, comms, customer, scribe) to a person and invite them."""
+    if role not in ROLES:
+        raise InvalidRequest(f"unknown role '{role}': use one of {', '.join(ROLES)}")
+    ctx.catalog.person(person)  # an unknown person is a clear error, not a silent no-op
+    with ctx.unit() as uow:
+        incident = _open_incident(uow, incident_id)
+        previous = incident.roles.get(role)
+        incident.roles[role] = person
+        uow.incidents.save_incident(incident)
+        text = f"{ROLES[role]}: {ctx.display(person)}" + (
+            f" (was {ctx.display(previous)})" if previous else ""
+        )
+        record(uow, incident, kind="role_set", at=ctx.now(), actor=actor, text=text,
+               data={"role": role, "person": person})
+        uow.post(incident, Message(render("notice", text=f":bust_in_silhouette: {text}")))
+        uow.invite(incident, [person])
+        uow.refresh_topic(incident)
+    return incident
+
+
+def add_note(ctx: Context, *, incident_id: int, text: str, actor: str) -> None:
+    if not text.strip():
+        raise InvalidRequest("a note needs some text: `/incident note <text>`")
+    with ctx.unit() as uow:
+        incident = uow.incidents.get_incident(incident_id)
+        record(uow, incident, kind="note", at=ctx.now(), actor=actor, text=text.strip())
+
+
+def record_message(
+    ctx: Context, *, channel: str, text: str, author: str, message_id: str
+) -> bool:
+    """A chat message in an incident channel joins its timeline; a retried delivery counts once."""
+    with ctx.unit() as uow:
+        incident = uow.incidents.incident_by_channel(channel)
+        if incident is None:
+            return False
+        return record(uow, incident, kind="message", at=ctx.now(), actor=author, text=text,
+                      source_id=message_id)
+
+
+def _open_incident(uow: Unit, incident_id: int) -> Incident:
+    incident = uow.incidents.get_incident(incident_id, for_update=True)
+    if incident.state == State.CLOSED:
+        raise InvalidRequest(f"{incident.ref} is closed")
+    return incident

@@ -1,0 +1,173 @@
+"""Escalation: page the targets of a step, wait for an acknowledgement, move on when none comes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from workflows.catalog.model import Catalog
+from workflows.context import Context, record
+from workflows.durations import format_duration
+from workflows.model import (
+    DIRECT,
+    Deadline,
+    DeadlineKind,
+    EscalationStepSnapshot,
+    Incident,
+    PageStatus,
+    State,
+)
+from workflows.oncall.schedules import resolve_targets
+from workflows.paging.delivery import queue_pages
+from workflows.ports import Message
+from workflows.render import render
+from workflows.unit import Unit
+
+
+def snapshot_policy(ctx: Context, incident: Incident) -> None:
+    """Copy the team's policy onto the incident, so editing it mid-incident strands nobody."""
+    team = ctx.catalog.team(incident.team)
+    if not team.escalation_policy:
+        return
+    policy = ctx.catalog.policy(team.escalation_policy)
+    incident.policy = [
+        EscalationStepSnapshot(targets=list(step.notify), ack_timeout_seconds=step.ack_timeout.seconds)
+        for step in policy.steps
+    ]
+    incident.policy_repeat = policy.repeat
+
+
+def start_escalation(
+    ctx: Context, uow: Unit, incident: Incident
+) -> list[str]:
+    """Page the first step of the incident's policy; returns who was paged.
+
+    During a maintenance window of the service, pages are held back (and the channel is told)
+    until the window ends.
+    """
+    snapshot_policy(ctx, incident)
+    window = maintenance_at(ctx.catalog, service_id=incident.service, at=ctx.now())
+    if window is not None:
+        assert incident.id is not None
+        end = window.end.strftime("%Y-%m-%d %H:%M %Z")
+        record(uow, incident, kind="paging_held", at=ctx.now(), text=f"{window.reason} until {end}",
+               data={"until": window.end.isoformat()})
+        uow.post(incident, Message(render(
+            "notice", text=f":construction: {incident.service} is in a maintenance window "
+                           f"({window.reason}) until {end}: pages are held back until then.",
+        )))
+        uow.schedule(Deadline(incident.id, DeadlineKind.MAINTENANCE_END, window.end))
+        return []
+    if not incident.policy:
+        uow.post(incident, Message(render("escalated", incident=incident, exhausted=True)))
+        return []
+    return _page_step(ctx, uow, incident, step=0, round=0)
+
+
+def restart_escalation(
+    ctx: Context, uow: Unit, incident: Incident, *,
+    first: list[str] | None,
+) -> list[str]:
+    """Start the (possibly new) team's policy over, optionally with extra targets first."""
+    assert incident.id is not None
+    uow.deadlines.cancel_deadlines(incident_id=incident.id, kinds=(DeadlineKind.ESCALATE,))
+    for page in uow.pages.pages(incident.id):
+        if page.status == PageStatus.QUEUED and page.step != DIRECT:
+            page.status = PageStatus.CANCELLED
+            uow.pages.save_page(page)
+    snapshot_policy(ctx, incident)
+    if first:
+        timeout = ctx.catalog.response_for(incident.priority).ack_within.seconds
+        incident.policy.insert(0, EscalationStepSnapshot(targets=first, ack_timeout_seconds=timeout))
+    if not incident.policy:
+        return []
+    return _page_step(ctx, uow, incident, step=0, round=0)
+
+
+def page_again(ctx: Context, uow: Unit, incident: Incident) -> list[str]:
+    """The problem is back while nobody holds the incident: its policy pages from the first
+    step again, as a new round."""
+    assert incident.id is not None
+    uow.deadlines.cancel_deadlines(incident_id=incident.id, kinds=(DeadlineKind.ESCALATE,))
+    if not incident.policy:
+        snapshot_policy(ctx, incident)
+    if not incident.policy:
+        return []
+    return _page_step(ctx, uow, incident, step=0, round=incident.escalation_round + 1)
+
+
+def on_maintenance_end(
+    ctx: Context, uow: Unit, incident: Incident, deadline: Deadline
+) -> None:
+    """The maintenance window is over and nobody acknowledged: page now."""
+    assert incident.id is not None
+    if incident.state == State.TRIGGERED and not uow.pages.pages(incident.id):
+        start_escalation(ctx, uow, incident)
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+    reason: str
+
+
+def maintenance_at(catalog: Catalog, *, service_id: str, at: datetime) -> Window | None:
+    """The service's maintenance window at `at`, if any (naive times are in the catalog's zone)."""
+    zone = ZoneInfo(catalog.timezone)
+    for window in catalog.service(service_id).maintenance:
+        start, end = (t if t.tzinfo else t.replace(tzinfo=zone) for t in (window.start, window.end))
+        if start <= at < end:
+            return Window(start, end, window.reason)
+    return None
+
+
+def on_ack_timeout(
+    ctx: Context, uow: Unit, incident: Incident, deadline: Deadline
+) -> None:
+    """The ack timeout of a step ran out: page the next step (or the first again, on repeat)."""
+    step, round = int(deadline.data["step"]), int(deadline.data["round"])
+    if incident.state != State.TRIGGERED or (step, round) != (
+        incident.escalation_step,
+        incident.escalation_round,
+    ):
+        return  # acknowledged, resolved, or an older step: nothing to do
+    timeout = format_duration(incident.policy[step].ack_timeout_seconds)
+    step += 1
+    if step >= len(incident.policy):
+        step, round = 0, round + 1
+    if round > incident.policy_repeat:
+        record(uow, incident, kind="escalation_exhausted", at=ctx.now(), text="no more steps")
+        uow.post(incident, Message(render("escalated", incident=incident, exhausted=True)))
+        return
+    people = _page_step(ctx, uow, incident, step=step, round=round)
+    record(
+        uow,
+        incident,
+        kind="escalated",
+        at=ctx.now(),
+        text=f"no acknowledgement within {timeout}: step {step + 1}, round {round + 1}",
+        data={"step": step, "round": round, "people": people},
+    )
+    text = render(
+        "escalated", incident=incident, exhausted=False, timeout=timeout, step=step,
+        round=round, people=[ctx.display(p) for p in people] or ["nobody (empty step)"],
+    )
+    uow.post(incident, Message(text))
+    uow.invite(incident, people)
+
+
+def _page_step(
+    ctx: Context, uow: Unit, incident: Incident, *, step: int, round: int
+) -> list[str]:
+    assert incident.id is not None
+    snapshot = incident.policy[step]
+    now = ctx.now()
+    people = resolve_targets(ctx.catalog, targets=snapshot.targets, at=now)
+    incident.escalation_step, incident.escalation_round = step, round
+    uow.incidents.save_incident(incident)
+    queue_pages(ctx, uow, incident, people=people, step=step, round=round)
+    due = now + timedelta(seconds=snapshot.ack_timeout_seconds)
+    uow.schedule(Deadline(incident.id, DeadlineKind.ESCALATE, due, {"step": step, "round": round}))
+    return people
