@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from adapters.dispatcher import EffectDispatcher
 from adapters.timers import SchedulerTimers
 from bot.logs import configure_logging
+from bot.settings import Settings
 from storage.db import upgrade
 from storage.request_log import SqlRequestLog
 from storage.schedule_store import SqlScheduleStore
@@ -26,7 +25,7 @@ from workflows.catalog.model import Catalog, CatalogError, check_catalog, load_c
 from workflows.clock import SystemClock
 from workflows.context import Context
 from workflows.deadlines import run_due
-from workflows.dispatch import drain
+from workflows.dispatch import drain, inline
 from workflows.durations import format_duration
 from workflows.intake.intake import retry_pending
 from workflows.intake.tickets import owe_missing_tickets
@@ -42,57 +41,6 @@ DEMO_CATALOG = HERE / "examples" / "demo.yaml"
 CONSOLE_DATABASE = "firebell-console.db"  # a SQLite file in the working directory
 STOP_GRACE_SECONDS = 10.0  # on SIGTERM: how long effects in flight may take to finish
 KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
-
-
-class Settings(BaseSettings):
-    """Every setting of DESIGN.md, from the environment or a `.env` file."""
-
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
-
-    firebell_config: str = "firebell.yaml"
-    database_url: str = "sqlite:///firebell.db"
-    host: str = "127.0.0.1"
-    port: int = 3000
-    slack_bot_token: str | None = None
-    slack_signing_secret: str | None = None
-    slack_app_token: str | None = None
-    slack_api_url: str = "https://slack.com/api/"
-    teams_app_id: str | None = None
-    teams_app_password: str | None = None
-    teams_tenant_id: str | None = None
-    twilio_account_sid: str | None = None
-    twilio_auth_token: str | None = None
-    twilio_from_number: str | None = None
-    twilio_api_url: str = "https://api.twilio.com"
-    twilio_extra_numbers: str | None = None  # more numbers pages come from, comma-separated (vCard)
-    jira_url: str | None = None
-    jira_user: str | None = None
-    jira_api_token: str | None = None
-    jira_project: str | None = None
-    github_token: str | None = None
-    github_repo: str | None = None
-    github_api_url: str = "https://api.github.com"
-    firebell_webhook_token: str | None = None
-    firebell_api_token: str | None = None
-    jira_webhook_secret: str | None = None  # signs Jira admin webhooks (POST /webhooks/jira)
-    github_webhook_secret: str | None = None  # signs GitHub webhooks (POST /webhooks/github)
-    public_url: str | None = None
-    firebell_poll_seconds: float = 15.0
-    firebell_workers: int = 1  # server processes (replicas on one host); >1 wants PostgreSQL
-    # How long a page's delivery is held before another attempt may settle it with the provider;
-    # must outlive Twilio's whole retry budget (~58 s).
-    firebell_page_lease_seconds: float = 150.0
-    firebell_calendar_secret: str | None = None  # signs calendar feed URLs (bot/calendars.py)
-    # The console's own database (URL or SQLite file); never DATABASE_URL, which is serve's.
-    firebell_console_database: str | None = None
-
-    @property
-    def twilio_enabled(self) -> bool:
-        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from_number)
-
-    @property
-    def slack_enabled(self) -> bool:
-        return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
 
 
 @dataclass
@@ -150,7 +98,7 @@ def tick(ctx: Context) -> int:
 def bootstrap(
     *, catalog: Catalog, database_url: str, chat: ChatPort, clock: Clock, timers: Timers,
     pagers: dict[str, PagerPort], tickets: TicketPort | None = None, public_url: str | None = None,
-    dispatch: Callable[[], None] | None = None, store: SqlStore | None = None,
+    dispatch: Callable[[Context], None] = inline, store: SqlStore | None = None,
 ) -> Context:
     """The one place a `Context` is made, for every entry point (serve, console, demo, reports,
     bench, tests): the database migrated, and every store on it (incidents, schedules, intake)."""
@@ -207,7 +155,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
     ctx = bootstrap(
         catalog=catalog, database_url=settings.database_url, store=store, chat=chat,
         clock=clock or SystemClock(), timers=timers, pagers=pagers, tickets=_tickets(settings),
-        public_url=settings.public_url, dispatch=lambda: holder["dispatcher"].kick(),
+        public_url=settings.public_url, dispatch=lambda _ctx: holder["dispatcher"].kick(),
     )
     holder["ctx"] = ctx
     ctx.leases["page"] = settings.firebell_page_lease_seconds
@@ -397,9 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         return _paging_report(settings, args)
     if args.command == "postmortem":
-        from adapters.timers import ManualTimers
         from bot.console.chat import ConsoleChat
         from bot.postmortem_routes import print_postmortem
+        from workflows.clock import ManualTimers
 
         return print_postmortem(build_console_context(
             catalog_path=settings.firebell_config, database_url=settings.database_url,

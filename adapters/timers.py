@@ -80,13 +80,3 @@ class SchedulerTimers:
     def shutdown(self) -> None:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
-
-
-class ManualTimers:
-    """For tests and the demo: remembers the wake-ups; the caller runs due work itself."""
-
-    def __init__(self) -> None:
-        self.wakeups: list[datetime] = []
-
-    def wake_at(self, when: datetime) -> None:
-        self.wakeups.append(when)

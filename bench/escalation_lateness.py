@@ -43,7 +43,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from adapters.dispatcher import EffectDispatcher
-from adapters.timers import ManualTimers, SchedulerTimers
+from adapters.timers import SchedulerTimers
 from adapters.twilio_pager import TwilioPager
 from app import bootstrap, housekeeping
 from bench._scratch import Scratch
@@ -55,7 +55,7 @@ from storage.tables import DeadlineRow
 from tests.fakes import RecordingChat, RecordingPager
 from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 from workflows.catalog.model import Catalog, load_catalog
-from workflows.clock import SystemClock
+from workflows.clock import ManualTimers, SystemClock
 from workflows.context import Context
 from workflows.deadlines import run_due
 from workflows.incident.declare import DeclareRequest, declare
@@ -184,7 +184,7 @@ def _run(database: str, url: str, catalog: Catalog, ids: list[int], *, twilio: T
         twilio.ask(f"hang {CAROL}")
     # From here on as `serve`: every commit kicks the dispatcher, whose workers perform effects.
     dispatcher = EffectDispatcher(ctx, workers=WORKERS, yield_to=lambda: timers.acting)
-    ctx.dispatch = dispatcher.kick
+    ctx.dispatch = lambda _ctx: dispatcher.kick()
     dispatcher.start()
     timers.start()
     timers.wake_at(min(due.values()))

@@ -102,11 +102,10 @@ def serve(database: str, port: int) -> None:
     import uvicorn
     from starlette.applications import Starlette
 
-    from adapters.timers import ManualTimers
     from app import bootstrap
     from bot.webhooks import webhook_routes
     from workflows.catalog.model import parse_catalog
-    from workflows.clock import SystemClock
+    from workflows.clock import ManualTimers, SystemClock
 
     ctx = bootstrap(catalog=parse_catalog(CATALOG), database_url=database, chat=_NullChat(),
                     clock=SystemClock(), timers=ManualTimers(), pagers={"chat": _Pager()},

@@ -27,8 +27,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from adapters.ical import shifts_calendar
 from bot.http_guard import utc_in_range
+from bot.ical import shifts_calendar
 from workflows.catalog.model import Catalog
 from workflows.incident import queries
 from workflows.oncall.report import oncall_hours
@@ -36,7 +36,7 @@ from workflows.oncall.schedules import Shift, shifts
 from workflows.ports import FirebellError
 
 if TYPE_CHECKING:
-    from app import Firebell
+    from bot.host import Host
 
 PAST, AHEAD = timedelta(days=30), timedelta(days=180)
 # How far back to look for the real start of a shift the window cuts; a shift running further
@@ -55,7 +55,7 @@ def person_feed_url(*, public_url: str, secret: str, person: str) -> str:
     return f"{public_url.rstrip('/')}/calendars/people/{person}.ics?token={token}"
 
 
-def calendar_routes(firebell: Firebell) -> list[BaseRoute]:
+def calendar_routes(firebell: Host) -> list[BaseRoute]:
     secret = firebell.settings.firebell_calendar_secret
 
     def allowed(request: Request, subject: str) -> bool:
@@ -65,7 +65,7 @@ def calendar_routes(firebell: Firebell) -> list[BaseRoute]:
         return hmac.compare_digest(given.encode(), calendar_token(secret, subject).encode())
 
     def feed(
-        kind: str, render: Callable[[Firebell, str], bytes]
+        kind: str, render: Callable[[Host, str], bytes]
     ) -> Callable[[Request], Awaitable[Response]]:
         """The endpoint of a `kind` ("schedule", "person") feed; its id is the `{kind}` path part.
 
@@ -108,7 +108,7 @@ def calendar_routes(firebell: Firebell) -> list[BaseRoute]:
     ]
 
 
-def _window(firebell: Firebell) -> tuple[datetime, datetime]:
+def _window(firebell: Host) -> tuple[datetime, datetime]:
     now = firebell.ctx.now()
     return now - PAST, now + AHEAD
 
@@ -157,7 +157,7 @@ def _names(catalog: Catalog) -> dict[str, str]:
     return {p.id: p.name for p in catalog.people}
 
 
-def _schedule_ics(firebell: Firebell, schedule_id: str) -> bytes:
+def _schedule_ics(firebell: Host, schedule_id: str) -> bytes:
     catalog = firebell.ctx.catalog
     start, end = _window(firebell)
     found = _whole_shifts(catalog, schedule_id, start, end)
@@ -167,7 +167,7 @@ def _schedule_ics(firebell: Firebell, schedule_id: str) -> bytes:
     )  # fmt: skip
 
 
-def _person_ics(firebell: Firebell, person: str) -> bytes:
+def _person_ics(firebell: Host, person: str) -> bytes:
     catalog = firebell.ctx.catalog
     found = catalog.person(person)
     start, end = _window(firebell)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from adapters.timers import ManualTimers
 from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
 from tests.fakes import RecordingChat, RecordingPager
 from workflows.catalog.model import parse_catalog
-from workflows.clock import FakeClock
+from workflows.clock import FakeClock, ManualTimers
 from workflows.context import Context
 from workflows.deadlines import run_due
+from workflows.dispatch import inline
 from workflows.intake.intake import Outcome, intake
 from workflows.intake.signals import Action, Signal
 from workflows.model import Incident
@@ -74,6 +74,7 @@ class IntakeWorld:
         self.pager = RecordingPager(channels=frozenset({"chat"}))
         self.tickets = RecordingTickets()
         self.ctx = Context(
+            dispatch=inline,
             catalog=parse_catalog(catalog), store=store, chat=self.chat, clock=self.clock,
             timers=ManualTimers(), pagers={"chat": self.pager}, tickets=self.tickets,
             schedules=SqlScheduleStore(store.url, engine=store.engine),

@@ -9,8 +9,8 @@ import pytest
 import vobject  # type: ignore[import-untyped]
 from icalendar import Calendar
 
-from adapters.ical import read_shifts, shifts_calendar
 from bot.calendars import calendar_token
+from bot.ical import read_shifts, shifts_calendar
 from workflows.catalog.model import Catalog
 from workflows.oncall.schedules import shifts
 

@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import update
 
 from adapters.dispatcher import EffectDispatcher
-from adapters.timers import ManualTimers
 from app import bootstrap
 from bot.slack.chat import SlackChat, SlackPager
 from storage.effect_tables import EffectRow
@@ -25,7 +24,7 @@ from tests.fakes import RecordingPager
 from tests.slack_fake import FakeSlack
 from tests.slack_helpers import BOT_TOKEN, DEMO_CATALOG
 from workflows.catalog.model import load_catalog
-from workflows.clock import FakeClock
+from workflows.clock import FakeClock, ManualTimers
 from workflows.context import Context
 from workflows.dispatch import claim, drain
 from workflows.incident.declare import DeclareRequest, declare
@@ -49,7 +48,7 @@ def _ctx(database_url: str, slack: FakeSlack, pager: object | None = None) -> Co
     pagers = {"chat": pager or SlackPager(chat)}
     return bootstrap(catalog=catalog, database_url=database_url, chat=chat,
                      clock=FakeClock(START), timers=ManualTimers(), pagers=pagers,  # type: ignore[dict-item]
-                     dispatch=lambda: None)  # effects stay rows until a test performs them
+                     dispatch=lambda _ctx: None)  # effects stay rows until a test performs them
 
 
 def _effects(ctx: Context) -> list[tuple[str, str]]:

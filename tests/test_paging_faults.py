@@ -93,7 +93,7 @@ def _declarer(catalog: Path, database_url: str) -> Context:
     )
     # The declaring process commits the effects and performs none: the server (when it runs)
     # claims and performs them.
-    ctx.dispatch = lambda: None
+    ctx.dispatch = lambda _ctx: None
     return ctx
 
 

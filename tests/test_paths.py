@@ -34,6 +34,7 @@ from tests.slack_helpers import (
 )
 from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, signed_post
 from workflows.clock import FakeClock
+from workflows.dispatch import inline
 from workflows.model import PageStatus, State
 
 pytestmark = pytest.mark.slow
@@ -77,7 +78,7 @@ class World:
         )
         self.clock = FakeClock(START)
         self.firebell = build(settings, clock=self.clock)
-        self.firebell.ctx.dispatch = None  # effects are performed by the committing thread
+        self.firebell.ctx.dispatch = inline  # effects are performed by the committing thread
         self.server = ThreadedServer(build_http_app(self.firebell), port=port).start()
         self.slack = SlackSender(self.server.url, self.slack_fake)
         self.http = httpx.Client(base_url=self.url, timeout=10)

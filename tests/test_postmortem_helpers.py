@@ -6,14 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from adapters.timers import ManualTimers
 from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
 from tests.fakes import RecordingChat, RecordingPager
 from workflows.catalog.model import parse_catalog
-from workflows.clock import FakeClock
+from workflows.clock import FakeClock, ManualTimers
 from workflows.context import Context
 from workflows.deadlines import run_due
+from workflows.dispatch import inline
 from workflows.incident.declare import DeclareRequest, declare
 from workflows.model import Incident, TimelineEvent
 from workflows.ports import ChatMessage, HistoryPage
@@ -73,6 +73,7 @@ class World:
         self.chat = chat if chat is not None else HistoryChat()
         self.pager = RecordingPager(channels=frozenset({"chat", "sms", "voice"}))
         self.ctx = Context(
+            dispatch=inline,
             catalog=parse_catalog(catalog), store=store, chat=self.chat, clock=self.clock,
             timers=ManualTimers(), pagers={"chat": self.pager, "sms": self.pager,
                                            "voice": self.pager},

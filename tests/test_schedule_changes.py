@@ -11,14 +11,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.timers import ManualTimers
 from bot.commands import Commands, Invocation
 from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
 from tests.fakes import RecordingChat
 from workflows.catalog.model import parse_catalog
-from workflows.clock import FakeClock
+from workflows.clock import FakeClock, ManualTimers
 from workflows.context import Context
+from workflows.dispatch import inline
 from workflows.oncall.changes import sync_catalog
 from workflows.oncall.handoffs import schedule_tick
 from workflows.oncall.schedules import on_call
@@ -50,6 +50,7 @@ class World:
         self.schedules = SqlScheduleStore(url, engine=store.engine)
         self.source = parse_catalog(CATALOG)
         self.ctx = Context(
+            dispatch=inline,
             catalog=self.source, store=store, chat=self.chat, clock=self.clock,
             timers=ManualTimers(), schedules=self.schedules,
         )  # fmt: skip

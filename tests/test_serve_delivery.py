@@ -17,6 +17,7 @@ from app import Settings, build, delivery_warnings
 from tests.conftest import DEMO_CATALOG, ROOT
 from tests.slack_helpers import free_port
 from workflows.clock import FakeClock
+from workflows.dispatch import inline
 from workflows.incident.declare import DeclareRequest, declare
 from workflows.model import PageStatus
 
@@ -45,7 +46,7 @@ def test_start_up_warnings_name_what_is_missing() -> None:
 def test_without_chat_or_pager_a_page_fails_with_the_reason(database_url: str) -> None:
     firebell = build(_settings(database_url=database_url),
                      clock=FakeClock(datetime(2026, 11, 24, 8, 30, tzinfo=UTC)))
-    firebell.ctx.dispatch = None  # effects are performed by the committing thread
+    firebell.ctx.dispatch = inline  # effects are performed by the committing thread
     try:
         incident = declare(firebell.ctx, DeclareRequest(
             title="Checkout down", service="checkout", severity="critical", urgency="high"))

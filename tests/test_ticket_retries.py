@@ -13,7 +13,6 @@ import pytest
 from adapters.github_issues import GitHubIssues
 from adapters.http import RetryPolicy
 from adapters.jira import JiraTickets
-from adapters.timers import ManualTimers
 from app import housekeeping
 from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
@@ -22,9 +21,9 @@ from tests.intake_fakes import CATALOG
 from tests.slack_helpers import ThreadedServer
 from tests.tracker_fake import FakeTracker, Fault
 from workflows.catalog.model import parse_catalog
-from workflows.clock import FakeClock
+from workflows.clock import FakeClock, ManualTimers
 from workflows.context import Context
-from workflows.dispatch import drain
+from workflows.dispatch import drain, inline
 from workflows.incident.declare import DeclareRequest, declare
 from workflows.intake.tickets import owe_missing_tickets
 from workflows.model import Incident
@@ -127,6 +126,7 @@ def test_retries_are_bounded_and_the_failure_stays_retryable(tracker: tuple[Fake
 def world(store: SqlStore, tickets: TicketPort) -> tuple[Context, FakeClock]:
     clock = FakeClock(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
     ctx = Context(
+        dispatch=inline,
         catalog=parse_catalog(CATALOG), store=store, chat=RecordingChat(), clock=clock,
         timers=ManualTimers(), pagers={"chat": RecordingPager(channels=frozenset({"chat"}))},
         tickets=tickets, schedules=SqlScheduleStore(store.url, engine=store.engine),

@@ -30,6 +30,7 @@ from tests.twilio_fake import (
 )
 from workflows.clock import FakeClock
 from workflows.deadlines import run_due
+from workflows.dispatch import inline
 from workflows.incident.declare import DeclareRequest, declare
 from workflows.model import PageStatus, State
 from workflows.outbox import LEASE_SECONDS
@@ -98,7 +99,7 @@ class World:
         self.clock = FakeClock(datetime.now(UTC))
         self.firebell: Firebell = build(self.settings, clock=self.clock)
         # Effects are performed by the committing thread: the test reads Twilio right after.
-        self.firebell.ctx.dispatch = None
+        self.firebell.ctx.dispatch = inline
         pager = self.firebell.ctx.pagers["sms"]
         pager._backoff, pager._max_backoff = 0.01, 0.05  # type: ignore[attr-defined]
         self.server = ThreadedServer(build_http_app(self.firebell), port=port).start()

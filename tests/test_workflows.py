@@ -7,14 +7,14 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from adapters.timers import ManualTimers
 from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
 from tests.fakes import RecordingChat, RecordingPager
 from workflows.catalog.model import parse_catalog
-from workflows.clock import FakeClock
+from workflows.clock import FakeClock, ManualTimers
 from workflows.context import Context
 from workflows.deadlines import run_due
+from workflows.dispatch import inline
 from workflows.incident import lifecycle, respond
 from workflows.incident.declare import DeclareRequest, declare
 from workflows.model import PageStatus, Stage, State
@@ -74,6 +74,7 @@ class World:
         self.chat = RecordingChat()
         self.pager = RecordingPager(channels=frozenset(channels))
         self.ctx = Context(
+            dispatch=inline,
             catalog=parse_catalog(catalog), store=store, chat=self.chat, clock=self.clock,
             timers=ManualTimers(), pagers={channel: self.pager for channel in channels},
             schedules=SqlScheduleStore(store.url, engine=store.engine),

@@ -1,4 +1,5 @@
-"""Clocks: the real one, and a fake one that tests and the demo move by hand."""
+"""Clocks: the real one, and a fake one that tests and the demo move by hand; timers that
+only remember their wake-ups, for the same."""
 
 from __future__ import annotations
 
@@ -25,3 +26,13 @@ class FakeClock:
 
     def set(self, when: datetime) -> None:
         self._now = when.astimezone(UTC)
+
+
+class ManualTimers:
+    """For tests and the demo: remembers the wake-ups; the caller runs due work itself."""
+
+    def __init__(self) -> None:
+        self.wakeups: list[datetime] = []
+
+    def wake_at(self, when: datetime) -> None:
+        self.wakeups.append(when)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,14 +29,14 @@ class Context:
     pagers: dict[str, PagerPort] = field(default_factory=dict)  # channel name -> pager
     tickets: TicketPort | None = None
     public_url: str | None = None
-    # Called once a unit of work committed effects: wakes the dispatcher (`serve`). None: the
-    # committing thread performs them itself before it returns (console, demo, tests).
-    dispatch: Callable[[], None] | None = None
+    # Called once a unit of work committed effects: wakes the dispatcher (`serve`), or performs
+    # them in the committing thread before it returns (`workflows.dispatch.inline`: console,
+    # demo, tests). Given by whoever builds the context, so the context needs no performers.
+    dispatch: Callable[[Context], None] | None = None
     # Where a team's notices go on this chat platform (the catalog names a channel per platform).
     team_channel: Callable[[Team], str | None] = lambda team: team.slack_channel
     # How long a claimed effect is held, by kind (workflows/outbox.py, FIREBELL_PAGE_LEASE_SECONDS).
     leases: dict[str, float] = field(default_factory=lambda: dict(LEASE_SECONDS))
-    _draining: threading.local = field(default_factory=threading.local, repr=False)
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -71,18 +70,10 @@ class Context:
 
     def effects_committed(self) -> None:
         """Effects were committed: hand them to the dispatcher, or perform them here and now."""
-        if self.dispatch is not None:
-            self.dispatch()
-            return
-        if getattr(self._draining, "active", False):
-            return  # an outer drain on this thread picks them up
-        from workflows.dispatch import drain  # the dispatcher needs the context: no cycle at import
-
-        self._draining.active = True
-        try:
-            drain(self, owner=f"inline-{threading.get_ident()}")
-        finally:
-            self._draining.active = False
+        if self.dispatch is None:
+            raise RuntimeError("Context.dispatch is unset: give it workflows.dispatch.inline or "
+                               "a dispatcher's wake-up")
+        self.dispatch(self)
 
     def knows(self, person: str) -> bool:
         try:

@@ -15,6 +15,7 @@ effect over while its first attempt may still be talking to the vendor.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -22,8 +23,7 @@ from workflows.context import Context, record
 from workflows.intake.tickets import open_ticket
 from workflows.model import Incident, channel_name
 from workflows.outbox import ClaimedEffect, EffectKind, message_from
-from workflows.paging.clock_rules import clock_lines
-from workflows.paging.clocks import met_clocks
+from workflows.paging.clock_rules import clock_lines, met_clocks
 from workflows.paging.delivery import deliver_page
 from workflows.ports import (
     ChannelLookup,
@@ -81,6 +81,22 @@ def perform(
     with ctx.unit() as uow:
         uow.outbox.finish_effect(effect.id, owner=owner, status="done", at=ctx.now(),
                                  result=result if isinstance(result, str) else None)
+
+
+_draining = threading.local()
+
+
+def inline(ctx: Context) -> None:
+    """`Context.dispatch` for the console, the demo and tests: the committing thread performs
+    the effects it committed before it returns (an outer drain on this thread picks up the
+    effects its own effects commit)."""
+    if getattr(_draining, "active", False):
+        return
+    _draining.active = True
+    try:
+        drain(ctx, owner=f"inline-{threading.get_ident()}")
+    finally:
+        _draining.active = False
 
 
 def drain(ctx: Context, *, owner: str, limit: int = 10_000) -> int:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from workflows.catalog.model import Catalog, NotificationClock
 from workflows.durations import format_duration
 from workflows.model import Incident
+from workflows.unit import Unit
 
 
 def clocks_for(catalog: Catalog, incident: Incident) -> list[NotificationClock]:
@@ -38,3 +39,10 @@ def clock_lines(
         status = f"{format_duration(left)} left" if left > 0 else f"OVERDUE by {format_duration(-left)}"
         lines.append(f":stopwatch: {clock.name}: due {when} ({status})")
     return lines
+
+
+def met_clocks(uow: Unit, incident: Incident) -> frozenset[str]:
+    """The clocks of the incident marked done (`/incident notified`)."""
+    assert incident.id is not None
+    return frozenset(str(e.data.get("clock")) for e in uow.timeline.events(incident.id)
+                     if e.kind == "clock_met")

@@ -12,7 +12,7 @@ from workflows.context import Context, record
 from workflows.durations import format_duration
 from workflows.model import DIRECT, Deadline, DeadlineKind, Incident
 from workflows.oncall.schedules import resolve_targets
-from workflows.paging.clock_rules import clock_due, clock_lines, clocks_for
+from workflows.paging.clock_rules import clock_due, clock_lines, clocks_for, met_clocks
 from workflows.paging.delivery import queue_pages
 from workflows.ports import InvalidRequest, Message
 from workflows.render import render
@@ -87,10 +87,3 @@ def mark_notified(ctx: Context, *, incident_id: int, clock_id: str, actor: str) 
             "notice", text=f":white_check_mark: {clock_id} marked done by {ctx.display(actor)}.")))
         uow.refresh_topic(incident)
     return incident
-
-
-def met_clocks(uow: Unit, incident: Incident) -> frozenset[str]:
-    """The clocks of the incident marked done (`/incident notified`)."""
-    assert incident.id is not None
-    return frozenset(str(e.data.get("clock")) for e in uow.timeline.events(incident.id)
-                     if e.kind == "clock_met")

@@ -1,0 +1,30 @@
+"""What `app.py` hands the front-ends: the settings and the running parts they reach.
+
+A Protocol, so that bot/ depends on the shape of the running Firebell, not on the composition
+root that builds it (`app.Firebell` is one).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from bot.settings import Settings
+from storage.request_log import SqlRequestLog
+from storage.store import SqlStore
+from workflows.context import Context
+
+
+class Running(Protocol):
+    @property
+    def running(self) -> bool: ...
+
+
+class Host(Protocol):
+    settings: Settings
+    ctx: Context
+    store: SqlStore
+    requests: SqlRequestLog
+    slack: Any  # slack_bolt.App when Slack is configured
+
+    @property
+    def timers(self) -> Running: ...

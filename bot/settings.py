@@ -1,0 +1,56 @@
+"""Every setting of DESIGN.md, read once by `app.py` (the composition root) and handed down."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting of DESIGN.md, from the environment or a `.env` file."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    firebell_config: str = "firebell.yaml"
+    database_url: str = "sqlite:///firebell.db"
+    host: str = "127.0.0.1"
+    port: int = 3000
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    teams_app_id: str | None = None
+    teams_app_password: str | None = None
+    teams_tenant_id: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from_number: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+    twilio_extra_numbers: str | None = None  # more numbers pages come from, comma-separated (vCard)
+    jira_url: str | None = None
+    jira_user: str | None = None
+    jira_api_token: str | None = None
+    jira_project: str | None = None
+    github_token: str | None = None
+    github_repo: str | None = None
+    github_api_url: str = "https://api.github.com"
+    firebell_webhook_token: str | None = None
+    firebell_api_token: str | None = None
+    jira_webhook_secret: str | None = None  # signs Jira admin webhooks (POST /webhooks/jira)
+    github_webhook_secret: str | None = None  # signs GitHub webhooks (POST /webhooks/github)
+    public_url: str | None = None
+    firebell_poll_seconds: float = 15.0
+    firebell_workers: int = 1  # server processes (replicas on one host); >1 wants PostgreSQL
+    # How long a page's delivery is held before another attempt may settle it with the provider;
+    # must outlive Twilio's whole retry budget (~58 s).
+    firebell_page_lease_seconds: float = 150.0
+    firebell_calendar_secret: str | None = None  # signs calendar feed URLs (bot/calendars.py)
+    # The console's own database (URL or SQLite file); never DATABASE_URL, which is serve's.
+    firebell_console_database: str | None = None
+
+    @property
+    def twilio_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from_number)
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
