@@ -21,7 +21,8 @@ from storage.db import upgrade
 from storage.request_log import SqlRequestLog
 from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
-from workflows.catalog.model import Catalog, CatalogError, check_catalog, load_catalog
+from workflows.catalog.load import check_catalog, load_catalog
+from workflows.catalog.model import Catalog, CatalogError
 from workflows.clock import SystemClock
 from workflows.context import Context
 from workflows.deadlines import run_due

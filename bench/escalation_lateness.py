@@ -54,7 +54,8 @@ from storage.store import SqlStore
 from storage.tables import DeadlineRow
 from tests.fakes import RecordingChat, RecordingPager
 from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
-from workflows.catalog.model import Catalog, load_catalog
+from workflows.catalog.load import load_catalog
+from workflows.catalog.model import Catalog
 from workflows.clock import ManualTimers, SystemClock
 from workflows.context import Context
 from workflows.deadlines import run_due

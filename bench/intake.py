@@ -104,7 +104,7 @@ def serve(database: str, port: int) -> None:
 
     from app import bootstrap
     from bot.webhooks import webhook_routes
-    from workflows.catalog.model import parse_catalog
+    from workflows.catalog.load import parse_catalog
     from workflows.clock import ManualTimers, SystemClock
 
     ctx = bootstrap(catalog=parse_catalog(CATALOG), database_url=database, chat=_NullChat(),

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
 from tests.fakes import RecordingChat, RecordingPager
-from workflows.catalog.model import parse_catalog
+from workflows.catalog.load import parse_catalog
 from workflows.clock import FakeClock, ManualTimers
 from workflows.context import Context
 from workflows.deadlines import run_due

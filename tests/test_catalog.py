@@ -6,12 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from workflows.catalog.load import check_catalog, load_catalog, parse_catalog
 from workflows.catalog.model import (
     CatalogError,
     UnknownEntity,
-    check_catalog,
-    load_catalog,
-    parse_catalog,
 )
 from workflows.durations import Duration, format_duration, parse_duration
 

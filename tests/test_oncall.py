@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflows.catalog.model import Catalog, UnknownEntity, load_catalog
+from workflows.catalog.load import load_catalog
+from workflows.catalog.model import Catalog, UnknownEntity
 from workflows.oncall.schedules import Shift, next_handoff, on_call, resolve_targets, shifts
 
 BERLIN = ZoneInfo("Europe/Berlin")

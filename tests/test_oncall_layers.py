@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from workflows.catalog.model import load_catalog
+from workflows.catalog.load import load_catalog
 from workflows.incident.queries import who_is_on_call
 from workflows.oncall.schedules import layer_status
 

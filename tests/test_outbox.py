@@ -23,7 +23,7 @@ from storage.store import SqlStore
 from tests.fakes import RecordingPager
 from tests.slack_fake import FakeSlack
 from tests.slack_helpers import BOT_TOKEN, DEMO_CATALOG
-from workflows.catalog.model import load_catalog
+from workflows.catalog.load import load_catalog
 from workflows.clock import FakeClock, ManualTimers
 from workflows.context import Context
 from workflows.dispatch import claim, drain

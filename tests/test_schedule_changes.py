@@ -15,7 +15,7 @@ from bot.commands import Commands, Invocation
 from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
 from tests.fakes import RecordingChat
-from workflows.catalog.model import parse_catalog
+from workflows.catalog.load import parse_catalog
 from workflows.clock import FakeClock, ManualTimers
 from workflows.context import Context
 from workflows.dispatch import inline

@@ -10,7 +10,7 @@ from pathlib import Path
 from storage.store import SqlStore
 from tests.test_paging_rules import catalog_text
 from tests.test_workflows import World
-from workflows.catalog.model import parse_catalog
+from workflows.catalog.load import parse_catalog
 from workflows.incident import respond
 from workflows.paging.report import report_for
 from workflows.paging.simulate import escalation_plan

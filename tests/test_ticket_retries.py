@@ -20,7 +20,7 @@ from tests.fakes import RecordingChat, RecordingPager
 from tests.intake_fakes import CATALOG
 from tests.slack_helpers import ThreadedServer
 from tests.tracker_fake import FakeTracker, Fault
-from workflows.catalog.model import parse_catalog
+from workflows.catalog.load import parse_catalog
 from workflows.clock import FakeClock, ManualTimers
 from workflows.context import Context
 from workflows.dispatch import drain, inline

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from workflows.ports import Button, Message
+from workflows.message import Button, Message
 
 
 class EffectKind(StrEnum):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -20,21 +19,7 @@ from workflows.catalog.model import (
     DEFAULT_MATRIX,
     DEFAULT_RESPONSE,
     Access,
-    CatalogError,
-    load_catalog,
 )
-
-__all__ = ["check_catalog"]
-
-
-def check_catalog(path: str | Path) -> list[str]:
-    """Every problem of the catalog file, each "<file>:<line>: <path>: <message>"; [] when fine."""
-    try:
-        load_catalog(path)
-    except CatalogError as exc:
-        return exc.problems
-    return []
-
 
 _Located = tuple[int | None, tuple[Any, ...], str]
 _MESSAGES = {
@@ -44,7 +29,7 @@ _MESSAGES = {
 }
 
 
-def _message(error: Any) -> str:
+def message_of(error: Any) -> str:
     loc = error["loc"]
     if error["type"] == "extra_forbidden" and len(loc) == 2 and loc[0] == "access":
         verbs = [verb for verb in Access.model_fields if verb != "act"]
@@ -53,12 +38,12 @@ def _message(error: Any) -> str:
     return re.sub(r"^(Value error|Assertion failed), ", "", message)
 
 
-def _format(source: str, line: int | None, loc: tuple[Any, ...], message: str) -> str:
+def format_problem(source: str, line: int | None, loc: tuple[Any, ...], message: str) -> str:
     path = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in loc).lstrip(".")
     return f"{source}{f':{line}' if line else ''}: {f'{path}: ' if path else ''}{message}"
 
 
-def _line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+def line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     """The line of the deepest node of `loc` that exists in the YAML (1-based)."""
     node, line = root, None
     for key in loc:
@@ -75,7 +60,7 @@ def _line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
-def _duplicate_keys(node: yaml.Node | None, loc: tuple[Any, ...]) -> Iterable[_Located]:
+def duplicate_keys(node: yaml.Node | None, loc: tuple[Any, ...]) -> Iterable[_Located]:
     # PyYAML silently keeps the last of two equal keys; a second `overrides:` would vanish.
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
@@ -84,10 +69,10 @@ def _duplicate_keys(node: yaml.Node | None, loc: tuple[Any, ...]) -> Iterable[_L
                 message = "duplicate key (the later one would silently win)"
                 yield key.start_mark.line + 1, (*loc, key.value), message
             seen.add(key.value)
-            yield from _duplicate_keys(value, (*loc, key.value))
+            yield from duplicate_keys(value, (*loc, key.value))
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            yield from _duplicate_keys(item, (*loc, i))
+            yield from duplicate_keys(item, (*loc, i))
 
 
 def _items(data: Any, key: str) -> list[tuple[int, dict[str, Any]]]:
@@ -104,7 +89,7 @@ def _unknown(kind: str, name: str, known: Iterable[str]) -> str:
     return f"unknown {kind} {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
 
 
-def _check_references(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+def check_references(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
     """Cross-references, on the raw data so they are found even when other parts are invalid."""
     found: list[tuple[tuple[Any, ...], str]] = []
 

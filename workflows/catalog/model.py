@@ -7,16 +7,13 @@ mistake at once, each with its file, line and path (`escalation_policies[0].step
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     PrivateAttr,
-    ValidationError,
     model_validator,
 )
 
@@ -54,8 +51,7 @@ __all__ = [
     "DEFAULT_MATRIX", "DEFAULT_RESPONSE", "Access", "BusinessHours", "Catalog", "CatalogError",
     "EscalationPolicy", "EscalationStep", "Layer", "MaintenanceWindow", "NotificationClock",
     "NotifyRule", "Override", "Person", "PostmortemPolicy", "Priorities", "Response",
-    "Restriction", "Rotation", "Schedule", "Service", "Team", "UnknownEntity", "check_catalog",
-    "load_catalog", "parse_catalog",
+    "Restriction", "Rotation", "Schedule", "Service", "Team", "UnknownEntity",
 ]  # fmt: skip
 
 
@@ -210,63 +206,6 @@ def _localized(schedule: Schedule, zone: str) -> Schedule:
         for o in schedule.overrides
     ]
     return schedule.model_copy(update={"timezone": zone, "overrides": overrides})
-
-
-def parse_catalog(text: str, *, source: str = "firebell.yaml") -> Catalog:
-    """Read catalog YAML; raises CatalogError listing every problem with its line and path."""
-    # catalog_check imports this module, so its helpers are imported here rather than on top.
-    from workflows.catalog.check import _check_references, _duplicate_keys, _format, _line, _message
-
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise CatalogError([f"{source}{line}: YAML syntax error: {problem}"]) from None
-    data = {} if data is None else data
-    if not isinstance(data, dict):
-        raise CatalogError(
-            [f"{source}: the catalog must be a mapping (timezone:, people:, teams: ...)"]
-        )
-    found: list[tuple[tuple[Any, ...], str]] = []
-    catalog = None
-    try:
-        catalog = Catalog.model_validate(data)
-    except ValidationError as exc:
-        found += [(err["loc"], _message(err)) for err in exc.errors(include_url=False)]
-    found += _check_references(data)
-    if catalog is not None:
-        for i, schedule in enumerate(catalog.schedules):
-            for j, o in enumerate(schedule.overrides):
-                if o.end <= o.start:
-                    found.append(
-                        (("schedules", i, "overrides", j), "override ends before it starts")
-                    )
-    located = list(_duplicate_keys(root, ()))
-    located += [(_line(root, loc), loc, message) for loc, message in found]
-    if located:
-        located.sort(key=lambda item: item[0] or 10**9)
-        raise CatalogError([_format(source, line, loc, msg) for line, loc, msg in located])
-    assert catalog is not None
-    return catalog
-
-
-def load_catalog(path: str | Path) -> Catalog:
-    """Read and check the catalog file; raises CatalogError listing every problem."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CatalogError([f"{path}: cannot read the catalog: {exc.strerror or exc}"]) from exc
-    return parse_catalog(text, source=str(path))
-
-
-def check_catalog(path: str | Path) -> list[str]:
-    """Every problem of the catalog file, each "<file>:<line>: <path>: <message>"; [] when fine."""
-    from workflows.catalog.check import check_catalog as check
-
-    return check(path)
 
 
 _SECTIONS = [
