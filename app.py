@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from adapters.dispatcher import EffectDispatcher
 from adapters.timers import SchedulerTimers
+from bot.console.sandbox import CONSOLE_DATABASE
 from bot.logs import configure_logging
 from bot.settings import Settings
 from storage.db import upgrade
@@ -37,9 +38,6 @@ from workflows.ports import ChatPort, Clock, Message, PagerPort, TicketPort, Tim
 log = logging.getLogger("firebell")
 HERE = Path(__file__).resolve().parent
 DEMO_CATALOG = HERE / "examples" / "demo.yaml"
-# The console's database unless given one: a file of its own, so that a practice incident is never
-# seen (and paged) by `serve`, whose DATABASE_URL defaults to sqlite:///firebell.db.
-CONSOLE_DATABASE = "firebell-console.db"  # a SQLite file in the working directory
 STOP_GRACE_SECONDS = 10.0  # on SIGTERM: how long effects in flight may take to finish
 KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
 
@@ -358,11 +356,13 @@ def main(argv: list[str] | None = None) -> int:
         from bot.console.demo import run_demo
 
         return run_demo(catalog_path=DEMO_CATALOG, speed=args.speed, database=args.database,
+                        build=build_console_context,
                         serve_database=settings.database_url)
     if args.command == "console":
         from bot.console.repl import run_console
 
-        return run_console(settings=settings, default_catalog=DEMO_CATALOG, database=args.database)
+        return run_console(settings=settings, build=build_console_context,
+                           default_catalog=DEMO_CATALOG, database=args.database)
     try:
         serve(settings)
     except CatalogError as error:
@@ -460,43 +460,6 @@ class _NoChat:
 class _NoTimers:
     def wake_at(self, when: datetime) -> None:
         return None
-
-
-def sandbox_database_url(database: str) -> str:
-    """A database given to the console or the demo: a URL as it is, a path as a SQLite file."""
-    if "://" in database:
-        return database
-    return f"sqlite:///{Path(database).resolve()}"
-
-
-def describe_database(url: str, *, serve_url: str | None) -> str:
-    """The sandbox's database for its banner: the URL without its password, and a warning when
-    it is the one `serve` uses (given explicitly: allowed, but never silently)."""
-    from sqlalchemy.engine import make_url
-
-    shown = make_url(url).render_as_string(hide_password=True)
-    if serve_url and _same_database(url, serve_url):
-        shown += (" — ⚠ the database `firebell serve` uses (DATABASE_URL): incidents declared"
-                  " here are real to it, and it pages for them")
-    return shown
-
-
-def _same_database(a: str, b: str) -> bool:
-    from sqlalchemy.engine import make_url
-
-    first, second = make_url(a), make_url(b)
-    if first.get_backend_name() == second.get_backend_name() == "sqlite":
-        files = [u.database for u in (first, second)]
-        if not all(files) or ":memory:" in files:
-            return False
-        return Path(files[0] or "").resolve() == Path(files[1] or "").resolve()
-
-    def where(url: Any) -> tuple[object, ...]:
-        backend = url.get_backend_name()
-        port = url.port or {"postgresql": 5432, "mysql": 3306}.get(backend)
-        return (backend, url.host, port, url.database)
-
-    return where(first) == where(second)
 
 
 def build_console_context(

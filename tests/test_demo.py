@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from app import build_console_context
 from bot.console.demo import run_demo
 from storage.store import SqlStore
 from tests.cli import run_firebell
@@ -29,7 +30,7 @@ def test_demo_plays_the_whole_incident_in_order(
     database = tmp_path / "demo.db"
     out = io.StringIO()
 
-    assert run_demo(catalog_path=DEMO_CATALOG, speed=0, database=str(database), stdout=out) == 0
+    assert run_demo(catalog_path=DEMO_CATALOG, speed=0, build=build_console_context, database=str(database), stdout=out) == 0
 
     text = out.getvalue()
     _in_order(
@@ -109,7 +110,7 @@ def test_demo_twice_on_one_database_numbers_the_second_incident(
     database = str(tmp_path / "demo.db")
     for _ in range(2):
         assert (
-            run_demo(catalog_path=DEMO_CATALOG, speed=0, database=database, stdout=io.StringIO())
+            run_demo(catalog_path=DEMO_CATALOG, speed=0, build=build_console_context, database=database, stdout=io.StringIO())
             == 0
         )
     assert (tmp_path / "postmortem-INC-2.md").exists()
@@ -135,7 +136,7 @@ def test_demo_given_serves_database_says_so(
     monkeypatch.chdir(tmp_path)
     serve_db = tmp_path / "firebell.db"
     out = io.StringIO()
-    assert run_demo(catalog_path=DEMO_CATALOG, speed=0, database=str(serve_db), stdout=out,
+    assert run_demo(catalog_path=DEMO_CATALOG, speed=0, build=build_console_context, database=str(serve_db), stdout=out,
                     serve_database="sqlite:///firebell.db") == 0
     banner = out.getvalue().splitlines()[1]
     assert banner.startswith(f"Database sqlite:///{serve_db} — ⚠ the database `firebell serve`")
