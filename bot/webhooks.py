@@ -180,6 +180,8 @@ def webhook_routes(firebell: Firebell) -> list[BaseRoute]:
             try:
                 change = await run_in_threadpool(
                     lambda: tracker.read_webhook(headers=headers, body=body))
+            except ValueError as error:  # signed, but not JSON
+                raise InvalidRequest(str(error)) from error
             except (TypeError, AttributeError, KeyError, IndexError) as error:
                 # Signed, but a field has the wrong type (a string where an object belongs).
                 raise InvalidRequest(f"a field has the wrong type ({error})") from error
@@ -190,7 +192,7 @@ def webhook_routes(firebell: Firebell) -> list[BaseRoute]:
             return _error(413, f"the body is larger than {MAX_BODY // 1024} KiB")
         except SignatureError as error:
             return _error(401, str(error))
-        except (ValueError, InvalidRequest) as error:
+        except InvalidRequest as error:
             return _error(400, f"cannot read the webhook: {str(error)[:200]}")
         except ExternalServiceError as error:
             return _error(503 if error.retryable else 502, str(error))

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
+from workflows.errors import InvalidRequest
+
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _UNIT_WORDS = {
     "s": "s", "sec": "s", "secs": "s", "second": "s", "seconds": "s",
@@ -48,13 +50,13 @@ class Duration:
 def parse_duration(text: str | int) -> Duration:
     """Read "30s", "5m", "1h30m", "2d", "1w" or "8h business"; an int is a number of seconds."""
     if isinstance(text, bool):
-        raise ValueError(f"not a duration: {text!r} (write e.g. 30s, 5m, 1h, 2d, 1w)")
+        raise InvalidRequest(f"not a duration: {text!r} (write e.g. 30s, 5m, 1h, 2d, 1w)")
     if isinstance(text, int):
         if text < 0:
-            raise ValueError(f"duration must not be negative: {text}")
+            raise InvalidRequest(f"duration must not be negative: {text}")
         return Duration(seconds=text)
     if not isinstance(text, str):
-        raise ValueError(f"not a duration: {text!r} (write e.g. 30s, 5m, 1h, 2d, 1w)")
+        raise InvalidRequest(f"not a duration: {text!r} (write e.g. 30s, 5m, 1h, 2d, 1w)")
     body = text.strip().lower()
     business = bool(_BUSINESS.search(body))
     body = _BUSINESS.sub("", body).strip()
@@ -70,7 +72,7 @@ def parse_duration(text: str | int) -> Duration:
         )
         pos = match.end()
     if not body or pos != len(body):
-        raise ValueError(
+        raise InvalidRequest(
             f"not a duration: {text!r} (write e.g. 30s, 5m, 1h, 1h30m, 2d, 1w, or '8h business')"
         )
     return Duration(seconds=total, business=business)
@@ -105,17 +107,17 @@ def parse_hours(text: str) -> tuple[int, int]:
     """
     first, sep, last = str(text).replace(" ", "").partition("-")
     if not sep:
-        raise ValueError(f"hours {text!r} must look like '09:00-17:00'")
+        raise InvalidRequest(f"hours {text!r} must look like '09:00-17:00'")
     start, end = _clock(first, text), _clock(last, text, allow_24=True)
     if start == end:
-        raise ValueError(f"hours {text!r} are empty (start equals end)")
+        raise InvalidRequest(f"hours {text!r} are empty (start equals end)")
     return start, end
 
 
 def parse_handoff(text: str) -> tuple[int | None, int]:
     """Read "Mon 09:00" or "09:00" into (weekday or None, minute of the day)."""
     if not isinstance(text, str):
-        raise ValueError(
+        raise InvalidRequest(
             f'handoff {text!r} must be a quoted time like "09:00" or "Mon 09:00" '
             "(YAML reads an unquoted 17:00 as a number)"
         )
@@ -124,13 +126,13 @@ def parse_handoff(text: str) -> tuple[int | None, int]:
         return None, _clock(parts[0], text)
     if len(parts) == 2:
         return _weekday(parts[0], text), _clock(parts[1], text)
-    raise ValueError(f"handoff {text!r} must look like 'Mon 09:00' or '09:00'")
+    raise InvalidRequest(f"handoff {text!r} must look like 'Mon 09:00' or '09:00'")
 
 
 def _weekday(word: str, text: str) -> int:
     key = word.strip().lower()[:3]
     if len(word.strip()) < 3 or key not in WEEKDAYS:
-        raise ValueError(
+        raise InvalidRequest(
             f"unknown day {word!r} in {text!r} (use Mon, Tue, Wed, Thu, Fri, Sat, Sun)"
         )
     return WEEKDAYS.index(key)
@@ -142,4 +144,4 @@ def _clock(word: str, text: str, *, allow_24: bool = False) -> int:
         hour, minute = int(match.group(1)), int(match.group(2))
         if (hour < 24 and minute < 60) or (allow_24 and hour == 24 and minute == 0):
             return hour * 60 + minute
-    raise ValueError(f"bad time {word!r} in {text!r} (use 24-hour HH:MM, e.g. 09:00)")
+    raise InvalidRequest(f"bad time {word!r} in {text!r} (use 24-hour HH:MM, e.g. 09:00)")

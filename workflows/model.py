@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from workflows.errors import InvalidRequest
+
 
 class State(StrEnum):
     TRIGGERED = "triggered"
@@ -32,7 +34,7 @@ class Stage(StrEnum):
             if stage.value.lower() == text.strip().lower():
                 return stage
         names = ", ".join(s.value for s in cls)
-        raise ValueError(f"unknown stage '{text}': use one of {names}")
+        raise InvalidRequest(f"unknown stage '{text}': use one of {names}")
 
 
 ROLES = {

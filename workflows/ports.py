@@ -10,50 +10,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from workflows.errors import Conflict as Conflict
+from workflows.errors import ExternalServiceError as ExternalServiceError
+from workflows.errors import FirebellError as FirebellError
+from workflows.errors import InvalidRequest as InvalidRequest
+from workflows.errors import NotFound as NotFound
+from workflows.errors import SignatureError as SignatureError
+from workflows.errors import Unavailable as Unavailable
 from workflows.intake.signals import IntakeTransaction
+from workflows.message import Button as Button
+from workflows.message import Message as Message
 from workflows.model import Deadline, DeadlineKind, Incident, Page, TimelineEvent
 from workflows.oncall.model import Offer, ScheduleVersion
 
 if TYPE_CHECKING:
     from workflows.followup.model import FollowUpRecords
     from workflows.outbox import ClaimedEffect, Effect
-
-
-class FirebellError(Exception):
-    """Base of every error the process raises; `bot/` turns it into a message to the person."""
-
-
-class NotFound(FirebellError):
-    pass
-
-
-class InvalidRequest(FirebellError):
-    pass
-
-
-class ExternalServiceError(FirebellError):
-    """A remote service (chat, pager, tickets) failed. `retryable` says whether to try again."""
-
-    def __init__(self, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-
-
-@dataclass(frozen=True)
-class Button:
-    action: str  # "ack", "resolve", ...
-    label: str
-    value: str  # usually the incident id
-    style: str | None = None  # "primary" | "danger"
-
-
-@dataclass(frozen=True)
-class Message:
-    """Words rendered from a template, plus the actions a person can take on them."""
-
-    text: str
-    buttons: tuple[Button, ...] = ()
-    links: tuple[tuple[str, str], ...] = field(default=())  # (label, url)
 
 
 class Clock(Protocol):
@@ -367,10 +339,6 @@ class FileUpload(Protocol):
 
 
 # Tickets: the tracker's own webhooks (issue 5) ------------------------------------------------
-class SignatureError(FirebellError):
-    """A webhook's signature is missing or does not match its secret."""
-
-
 @dataclass(frozen=True)
 class TicketChange:
     """A change a person made to a ticket in the tracker, read from the tracker's webhook."""

@@ -22,10 +22,12 @@ from workflows.context import Context
 from workflows.deadlines import run_due
 from workflows.durations import format_duration, parse_duration
 from workflows.incident.respond import record_message
-from workflows.ports import FirebellError, PagerPort
+from workflows.ports import FirebellError, InvalidRequest, NotFound, PagerPort
 
 if TYPE_CHECKING:
     from app import Settings
+
+log = logging.getLogger(__name__)
 
 HELP = """\
 Console commands:
@@ -132,8 +134,11 @@ def run_console(
             try:
                 _handle(session, line.strip())
                 run_due(ctx)
-            except (FirebellError, LookupError, ValueError) as error:
+            except FirebellError as error:
                 writing.write(f"⚠ {error}\n")
+            except Exception:  # a defect of ours: its traceback goes to the log, not the chat
+                log.exception("a console line failed: %r", line[:200])
+                writing.write("⚠ Something went wrong in Firebell; the details are in its log.\n")
             writing.flush()
     finally:
         dispose = getattr(ctx.store, "dispose", None)
@@ -186,7 +191,7 @@ def _handle(session: _Session, line: str) -> None:
     elif word == "/help":
         session.out.stream.write(HELP + "\n")
     elif word.startswith("/"):
-        raise ValueError(f"unknown command {word}; /help lists them")
+        raise InvalidRequest(f"unknown command {word}; /help lists them")
     else:
         _say(session, line)
 
@@ -207,7 +212,7 @@ def _join(session: _Session, channel: str) -> None:
     with session.ctx.store.transaction() as tx:
         incident = tx.incident_by_channel(name)
     if incident is None:
-        raise ValueError(f"no incident channel {name}; `/incident list` shows them")
+        raise NotFound(f"no incident channel {name}; `/incident list` shows them")
     session.channel = name
     session.out.line(f"(you are now in {name}, {incident.ref})")
 
@@ -229,7 +234,7 @@ def _wait(session: _Session, text: str) -> None:
 
 def _say(session: _Session, text: str) -> None:
     if session.channel is None:
-        raise ValueError("you are in no channel: declare an incident or `/join #inc-...` first")
+        raise InvalidRequest("you are in no channel: declare an incident or `/join #inc-...` first")
     session.out.line(f"{session.channel}  {session.user}: {text}")
     record_message(
         session.ctx,

@@ -38,8 +38,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# What a person can fix: shown to them as a warning, not logged as a failure of ours.
-USER_ERRORS = (FirebellError, LookupError, ValueError)
+# What a person can fix: shown to them as a warning, not logged as a failure of ours. Anything
+# else is a defect: logged with its traceback, and the person gets no internals to puzzle over.
+USER_ERRORS = (FirebellError,)
 # Message subtypes that are people talking; edits, joins, topic changes ... are not.
 _SPOKEN = {None, "file_share", "thread_broadcast"}
 _BUTTONS = re.compile(ACTION_PREFIX + r"(ack|resolve|take)")  # take: a swap or cover offer

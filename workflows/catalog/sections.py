@@ -24,10 +24,13 @@ from pydantic import (
 )
 
 from workflows.durations import Duration, parse_days, parse_duration, parse_handoff, parse_hours
+from workflows.errors import FirebellError, NotFound
 
 
-class UnknownEntity(LookupError):
-    """A person, team, schedule, policy, severity ... that the catalog does not have."""
+class UnknownEntity(NotFound, LookupError):
+    """A person, team, schedule, policy, severity ... that the catalog does not have.
+
+    Still a `LookupError` too, so a caller that asks "is this a person?" may catch either."""
 
     def __init__(self, kind: str, id: str, known: Iterable[str] = ()) -> None:
         self.kind, self.id, self.known = kind, id, sorted(known)
@@ -40,7 +43,7 @@ class UnknownEntity(LookupError):
         return str(self.args[0])
 
 
-class CatalogError(Exception):
+class CatalogError(FirebellError):
     """The catalog has problems; `problems` holds all of them, one "<file>:<line>: <path>: ..." each."""
 
     def __init__(self, problems: list[str]) -> None:
