@@ -1,27 +1,21 @@
-"""`/incident postmortem | action | actions | handoff | cause`: the words, shared by Slack, Teams
-and the console. Process rules live in `workflows/` (postmortem, actions, handoff)."""
+"""Replies of `/incident postmortem | action | actions | handoff | cause`: each calls one workflow
+and says what happened. The routes are in `bot/command_table.py`; the rules in
+`workflows/followup/` and `workflows/incident/commander.py`."""
 
 from __future__ import annotations
 
-import re
-import shlex
-from collections.abc import Callable
-
-from workflows.context import Context
+from bot.invocation import Args, Call, Reply, channel_incident
 from workflows.followup import actions as action_items
 from workflows.followup import postmortem as postmortems
 from workflows.incident.commander import handoff as hand_off
-from workflows.ports import InvalidRequest
 from workflows.render import render
 
-ACTION_USAGE = '`/incident action "<what>" @owner due <date>` (date: 2026-12-01, tomorrow, 3d, fri)'
-_ACTION_ID = re.compile(r"^(?:#|AI-)?(\d+)$", re.IGNORECASE)
 
-
-def postmortem(ctx: Context, incident_id: int, rest: str, *, actor: str) -> str:
-    step = rest.strip().lower()
+def postmortem(call: Call, args: Args) -> Reply:
+    """`draft` (the default), `review`, `publish`, `reopen` or `status`."""
+    incident_id, step = call.incident_id(args), args.text
     if step in ("", "draft"):
-        draft = postmortems.draft_postmortem(ctx, incident_id=incident_id, actor=actor)
+        draft = postmortems.draft_postmortem(call.ctx, incident_id=incident_id, actor=call.actor)
         parts = [f"Postmortem draft of INC-{incident_id} posted and stored"]
         if draft.backfilled:
             parts.append(f"{draft.backfilled} message(s) added from the channel history")
@@ -29,64 +23,42 @@ def postmortem(ctx: Context, incident_id: int, rest: str, *, actor: str) -> str:
             parts.append(f"the channel history could not be read: {draft.backfill_error}")
         if draft.flags:
             parts.append(f"the blameless check flagged {len(draft.flags)} phrase(s)")
-        return "; ".join(parts) + "."
-    if step in ("review", "publish", "reopen"):
-        done = postmortems.change_state(ctx, incident_id=incident_id, to=step, actor=actor)
-        return f"The postmortem of INC-{incident_id} is {done.state.label}."
+        return Reply("; ".join(parts) + ".")
     if step == "status":
-        return postmortems.status(ctx, incident_id=incident_id)
-    raise InvalidRequest("usage: `/incident postmortem [draft|review|publish|reopen|status]`")
+        return Reply(postmortems.status(call.ctx, incident_id=incident_id))
+    done = postmortems.change_state(call.ctx, incident_id=incident_id, to=step, actor=call.actor)
+    return Reply(f"The postmortem of INC-{incident_id} is {done.state.label}.")
 
 
-def action(ctx: Context, incident_id: int, rest: str, *, actor: str) -> str:
-    try:
-        words = shlex.split(rest)
-    except ValueError:
-        raise InvalidRequest(f"usage: {ACTION_USAGE}") from None
-    lowered = [w.lower() for w in words]
-    if "due" not in lowered or lowered.index("due") + 1 >= len(words):
-        raise InvalidRequest(f"an action item needs an owner and a due date: {ACTION_USAGE}")
-    at = lowered.index("due")
-    due_text = " ".join(words[at + 1 :])
-    head = words[:at]
-    owners = [w for w in head if w.startswith(("@", "<@"))]
-    if len(owners) != 1:
-        raise InvalidRequest(f"name one owner with @: {ACTION_USAGE}")
-    title = " ".join(w for w in head if w != owners[0])
-    owner = ctx.catalog.find_person(owners[0])
-    due_on = action_items.parse_due(due_text, today=action_items.today(ctx))
-    added = action_items.add_action(ctx, incident_id=incident_id, title=title, owner=owner.id,
-                                    due_on=due_on, actor=actor)
+def action(call: Call, args: Args) -> Reply:
+    ctx = call.ctx
+    incident_id = call.incident_id(args)
+    owner = ctx.catalog.find_person(args.person or "")
+    due_on = action_items.parse_due(args.options["due"], today=action_items.today(ctx))
+    added = action_items.add_action(ctx, incident_id=incident_id, title=args.text, owner=owner.id,
+                                    due_on=due_on, actor=call.actor)
     item = added.item
     text = f"{item.ref} for {owner.name}, due {due_on.isoformat()}: {item.title}."
     if item.ticket:
-        return f"{text} Ticket {item.ticket}."
+        return Reply(f"{text} Ticket {item.ticket}.")
     if added.ticket_error:
-        return f"{text} The ticket could not be opened ({added.ticket_error}): tracked in Firebell only."
-    return f"{text} No ticket system is configured: tracked in Firebell only."
+        return Reply(f"{text} The ticket could not be opened ({added.ticket_error}): "
+                     "tracked in Firebell only.")
+    return Reply(f"{text} No ticket system is configured: tracked in Firebell only.")
 
 
-def action_done(ctx: Context, rest: str, *, actor: str) -> str:
-    words = rest.split()
-    match = _ACTION_ID.match(words[1]) if len(words) == 2 else None
-    if match is None:
-        raise InvalidRequest("usage: `/incident action done <id>` (e.g. AI-3)")
-    item = action_items.complete_action(ctx, action_id=int(match.group(1)), actor=actor)
-    return f"{item.ref} done: {item.title}."
+def action_done(call: Call, args: Args) -> Reply:
+    assert args.number is not None  # the parser requires it
+    item = action_items.complete_action(call.ctx, action_id=args.number, actor=call.actor)
+    return Reply(f"{item.ref} done: {item.title}.")
 
 
-def actions(
-    ctx: Context, rest: str, *, actor: str, channel: str | None, mention: Callable[[str], str]
-) -> str:
+def actions(call: Call, args: Args) -> Reply:
     """Open items: `mine`, a team, `all`; by default this channel's incident (else all)."""
-    word = rest.strip().lower()
-    here = None
-    if channel and not word:
-        with ctx.store.transaction() as tx:
-            found = tx.incident_by_channel(channel)
-        here = found.id if found else None
+    ctx, word = call.ctx, args.text.lower()
+    here = channel_incident(ctx, call.channel) if not word else None
     if word == "mine":
-        items, scope = action_items.open_actions(ctx, owner=actor), "of yours"
+        items, scope = action_items.open_actions(ctx, owner=call.actor), "of yours"
     elif word and word != "all":
         team = ctx.catalog.team(word)
         items, scope = action_items.open_actions(ctx, team=team.id), f"of {team.name}"
@@ -94,20 +66,18 @@ def actions(
         items, scope = action_items.open_actions(ctx, incident_id=here), f"of INC-{here}"
     else:
         items, scope = action_items.open_actions(ctx), ""
-    return render("actions_list", items=items, scope=scope, owner=mention,
-                  today=action_items.today(ctx))
+    return Reply(render("actions_list", items=items, scope=scope, owner=call.mention,
+                        today=action_items.today(ctx)))
 
 
-def handoff(ctx: Context, incident_id: int, rest: str, *, actor: str) -> str:
-    target = rest.strip()
-    if not target:
-        raise InvalidRequest("usage: `/incident handoff @next-commander`")
-    done = hand_off(ctx, incident_id=incident_id, to=target, actor=actor)
-    return (f"Handed {done.incident.ref} over to {ctx.display(done.incident.commander)}; "
-            "the summary is in the channel.")
+def handoff(call: Call, args: Args) -> Reply:
+    done = hand_off(call.ctx, incident_id=call.incident_id(args), to=args.text, actor=call.actor)
+    return Reply(f"Handed {done.incident.ref} over to {call.ctx.display(done.incident.commander)}; "
+                 "the summary is in the channel.")
 
 
-def cause(ctx: Context, incident_id: int, rest: str, *, actor: str) -> str:
-    tagged = postmortems.tag_cause(ctx, incident_id=incident_id, tag=rest, actor=actor)
+def cause(call: Call, args: Args) -> Reply:
+    incident_id = call.incident_id(args)
+    tagged = postmortems.tag_cause(call.ctx, incident_id=incident_id, tag=args.text, actor=call.actor)
     text = f"Cause of INC-{incident_id}: `{tagged.cause}`."
-    return f"{text} This is the {tagged.sentence}." if tagged.sentence else text
+    return Reply(f"{text} This is the {tagged.sentence}." if tagged.sentence else text)

@@ -31,3 +31,16 @@ def database_id(digits: str) -> int | None:
         return None
     number = int(digits)
     return number if number <= MAX_ID else None
+
+
+def split_ref(text: str) -> tuple[int | None, str]:
+    """The incident named by the first word of `text` (None when it names none) and the rest."""
+    first, _, remainder = text.strip().partition(" ")
+    number = incident_number(first)
+    return (number, remainder.strip()) if number is not None else (None, text.strip())
+
+
+def after_ref(text: str) -> str:
+    """`text` without the incident named first, if any (no error for a number out of range)."""
+    first, _, remainder = text.strip().partition(" ")
+    return remainder.strip() if _INCIDENT.match(first) else text.strip()

@@ -1,104 +1,106 @@
-"""The words of `/oncall override|swap|cover|take|history|undo|report`: parse, call, render.
+"""Replies of `/oncall` and its subcommands: each calls one workflow and says what happened.
 
-`bot.commands.Commands.oncall` hands these subcommands here; the rules are in
-`workflows/oncall/changes.py` and `workflows/oncall/report.py`.
+The routes are in `bot/command_table.py`; the rules in `workflows/oncall/` (which schedule is
+yours: `yours.py`; overrides, swaps, cover, undo: `changes.py`; hours: `report.py`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.invocation import Args, Call, Reply
 from workflows.context import Context
 from workflows.durations import parse_duration
 from workflows.incident import queries
 from workflows.oncall import changes as schedule_changes
 from workflows.oncall.report import health, oncall_hours
-from workflows.oncall.schedules import on_call
+from workflows.oncall.yours import your_schedule
 from workflows.ports import InvalidRequest
 from workflows.render import render
 
-SUBCOMMANDS = ("override", "swap", "cover", "take", "history", "undo", "report")
-USAGE = {
-    "override": "`/oncall override [schedule] @person <from> <to>` "
-    "(times like `18:00`, `2026-12-24T18:00`, `now`; `<to>` may be a duration like `2h`)",
-    "swap": "`/oncall swap [schedule] [<from> <to>]` (default: your next shift)",
-    "cover": "`/oncall cover [schedule] <duration>`, e.g. `/oncall cover 2h`",
-    "take": "`/oncall take <offer number>`",
-    "history": "`/oncall history <schedule>`",
-    "undo": "`/oncall undo <schedule>`",
-    "report": "`/oncall report [team|schedule] [YYYY-MM]` (default: this month so far)",
-}
+
+def who(call: Call, args: Args) -> Reply:
+    """Who is on call now and next, for a team, service or schedule (all when none is named)."""
+    catalog = call.ctx.catalog
+    answers = queries.who_is_on_call(catalog, query=args.text or None, at=call.ctx.now())
+
+    def names(people: list[str]) -> str:
+        return ", ".join(call.mention(p) for p in people)
+
+    text = render("oncall", answers=answers, names=names, zone=catalog.timezone)
+    return Reply(text or "No schedules in the catalog.")
 
 
-def run(ctx: Context, sub: str, text: str, *, actor: str, mention: Callable[[str], str]) -> str:
-    """Run one subcommand for `actor` (a person id); returns the answer's text."""
-    words = text.split()
-    try:
-        return _HANDLERS[sub](ctx, words, actor, mention)
-    except IndexError:
-        raise InvalidRequest(f"usage: {USAGE[sub]}") from None
+def calendar(call: Call, args: Args) -> Reply:
+    url = call.calendar_url(call.actor)
+    if url is None:
+        return Reply("Calendar feeds are off: an operator sets FIREBELL_CALENDAR_SECRET "
+                     "and PUBLIC_URL to turn them on.")
+    return Reply(f"Your on-call shifts as a calendar (keep the link to yourself): {url}")
 
 
-def _override(ctx: Context, words: list[str], actor: str, mention: Callable[[str], str]) -> str:
-    schedule_id, words = _schedule(ctx, words, actor)
-    if len(words) != 3:
-        raise InvalidRequest(f"usage: {USAGE['override']}")
-    person = ctx.catalog.find_person(words[0]).id
-    start, end = _window(ctx, schedule_id, words[1], words[2])
+def override(call: Call, args: Args) -> Reply:
+    ctx = call.ctx
+    schedule_id = your_schedule(ctx, person=call.actor, named=args.schedule)
+    who_, first, second = args.words
+    person = ctx.catalog.find_person(who_).id
+    start, end = _window(ctx, schedule_id, first, second)
     version = schedule_changes.add_override(
-        ctx, schedule_id=schedule_id, person=person, start=start, end=end, author=actor
+        ctx, schedule_id=schedule_id, person=person, start=start, end=end, author=call.actor
     )
-    return f"{schedule_id} version {version.number}: {version.reason}."
+    return Reply(f"{schedule_id} version {version.number}: {version.reason}.")
 
 
-def _swap(ctx: Context, words: list[str], actor: str, mention: Callable[[str], str]) -> str:
-    schedule_id, words = _schedule(ctx, words, actor)
+def swap(call: Call, args: Args) -> Reply:
+    ctx = call.ctx
+    schedule_id = your_schedule(ctx, person=call.actor, named=args.schedule)
     start = end = None
-    if len(words) == 2:
-        start, end = _window(ctx, schedule_id, words[0], words[1])
+    if len(args.words) == 2:
+        start, end = _window(ctx, schedule_id, args.words[0], args.words[1])
     offer = schedule_changes.offer(
-        ctx, kind="swap", schedule_id=schedule_id, person=actor, start=start, end=end
+        ctx, kind="swap", schedule_id=schedule_id, person=call.actor, start=start, end=end
     )
-    return f"Asked {_team(ctx, schedule_id)} to take your shift (offer {offer.id})."
+    return Reply(f"Asked {_team(ctx, schedule_id)} to take your shift (offer {offer.id}).")
 
 
-def _cover(ctx: Context, words: list[str], actor: str, mention: Callable[[str], str]) -> str:
-    schedule_id, words = _schedule(ctx, words, actor)
-    duration = parse_duration(words[0]).as_timedelta()
+def cover(call: Call, args: Args) -> Reply:
+    ctx = call.ctx
+    schedule_id = your_schedule(ctx, person=call.actor, named=args.schedule)
+    duration = parse_duration(args.words[0]).as_timedelta()
     offer = schedule_changes.offer(
-        ctx, kind="cover", schedule_id=schedule_id, person=actor, duration=duration
+        ctx, kind="cover", schedule_id=schedule_id, person=call.actor, duration=duration
     )
-    return f"Asked {_team(ctx, schedule_id)} to cover you (offer {offer.id})."
+    return Reply(f"Asked {_team(ctx, schedule_id)} to cover you (offer {offer.id}).")
 
 
-def _take(ctx: Context, words: list[str], actor: str, mention: Callable[[str], str]) -> str:
-    version = schedule_changes.take(ctx, offer_id=int(words[0].lstrip("#")), person=actor)
-    return f"You are on call: {version.reason}."
+def take(call: Call, args: Args) -> Reply:
+    assert args.number is not None  # the parser requires it
+    version = schedule_changes.take(call.ctx, offer_id=args.number, person=call.actor)
+    return Reply(f"You are on call: {version.reason}.")
 
 
-def _history(ctx: Context, words: list[str], actor: str, mention: Callable[[str], str]) -> str:
-    schedule_id, _ = _schedule(ctx, words, actor)
+def history(call: Call, args: Args) -> Reply:
+    ctx = call.ctx
+    schedule_id = your_schedule(ctx, person=call.actor, named=args.schedule)
     versions = schedule_changes.history(ctx, schedule_id=schedule_id)
     zone = ctx.catalog.schedule_zone(schedule_id)
-    return render("schedule_history", schedule=schedule_id, versions=versions, zone=zone,
-                  display=lambda p: ctx.display(p) or p)  # fmt: skip
+    return Reply(render("schedule_history", schedule=schedule_id, versions=versions, zone=zone,
+                        display=lambda p: ctx.display(p) or p))
 
 
-def _undo(ctx: Context, words: list[str], actor: str, mention: Callable[[str], str]) -> str:
-    if not words:
-        raise InvalidRequest(f"usage: {USAGE['undo']}")  # undo names its schedule, always
-    schedule_id, _ = _schedule(ctx, words, actor)
-    version, changed = schedule_changes.undo(ctx, schedule_id=schedule_id, author=actor)
-    told = ", ".join(mention(p) for p in changed) or "nobody's shifts changed"
-    return f"{schedule_id} version {version.number}: {version.reason}. Told: {told}."
+def undo(call: Call, args: Args) -> Reply:
+    schedule_id = your_schedule(call.ctx, person=call.actor, named=args.schedule)
+    version, changed = schedule_changes.undo(call.ctx, schedule_id=schedule_id, author=call.actor)
+    told = ", ".join(call.mention(p) for p in changed) or "nobody's shifts changed"
+    return Reply(f"{schedule_id} version {version.number}: {version.reason}. Told: {told}.")
 
 
-def _report(ctx: Context, words: list[str], actor: str, mention: Callable[[str], str]) -> str:
-    month = next((w for w in words if re.fullmatch(r"\d{4}-\d{2}", w)), None)
-    query = next((w for w in words if w != month), None)
+def report(call: Call, args: Args) -> Reply:
+    ctx = call.ctx
+    month = next((w for w in args.words if re.fullmatch(r"\d{4}-\d{2}", w)), None)
+    query = next((w for w in args.words if w != month), None)
     ids = queries.schedules_for(ctx.catalog, query)
     zone = ZoneInfo(ctx.catalog.business_zone)
     now = ctx.now()
@@ -111,39 +113,8 @@ def _report(ctx: Context, words: list[str], actor: str, mention: Callable[[str],
         following.astimezone(UTC)  # fmt: skip
     rows = oncall_hours(ctx.catalog, schedule_ids=ids, start=start, end=end)
     problems = health(ctx.catalog, schedule_ids=ids, start=now, end=now + timedelta(days=28))
-    return render("oncall_report", rows=rows, problems=problems, start=start, end=end,
-                  zone=zone.key, display=lambda p: ctx.display(p) or p)  # fmt: skip
-
-
-_HANDLERS = {
-    "override": _override, "swap": _swap, "cover": _cover, "take": _take,
-    "history": _history, "undo": _undo, "report": _report,
-}  # fmt: skip
-
-
-def _schedule(ctx: Context, words: list[str], actor: str) -> tuple[str, list[str]]:
-    """The schedule the first word names (schedule, team or service), else the actor's own."""
-    if words:
-        try:
-            found = queries.schedules_for(ctx.catalog, words[0])
-        except InvalidRequest:
-            found = []
-        if len(found) == 1:
-            return found[0], words[1:]
-        if len(found) > 1:
-            raise InvalidRequest(f"which schedule? {words[0]} has {', '.join(found)}")
-    now = ctx.now()
-    catalog = ctx.catalog
-    mine = [s.id for s in catalog.schedules if actor in on_call(catalog, schedule_id=s.id, at=now)]
-    mine = mine or [
-        s.id for s in catalog.schedules if any(actor in layer.members for layer in s.all_layers)
-    ]
-    if len(mine) == 1:
-        return mine[0], words
-    raise InvalidRequest(
-        "which schedule? Name it first, e.g. `/oncall cover payments-primary 2h` (schedules: "
-        + ", ".join(mine or [s.id for s in catalog.schedules]) + ")"
-    )
+    return Reply(render("oncall_report", rows=rows, problems=problems, start=start, end=end,
+                        zone=zone.key, display=lambda p: ctx.display(p) or p))
 
 
 def _window(ctx: Context, schedule_id: str, first: str, second: str) -> tuple[datetime, datetime]:

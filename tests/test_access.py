@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.commands import Commands
+from bot.command_table import TABLE
 from tests.slack_helpers import DEMO_CATALOG, Harness, modal_values
 from workflows import access
-from workflows.catalog.model import Access, CatalogError, parse_catalog
+from workflows.catalog.load import parse_catalog
+from workflows.catalog.model import Access, CatalogError
 from workflows.clock import FakeClock
 from workflows.model import State
 
@@ -64,9 +65,9 @@ def test_an_unknown_verb_is_a_mistake_not_a_yes() -> None:
 
 def test_every_access_key_has_words_and_every_command_a_verb() -> None:
     assert set(access.VERBS) == set(Access.model_fields) - {"act"}
-    from bot.commands import _incident_verb
+    from bot.command_table import incident_verb as _incident_verb
 
-    subcommands = [name.removeprefix("_cmd_") for name in dir(Commands) if name.startswith("_cmd_")]
+    subcommands = [" ".join(c.words[1:]) for c in TABLE if c.words[0] == "incident"]
     assert {"ack", "declare", "resolve", "page", "help"} <= set(subcommands)
     for sub in subcommands:
         verb = _incident_verb(sub, "")

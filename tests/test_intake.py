@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bot import intake_commands
+from bot.commands import Commands, Invocation
 from storage.store import SqlStore
 from tests.intake_fakes import CATALOG, IntakeWorld
 from workflows.incident import lifecycle, respond
@@ -133,10 +133,10 @@ def test_unrouted_alerts_are_kept_listed_and_reported_to_the_owners(world: Intak
     assert [p for p, _ in world.chat.directs] == ["erin"]
     assert world.chat.posts[0][0] == "COWNERS"
     assert "no service matches" in world.chat.directs[0][1].text
-    listing = intake_commands.unrouted(world.ctx)
+    listing = _command(world, "unrouted")
     assert "HighErrorRate" in listing and "no service matches" in listing
     world.fire("u", action=Action.RESOLVE, service="mystery")
-    assert "No unrouted alerts" in intake_commands.unrouted(world.ctx)
+    assert "No unrouted alerts" in _command(world, "unrouted")
 
 
 def test_p3_goes_to_the_queue_with_a_ticket_and_a_team_notice(world: IntakeWorld) -> None:
@@ -159,12 +159,17 @@ def test_priority_change_resolve_and_close_update_the_ticket(world: IntakeWorld)
 
 
 def test_a_report_is_triaged_like_any_signal(world: IntakeWorld) -> None:
-    text = intake_commands.report(world.ctx, actor="bob", text="service=ledger checkout slow")
+    text = _command(world, "report service=ledger checkout slow")
     assert "queue" in text and "P3" in text
-    text = intake_commands.report(world.ctx, actor="bob", text="something odd")
+    text = _command(world, "report something odd")
     assert "no service matches" in text
     with pytest.raises(Exception, match="usage"):
-        intake_commands.report(world.ctx, actor="bob", text="service=ledger")
+        _command(world, "report service=ledger")
+
+
+def _command(world: IntakeWorld, text: str, *, user: str = "bob") -> str:
+    """`/incident <text>` typed by `user`, through the command table."""
+    return Commands(world.ctx, forms=False).handle(Invocation("incident", text, user)).text
 
 
 def test_ticket_changes_come_back_once_and_own_changes_are_ignored(world: IntakeWorld) -> None:
