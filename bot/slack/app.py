@@ -1,6 +1,6 @@
 """Bolt listeners: each acks, turns the payload into one workflow call, and answers the person.
 
-The words of `/incident` and `/oncall` live in `bot.commands`; process rules in `workflows/`.
+The words of `/incident` and `/oncall` live in `bot.command_table`; process rules in `workflows/`.
 Every listener only acks and hands the work to a pool of its own, so it returns at once. Bolt
 runs with `process_before_response=True`: the listener runs in the request's thread and the ack
 is Slack's HTTP answer the moment it returns — no hop through Bolt's listener pool, and none of
