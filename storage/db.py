@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,28 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def aware(value: Any) -> Any:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
+    """A value read back: SQLite hands back naive datetimes; everything stored is UTC."""
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
+
+
+def utc(value: Any) -> Any:
+    """A value to store: every datetime goes in as UTC (SQLite keeps no zone and compares them
+    as text), a naive one taken as UTC already."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return value
+
+
+def to_row(record: Any) -> dict[str, Any]:
+    """A domain record (a dataclass) as the values of its row."""
+    return {key: utc(value) for key, value in asdict(record).items()}
+
+
+def from_row(row: Any, cls: type) -> dict[str, Any]:
+    """A row's values for the domain record `cls` (a dataclass), datetimes aware."""
+    return {f.name: aware(getattr(row, f.name)) for f in fields(cls)}
 
 
 def is_sqlite(url: str) -> bool:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from storage.db import aware, from_row, to_row
 from storage.postmortem_tables import ActionItemRow, FollowUpMarkRow, PostmortemRow
 from storage.tables import IncidentRow, TimelineRow
 from workflows.followup.model import (
@@ -25,32 +24,15 @@ _DONE_STATES = [PostmortemState.PUBLISHED.value]
 _RESOLVED = ["resolved", "closed"]
 
 
-def _aware(value: Any) -> Any:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-def _columns(record: Any) -> dict[str, Any]:
-    """A record's values for its row; datetimes in UTC (SQLite compares them as text)."""
-    return {key: value.astimezone(UTC) if isinstance(value, datetime) else value
-            for key, value in asdict(record).items()}
-
-
-def _values(row: Any, cls: type) -> dict[str, Any]:
-    return {f.name: _aware(getattr(row, f.name)) for f in fields(cls)}
-
-
 def _postmortem(row: PostmortemRow) -> Postmortem:
-    values = _values(row, Postmortem)
+    values = from_row(row, Postmortem)
     values["state"] = PostmortemState(row.state)
     values["flags"] = list(row.flags or [])
     return Postmortem(**values)
 
 
 def _action(row: ActionItemRow) -> ActionItem:
-    values = _values(row, ActionItem)
+    values = from_row(row, ActionItem)
     values["state"] = ActionState(row.state)
     return ActionItem(**values)
 
@@ -74,7 +56,7 @@ class SqlFollowUps:
         return _postmortem(row) if row else None
 
     def save_postmortem(self, postmortem: Postmortem) -> Postmortem:
-        values = {**_columns(postmortem), "state": postmortem.state.value}
+        values = {**to_row(postmortem), "state": postmortem.state.value}
         values.pop("id")
         row = self._postmortem_row(postmortem.incident_id)
         if row is None:
@@ -139,13 +121,13 @@ class SqlFollowUps:
             .order_by(col(IncidentRow.declared_at), col(IncidentRow.id))
         )
         return [
-            RepeatIncident(incident_id=int(i or 0), title=t, declared_at=_aware(at))
+            RepeatIncident(incident_id=int(i or 0), title=t, declared_at=aware(at))
             for i, t, at in self._session.exec(query)
         ]
 
     # action items ----------------------------------------------------------
     def add_action(self, item: ActionItem) -> ActionItem:
-        values = {**_columns(item), "state": item.state.value}
+        values = {**to_row(item), "state": item.state.value}
         values.pop("id")
         row = ActionItemRow(**values)
         self._session.add(row)
@@ -157,7 +139,7 @@ class SqlFollowUps:
         row = self._session.get(ActionItemRow, item.id)
         if row is None:
             raise LookupError(f"there is no action item {item.id}")
-        for key, value in _columns(item).items():
+        for key, value in to_row(item).items():
             setattr(row, key, value.value if key == "state" else value)
         self._session.add(row)
         self._session.flush()
@@ -203,7 +185,7 @@ class SqlFollowUps:
                 TimelineRow.incident_id == incident_id, TimelineRow.source_id == source_id
             )
         ).first()
-        return TimelineEvent(**_values(row, TimelineEvent)) if row else None
+        return TimelineEvent(**from_row(row, TimelineEvent)) if row else None
 
     def update_event(self, event: TimelineEvent) -> None:
         row = self._session.get(TimelineRow, event.id)

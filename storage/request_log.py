@@ -8,11 +8,12 @@ the first delivery is still being handled, and the claim must outlive a handler 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from storage.db import utc
 from storage.effect_tables import RequestSeenRow
 
 SEEN = RequestSeenRow.__table__  # type: ignore[attr-defined]
@@ -26,11 +27,6 @@ class SeenRequest:
     status: int
     body: str
     content_type: str
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite keeps no zone: every time goes in as UTC, so that comparisons hold.
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class SqlRequestLog:
@@ -50,7 +46,7 @@ class SqlRequestLog:
         `abandoned_before` (its process died mid-request) is taken over."""
         for _ in range(3):
             with self.engine.begin() as connection:
-                claimed, seen = self._claim(connection, key, now=_utc(now),
+                claimed, seen = self._claim(connection, key, now=utc(now),
                                             abandoned_before=abandoned_before)
             if claimed:
                 return None
@@ -75,7 +71,7 @@ class SqlRequestLog:
             taken = connection.execute(
                 update(SEEN)
                 .where(SEEN.c.key == key, SEEN.c.status == IN_PROGRESS,
-                       SEEN.c.seen_at < _utc(abandoned_before))
+                       SEEN.c.seen_at < utc(abandoned_before))
                 .values(seen_at=now)
             )
             if taken.rowcount == 1:
@@ -105,5 +101,5 @@ class SqlRequestLog:
     def prune(self, *, before: datetime) -> int:
         """Forget requests first seen before `before`; returns how many."""
         with self.engine.begin() as connection:
-            result = connection.execute(delete(SEEN).where(SEEN.c.seen_at < _utc(before)))
+            result = connection.execute(delete(SEEN).where(SEEN.c.seen_at < utc(before)))
         return int(result.rowcount)

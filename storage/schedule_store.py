@@ -10,15 +10,10 @@ from sqlalchemy import Engine, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.db import make_engine
+from storage.db import make_engine, utc
 from storage.schedule_tables import HandoffNoticeRow, ScheduleVersionRow, ShiftOfferRow
 from workflows.oncall.model import Offer, ScheduleVersion, StoredOverride
 from workflows.ports import NotFound
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _override_json(o: StoredOverride) -> dict[str, Any]:
@@ -27,15 +22,15 @@ def _override_json(o: StoredOverride) -> dict[str, Any]:
 
 def _override(data: dict[str, Any]) -> StoredOverride:
     return StoredOverride(
-        person=data["person"], start=_aware(datetime.fromisoformat(data["start"])),
-        end=_aware(datetime.fromisoformat(data["end"])), by=data.get("by"),
+        person=data["person"], start=utc(datetime.fromisoformat(data["start"])),
+        end=utc(datetime.fromisoformat(data["end"])), by=data.get("by"),
         reason=data.get("reason", ""),
     )  # fmt: skip
 
 
 def _version(row: ScheduleVersionRow) -> ScheduleVersion:
     return ScheduleVersion(
-        schedule=row.schedule, number=row.number, at=_aware(row.at), author=row.author,
+        schedule=row.schedule, number=row.number, at=utc(row.at), author=row.author,
         reason=row.reason, catalog_digest=row.catalog_digest, base=dict(row.base),
         overrides=tuple(_override(o) for o in row.overrides), restores=row.restores, id=row.id,
     )  # fmt: skip
@@ -43,9 +38,9 @@ def _version(row: ScheduleVersionRow) -> ScheduleVersion:
 
 def _offer(row: ShiftOfferRow) -> Offer:
     return Offer(
-        schedule=row.schedule, person=row.person, start=_aware(row.start), end=_aware(row.end),
-        kind=row.kind, created_at=_aware(row.created_at), taken_by=row.taken_by,
-        taken_at=_aware(row.taken_at) if row.taken_at else None, id=row.id, extra=dict(row.extra),
+        schedule=row.schedule, person=row.person, start=utc(row.start), end=utc(row.end),
+        kind=row.kind, created_at=utc(row.created_at), taken_by=row.taken_by,
+        taken_at=utc(row.taken_at) if row.taken_at else None, id=row.id, extra=dict(row.extra),
     )  # fmt: skip
 
 

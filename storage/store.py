@@ -5,8 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, fields
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, update
@@ -16,8 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from storage.db import aware as _aware
-from storage.db import is_sqlite, make_engine
+from storage.db import aware, from_row, is_sqlite, make_engine, to_row, utc
 from storage.effect_tables import EffectRow
 from storage.intake_store import SqlIntakeTransaction
 from storage.postmortem_store import SqlFollowUps
@@ -38,23 +36,8 @@ from workflows.outbox import ClaimedEffect, Effect, EffectKind
 from workflows.ports import NotFound
 
 
-def _utc(value: Any) -> Any:
-    # SQLite keeps no zone: every datetime goes in as UTC, whatever zone it came in.
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    return value
-
-
-def _columns(record: Any) -> dict[str, Any]:
-    return {key: _utc(value) for key, value in asdict(record).items()}
-
-
-def _values(row: Any, cls: type) -> dict[str, Any]:
-    return {f.name: _aware(getattr(row, f.name)) for f in fields(cls)}
-
-
 def _incident(row: IncidentRow) -> Incident:
-    values = _values(row, Incident)
+    values = from_row(row, Incident)
     values["state"] = State(row.state)
     values["stage"] = Stage(row.stage)
     values["roles"] = dict(row.roles or {})
@@ -63,24 +46,24 @@ def _incident(row: IncidentRow) -> Incident:
 
 
 def _incident_columns(incident: Incident) -> dict[str, Any]:
-    values = _columns(incident)
+    values = to_row(incident)
     values["state"] = incident.state.value
     values["stage"] = incident.stage.value
     return values
 
 
 def _page(row: PageRow) -> Page:
-    values = _values(row, Page)
+    values = from_row(row, Page)
     values["status"] = PageStatus(row.status)
     return Page(**values)
 
 
 def _event(row: TimelineRow) -> TimelineEvent:
-    return TimelineEvent(**_values(row, TimelineEvent))
+    return TimelineEvent(**from_row(row, TimelineEvent))
 
 
 def _deadline(row: DeadlineRow) -> Deadline:
-    values = _values(row, Deadline)
+    values = from_row(row, Deadline)
     values["kind"] = DeadlineKind(row.kind)
     return Deadline(**values)
 
@@ -89,9 +72,9 @@ def _claimed(row: EffectRow) -> ClaimedEffect:
     assert row.id is not None
     return ClaimedEffect(
         id=row.id, key=row.key, kind=EffectKind(row.kind), incident_id=row.incident_id,
-        payload=dict(row.payload or {}), attempts=row.attempts, created_at=_aware(row.created_at),
-        not_before=_aware(row.not_before),
-        lease_until=_aware(row.lease_until) if row.lease_until else _aware(row.not_before),
+        payload=dict(row.payload or {}), attempts=row.attempts, created_at=aware(row.created_at),
+        not_before=aware(row.not_before),
+        lease_until=aware(row.lease_until) if row.lease_until else aware(row.not_before),
     )
 
 
@@ -145,7 +128,7 @@ class SqlTransaction:
 
     # timeline ------------------------------------------------------------
     def append_event(self, event: TimelineEvent) -> bool:
-        row = TimelineRow(**_columns(event))
+        row = TimelineRow(**to_row(event))
         if event.source_id is not None:
             # A savepoint, so that a duplicate (a retried Slack event) leaves the rest intact.
             try:
@@ -169,7 +152,7 @@ class SqlTransaction:
 
     # pages ---------------------------------------------------------------
     def add_page(self, page: Page) -> Page:
-        row = PageRow(**{**_columns(page), "status": page.status.value})
+        row = PageRow(**{**to_row(page), "status": page.status.value})
         self._session.add(row)
         self._session.flush()
         page.id = row.id
@@ -186,7 +169,7 @@ class SqlTransaction:
         return _page(row)
 
     def save_page(self, page: Page) -> None:
-        values = {k: v for k, v in _columns(page).items() if k != "id"}
+        values = {k: v for k, v in to_row(page).items() if k != "id"}
         values["status"] = page.status.value
         # One UPDATE, no read first: a page is written whole by whoever holds it.
         result = self._session.execute(
@@ -202,7 +185,7 @@ class SqlTransaction:
         row = self._session.execute(
             update(PageRow)
             .where(col(PageRow.id) == page_id, col(PageRow.status) == PageStatus.QUEUED.value)
-            .values(status=PageStatus.SENDING.value, sent_at=_utc(claimed_at))
+            .values(status=PageStatus.SENDING.value, sent_at=utc(claimed_at))
             .returning(PageRow),
             execution_options={"synchronize_session": False},
         ).scalar_one_or_none()
@@ -211,7 +194,7 @@ class SqlTransaction:
     def pages_between(self, *, start: datetime, end: datetime) -> list[Page]:
         query = (
             select(PageRow)
-            .where(col(PageRow.created_at) >= _utc(start), col(PageRow.created_at) < _utc(end))
+            .where(col(PageRow.created_at) >= utc(start), col(PageRow.created_at) < utc(end))
             .order_by(col(PageRow.created_at), col(PageRow.id))
         )
         return [_page(row) for row in self._session.exec(query)]
@@ -242,7 +225,7 @@ class SqlTransaction:
 
     # deadlines -----------------------------------------------------------
     def schedule(self, deadline: Deadline) -> Deadline:
-        row = DeadlineRow(**{**_columns(deadline), "kind": deadline.kind.value})
+        row = DeadlineRow(**{**to_row(deadline), "kind": deadline.kind.value})
         self._session.add(row)
         self._session.flush()
         deadline.id = row.id
@@ -263,7 +246,7 @@ class SqlTransaction:
     def claim_due(self, *, now: datetime) -> Deadline | None:
         query = (
             select(DeadlineRow)
-            .where(col(DeadlineRow.done).is_(False), col(DeadlineRow.due_at) <= _utc(now))
+            .where(col(DeadlineRow.done).is_(False), col(DeadlineRow.due_at) <= utc(now))
             .order_by(col(DeadlineRow.due_at), col(DeadlineRow.id))
             .limit(1)
         )
@@ -295,7 +278,7 @@ class SqlTransaction:
             select(func.min(EffectRow.not_before)).where(EffectRow.status == "pending")
         ).first()
         # A delayed page is an effect whose not_before is its send_at: counted there.
-        due = [_aware(value) for value in (deadline, effect) if value is not None]
+        due = [aware(value) for value in (deadline, effect) if value is not None]
         return min(due) if due else None
 
     # the effect outbox -----------------------------------------------------
@@ -305,7 +288,7 @@ class SqlTransaction:
         rows = [
             {"key": key, "incident_id": e.incident_id, "kind": e.kind.value,
              "payload": dict(e.payload), "ordered": e.ordered, "status": "pending",
-             "attempts": 0, "created_at": _utc(now), "not_before": _utc(e.not_before or now)}
+             "attempts": 0, "created_at": utc(now), "not_before": utc(e.not_before or now)}
             for key, e in effects
         ]
         # One statement (compiled once, sent as a batch): an effect written before (the same
@@ -317,7 +300,7 @@ class SqlTransaction:
     def claim_effects(
         self, *, now: datetime, owner: str, limit: int, lease_seconds: dict[str, float]
     ) -> list[ClaimedEffect]:
-        now = _utc(now)
+        now = utc(now)
         free = or_(col(EffectRow.lease_until).is_(None), col(EffectRow.lease_until) <= now)
         earlier = aliased(EffectRow)
         # An ordered effect waits for every earlier pending ordered effect of its incident (held
@@ -371,7 +354,7 @@ class SqlTransaction:
     ) -> bool:
         done = self._session.execute(
             update(EffectRow).where(self._held(effect_id, owner)).values(
-                status=status, done_at=_utc(at), result=result, error=error, lease_until=None),
+                status=status, done_at=utc(at), result=result, error=error, lease_until=None),
             execution_options={"synchronize_session": False},
         )
         return bool(done.rowcount)  # type: ignore[attr-defined]
@@ -379,7 +362,7 @@ class SqlTransaction:
     def retry_effect(self, effect_id: int, *, owner: str, at: datetime, error: str) -> bool:
         done = self._session.execute(
             update(EffectRow).where(self._held(effect_id, owner)).values(
-                not_before=_utc(at), lease_until=None, lease_owner=None, error=error),
+                not_before=utc(at), lease_until=None, lease_owner=None, error=error),
             execution_options={"synchronize_session": False},
         )
         return bool(done.rowcount)  # type: ignore[attr-defined]
@@ -389,7 +372,7 @@ class SqlTransaction:
             update(EffectRow)
             .where(col(EffectRow.lease_owner) == owner, col(EffectRow.status) == "pending",
                    col(EffectRow.id).in_(ids))
-            .values(lease_until=_utc(at), lease_owner=None),
+            .values(lease_until=utc(at), lease_owner=None),
             execution_options={"synchronize_session": False},
         )
         return int(done.rowcount)  # type: ignore[attr-defined]
@@ -398,15 +381,15 @@ class SqlTransaction:
         rows = self._session.exec(
             select(EffectRow.lease_owner).distinct()
             .where(EffectRow.status == "pending", col(EffectRow.lease_owner).startswith(prefix),
-                   col(EffectRow.lease_until) > _utc(now)))
+                   col(EffectRow.lease_until) > utc(now)))
         return [str(owner) for owner in rows if owner]
 
     def shorten_leases(self, *, owner: str, until: datetime) -> int:
         done = self._session.execute(
             update(EffectRow)
             .where(col(EffectRow.lease_owner) == owner, col(EffectRow.status) == "pending",
-                   col(EffectRow.lease_until) > _utc(until))
-            .values(lease_until=_utc(until)),
+                   col(EffectRow.lease_until) > utc(until))
+            .values(lease_until=utc(until)),
             execution_options={"synchronize_session": False},
         )
         return int(done.rowcount)  # type: ignore[attr-defined]
