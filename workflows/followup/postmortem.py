@@ -130,9 +130,7 @@ def change_state(ctx: Context, *, incident_id: int, to: str, actor: str) -> Post
         record(uow, incident, kind="postmortem_state", at=now, actor=actor, text=target.label,
                data={"state": target.value})
         uow.post(incident, Message(render(
-            "notice", text=f":memo: The postmortem of {incident.ref} is {target.label} "
-                           f"({ctx.display(actor)}).",
-        )))
+            "postmortem_moved", incident=incident, state=target.label, actor=ctx.display(actor))))
     return postmortem
 
 
@@ -157,8 +155,7 @@ def tag_cause(ctx: Context, *, incident_id: int, tag: str, actor: str) -> CauseT
         if sentence:
             others = ", ".join(f"INC-{r.incident_id}" for r in repeats if r.incident_id != incident_id)
             uow.post(incident, Message(render(
-                "notice", text=f":repeat: Cause `{cause}`: {sentence} (with {others}).",
-            )))
+                "cause_repeats", cause=cause, sentence=sentence, others=others)))
     return CauseTagged(cause, repeats, sentence)
 
 

@@ -33,14 +33,11 @@ def on_ack_due(
     if incident.state != State.TRIGGERED:
         return
     ack_within = ctx.catalog.response_for(incident.priority).ack_within
-    text = (
-        f":hourglass: {incident.ref} ({incident.priority}) {incident.title} was not acknowledged "
-        f"within {ack_within}. Take it with `/incident ack {incident.ref}`."
-    )
+    text = render("ack_overdue", incident=incident, ack_within=ack_within)
     record(uow, incident, kind="ack_overdue", at=ctx.now(), text=f"not acknowledged within {ack_within}")
     team_channel = ctx.team_channel(ctx.catalog.team(incident.team))
     if team_channel:
-        message = Message(render("notice", text=text))
+        message = Message(text)
         uow.post_to(channel=team_channel, message=message, incident_id=incident.id)
     if ctx.tickets is not None and incident.ticket:
         uow.owe(Effect(EffectKind.UPDATE_TICKET, incident.id,

@@ -127,9 +127,7 @@ def raise_response(
     if incident.acknowledged_by and incident.state != State.TRIGGERED:
         # They took it as a ticket; it is an incident now, and theirs.
         uow.send_direct(person=incident.acknowledged_by, incident_id=incident.id,
-                        message=Message(render(
-                            "notice", text=f":rotating_light: {incident.ref}, which you "
-                            f"acknowledged as {before}, is now {incident.priority}: you hold it.")))
+                        message=Message(render("raised_yours", incident=incident, before=before)))
     return paged
 
 

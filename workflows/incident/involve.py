@@ -22,7 +22,7 @@ def page_now(ctx: Context, *, incident_id: int, target: str, actor: str) -> list
         nobody=f"nobody is on call for '{target}' right now",
         reason=f"{ctx.display(actor)} asks you to join now.",
         note=lambda people, names: _Note(
-            kind="manual_page", text=f"paged {names}", notice=f":pager: Paging {names}."
+            kind="manual_page", text=f"paged {names}", notice=render("paged_directly", names=names)
         ),
     )
 
@@ -44,7 +44,8 @@ def escalate_to_group(
         note=lambda people, names: _Note(
             kind="escalated_to_group", text=f"{group}: {why}",
             data={"group": group, "people": people},
-            notice=f":arrow_double_up: {ctx.display(actor)} escalated to *{group}* ({names}): {why}",
+            notice=render("escalated_to_group", actor=ctx.display(actor), group=group, names=names,
+                          why=why),
         ),
     )
 
@@ -64,16 +65,16 @@ def reassign(ctx: Context, *, incident_id: int, target: str, actor: str) -> Inci
         record(uow, incident, kind="reassigned", at=ctx.now(), actor=actor, text=f"to {target}",
                data={"target": targets[0], "paged": people})
         uow.post(incident, Message(render(
-            "notice", text=f":arrows_counterclockwise: {incident.ref} reassigned to {target} by "
-                           f"{ctx.display(actor)}; paging {', '.join(map(str, map(ctx.display, people)))}.",
-        )))
+            "reassigned", incident=incident, target=target, actor=ctx.display(actor),
+            paged=[str(ctx.display(p)) for p in people])))
         uow.refresh_topic(incident)
     return incident
 
 
 @dataclass(frozen=True)
 class _Note:
-    """What a direct page puts on the timeline (`kind`, `text`, `data`) and in the channel."""
+    """What a direct page puts on the timeline (`kind`, `text`, `data`) and in the channel
+    (`notice`, rendered from its template)."""
 
     kind: str
     text: str
@@ -99,7 +100,7 @@ def _page_directly(
         said = note(people, ", ".join(str(ctx.display(p)) for p in people))
         record(uow, incident, kind=said.kind, at=ctx.now(), actor=actor, text=said.text,
                data=said.data)
-        uow.post(incident, Message(render("notice", text=said.notice)))
+        uow.post(incident, Message(said.notice))
         uow.invite(incident, people)
     return people
 

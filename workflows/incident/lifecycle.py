@@ -30,9 +30,7 @@ def mitigate(ctx: Context, *, incident_id: int, actor: str) -> Incident:
         incident.stage = Stage.MONITORING
         uow.incidents.save_incident(incident)
         record(uow, incident, kind="mitigated", at=ctx.now(), actor=actor)
-        uow.post(incident, Message(render(
-            "notice", text=f":adhesive_bandage: {incident.ref} mitigated by {ctx.display(actor)}."
-        )))
+        uow.post(incident, Message(render("mitigated", incident=incident, actor=ctx.display(actor))))
         uow.refresh_topic(incident)
     return incident
 
@@ -96,8 +94,7 @@ def reopen_in(
     record(uow, incident, kind="reopened", at=ctx.now(), actor=actor, text=reason)
     why = f": {reason}" if reason else ""
     uow.post(incident, Message(render(
-        "notice", text=f":repeat: {incident.ref} reopened by {ctx.display(actor)}{why}."
-    )))
+        "reopened", incident=incident, actor=ctx.display(actor), reason=reason)))
     uow.refresh_topic(incident)
     sync_ticket_effect(ctx, uow, incident, f"reopened{why}")
     response = ctx.catalog.response_for(incident.priority)
@@ -108,8 +105,7 @@ def reopen_in(
         schedule_ack_due(ctx, uow, incident)
     elif incident.acknowledged_by and incident.acknowledged_by != actor:
         uow.send_direct(person=incident.acknowledged_by, incident_id=incident.id, message=Message(
-            render("notice", text=f":repeat: {incident.ref}, which you acknowledged, is open "
-                                  f"again{why}.")))
+            render("reopened_yours", incident=incident, reason=reason)))
     if response.update_every:
         uow.schedule(Deadline(incident.id, DeadlineKind.UPDATE_REMINDER,
                               ctx.now() + timedelta(seconds=response.update_every.seconds)))
@@ -167,7 +163,8 @@ def retriage_in(
     record(uow, incident, kind="priority_changed", at=ctx.now(), actor=actor, text=text,
            data={"from": before, "to": incident.priority})
     sync_ticket_effect(ctx, uow, incident, text)
-    uow.post(incident, Message(render("notice", text=f":label: {incident.ref}: {text}.")))
+    uow.post(incident, Message(render("priority_changed", incident=incident, before=before,
+                                      severity=severity, reason=reason)))
     uow.refresh_topic(incident)
     assert incident.id is not None
     pages = ctx.catalog.response_for(incident.priority).page

@@ -148,7 +148,9 @@ def set_role(ctx: Context, *, incident_id: int, role: str, person: str, actor: s
         )
         record(uow, incident, kind="role_set", at=ctx.now(), actor=actor, text=text,
                data={"role": role, "person": person})
-        uow.post(incident, Message(render("notice", text=f":bust_in_silhouette: {text}")))
+        uow.post(incident, Message(render(
+            "role_set", role=ROLES[role], person=ctx.display(person),
+            previous=ctx.display(previous) if previous else None)))
         uow.invite(incident, [person])
         uow.refresh_topic(incident)
     return incident

@@ -39,7 +39,7 @@ def start_clocks(ctx: Context, uow: Unit, incident: Incident) -> None:
                data={"clock": clock.id, "due": due.isoformat()})
     if clocks_for(ctx.catalog, incident):
         lines = clock_lines(ctx.catalog, incident, now=ctx.now())
-        uow.post(incident, Message(render("notice", text="\n".join(lines))))
+        uow.post(incident, Message(render("clocks_started", lines=lines)))
 
 
 def on_clock(
@@ -53,14 +53,11 @@ def on_clock(
     due = clock_due(incident, clock)
     left = format_duration(max(0, int((due - ctx.now()).total_seconds())))
     what = deadline.data["what"]
-    if what == "due":
-        text = f":rotating_light: {clock.name} is due now for {incident.ref} and not marked done."
-    else:
-        text = f":stopwatch: {clock.name} for {incident.ref} is due in {left}. " \
-               f"Mark it done with `/incident notified {clock.id}`."
+    text = render("clock_reminder", clock=clock, incident=incident, left=left,
+                  due_now=what == "due")
     record(uow, incident, kind="clock_reminder", at=ctx.now(), text=text,
            data={"clock": clock.id, "what": what})
-    uow.post(incident, Message(render("notice", text=text)))
+    uow.post(incident, Message(text))
     if what == "page" and clock.page_group:
         people = resolve_targets(ctx.catalog, targets=ctx.catalog.group(clock.page_group), at=ctx.now())
         reason = (f"{clock.name} is due in {left}: the notice must go out. Once it has, "
@@ -83,7 +80,6 @@ def mark_notified(ctx: Context, *, incident_id: int, clock_id: str, actor: str) 
         record(uow, incident, kind="clock_met", at=ctx.now(), actor=actor, data={"clock": clock_id},
                text=f"{clock_id} done")
         assert incident.id is not None
-        uow.post(incident, Message(render(
-            "notice", text=f":white_check_mark: {clock_id} marked done by {ctx.display(actor)}.")))
+        uow.post(incident, Message(render("clock_done", clock=clock_id, actor=ctx.display(actor))))
         uow.refresh_topic(incident)
     return incident

@@ -54,9 +54,7 @@ def start_escalation(
         record(uow, incident, kind="paging_held", at=ctx.now(), text=f"{window.reason} until {end}",
                data={"until": window.end.isoformat()})
         uow.post(incident, Message(render(
-            "notice", text=f":construction: {incident.service} is in a maintenance window "
-                           f"({window.reason}) until {end}: pages are held back until then.",
-        )))
+            "paging_held", incident=incident, reason=window.reason, until=end)))
         uow.schedule(Deadline(incident.id, DeadlineKind.MAINTENANCE_END, window.end))
         return []
     if not incident.policy:
