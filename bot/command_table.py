@@ -168,7 +168,7 @@ TABLE: tuple[Command, ...] = (
             "schedule", parsers.schedule_then(named=True), oncall.undo, changes.undo),
     Command(("oncall", "report"), "`/oncall report [team|schedule] [YYYY-MM]`",
             "on-call hours and schedule gaps (default: this month so far)",
-            ASK, parsers.rest_words, oncall.report, oncall_hours),
+            ASK, parsers.month_and_query, oncall.report, oncall_hours),
 )
 # fmt: on
 

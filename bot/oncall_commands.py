@@ -99,8 +99,7 @@ def undo(call: Call, args: Args) -> Reply:
 
 def report(call: Call, args: Args) -> Reply:
     ctx = call.ctx
-    month = next((w for w in args.words if re.fullmatch(r"\d{4}-\d{2}", w)), None)
-    query = next((w for w in args.words if w != month), None)
+    month, query = args.options.get("month"), args.text or None
     ids = queries.schedules_for(ctx.catalog, query)
     zone = ZoneInfo(ctx.catalog.business_zone)
     now = ctx.now()
@@ -130,7 +129,7 @@ def _moment(ctx: Context, text: str, zone: ZoneInfo, *, after: datetime | None) 
     now = ctx.now()
     if text.lower() == "now":
         return now
-    clock = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
+    clock = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text)
     if clock:
         base = (after or now).astimezone(zone)
         local = base.replace(hour=int(clock[1]), minute=int(clock[2]), second=0, microsecond=0)

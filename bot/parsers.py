@@ -149,6 +149,12 @@ def _schedule(catalog: Catalog, word: str, *, required: bool) -> str | None:
     return found[0] if found else None
 
 
-def rest_words(text: str, usage: str, catalog: Catalog) -> Args:
-    """The words of the rest of the line, in any number."""
-    return Args(words=tuple(text.split()), text=text.strip())
+def month_and_query(text: str, usage: str, catalog: Catalog) -> Args:
+    """A month (`2026-11`, in `options["month"]`) and a team or schedule (`text`), both optional."""
+    words = text.split()
+    month = next((w for w in words if re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", w)), None)
+    query = [w for w in words if w != month]
+    if len(query) > 1:
+        raise _usage(usage)
+    return Args(words=tuple(words), text=query[0] if query else "",
+                options={"month": month} if month else {})

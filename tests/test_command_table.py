@@ -89,6 +89,8 @@ def test_an_unknown_subcommand_says_so_and_suggests_help(world: World) -> None:
     ("oncall", "take soon", "usage: `/oncall take <offer number>`"),
     ("oncall", "override pay-primary @bob 18:00", "usage: `/oncall override [schedule] @person"),
     ("oncall", "undo", "usage: `/oncall undo <schedule>`"),
+    ("oncall", "report pay-primary payments", "usage: `/oncall report [team|schedule] [YYYY-MM]`"),
+    ("oncall", "override pay-primary @bob 25:00 2h", "cannot read the time '25:00'"),
 ])
 def test_parsers_give_usage_errors_before_any_workflow_runs(
     world: World, command: str, text: str, usage: str
