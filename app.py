@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
-from zoneinfo import ZoneInfo
 
 from adapters.dispatcher import EffectDispatcher
 from adapters.timers import SchedulerTimers
@@ -33,7 +32,8 @@ from workflows.intake.intake import retry_pending
 from workflows.intake.tickets import owe_missing_tickets
 from workflows.oncall.changes import sync_catalog
 from workflows.oncall.handoffs import schedule_tick
-from workflows.ports import ChatPort, Clock, Message, PagerPort, TicketPort, Timers
+from workflows.ports import ChatPort, Clock, FirebellError, Message, PagerPort, TicketPort, Timers
+from workflows.times import parse_time
 
 log = logging.getLogger("firebell")
 HERE = Path(__file__).resolve().parent
@@ -339,10 +339,13 @@ def main(argv: list[str] | None = None) -> int:
         upgrade(settings.database_url)
         print("database is up to date")
         return 0
-    if args.command == "simulate":
-        return _simulate(settings, args)
-    if args.command == "report":
-        return _paging_report(settings, args)
+    if args.command in ("simulate", "report"):
+        try:
+            return _simulate(settings, args) if args.command == "simulate" else \
+                _paging_report(settings, args)
+        except FirebellError as error:  # a bad catalog, time or name: said, not a traceback
+            print(f"firebell {args.command}: {error}", file=sys.stderr)
+            return 2
     if args.command == "postmortem":
         from bot.console.chat import ConsoleChat
         from bot.postmortem_routes import print_postmortem
@@ -372,10 +375,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _when(text: str | None, zone: str, default: datetime) -> datetime:
-    if not text:
-        return default
-    when = datetime.fromisoformat(text)
-    return when if when.tzinfo else when.replace(tzinfo=ZoneInfo(zone))
+    return parse_time(text, zone=zone) if text else default
 
 
 def _simulate(settings: Settings, args: argparse.Namespace) -> int:
@@ -392,7 +392,7 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
             environment=args.environment, channels=frozenset(channels), drill=args.drill,
             flags=tuple(f for f in args.flags.split(",") if f),
         )
-    except LookupError as error:  # an unknown service, priority, ...: named, with the known ones
+    except (LookupError, FirebellError) as error:  # an unknown service, priority, ...: named
         print(f"firebell simulate: {error}", file=sys.stderr)
         return 2
     if not settings.twilio_enabled:

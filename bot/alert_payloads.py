@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from workflows.intake.signals import Action, Signal
 from workflows.ports import InvalidRequest
+from workflows.times import parse_time
 
 MAX_ALERTS = 1000  # per webhook; Alertmanager's `max_alerts` truncates well below this
 _PD_SEVERITIES = ("critical", "error", "warning", "info")
@@ -34,10 +35,9 @@ def _time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value or value.startswith("0001-"):
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else None
+        return parse_time(value, zone="UTC", what="the alert's time")  # vendors send UTC
+    except InvalidRequest:
+        return None  # a time the sender got wrong is not a reason to lose its alert
 
 
 def _url(value: Any) -> str | None:

@@ -27,13 +27,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.http_guard import utc_in_range
 from bot.ical import shifts_calendar
 from workflows.catalog.model import Catalog
 from workflows.incident import queries
 from workflows.oncall.report import oncall_hours
 from workflows.oncall.schedules import Shift, shifts
 from workflows.ports import FirebellError
+from workflows.times import parse_time
 
 if TYPE_CHECKING:
     from bot.host import Host
@@ -91,8 +91,9 @@ def calendar_routes(firebell: Host) -> list[BaseRoute]:
         params = request.query_params
         try:
             now = firebell.ctx.now()
-            start = _time(params.get("from")) or now - timedelta(days=30)
-            end = _time(params.get("to")) or now
+            zone = firebell.ctx.catalog.timezone
+            start = parse_time(params["from"], zone=zone) if params.get("from") else now - timedelta(days=30)
+            end = parse_time(params["to"], zone=zone) if params.get("to") else now
             query = params.get("schedule") or params.get("team") or params.get("service")
             catalog = firebell.ctx.catalog
             ids = queries.schedules_for(catalog, query)
@@ -197,10 +198,3 @@ def _report_csv(catalog: Catalog, ids: list[str], start: datetime, end: datetime
                                            row.holiday)),
         ])  # fmt: skip
     return out.getvalue()
-
-
-def _time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return utc_in_range(when if when.tzinfo else when.replace(tzinfo=UTC), name="a time")

@@ -11,7 +11,6 @@ Firebell's failed.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 import anyio
 from starlette.datastructures import Headers
@@ -23,7 +22,6 @@ MAX_BODY = 1024 * 1024
 BODY_SECONDS = 10.0
 # Times the API takes ("?at=", "?since="): anything outside is a typo, and the calendar
 # arithmetic near year 1 or 9999 overflows.
-EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC)
 _LENGTH = re.compile(r"[0-9]{1,18}")
 
 
@@ -88,16 +86,3 @@ class BodyGuard:
         # Connection: close, so the rest of the body is not read as the next request.
         response = PlainTextResponse(text, status_code=status, headers={"Connection": "close"})
         await response(scope, receive, send)
-
-
-def utc_in_range(when: datetime, *, name: str) -> datetime:
-    """`when` (timezone-aware) in UTC, if it lies between EARLIEST and LATEST; else a ValueError
-    saying so."""
-    wrong = ValueError(f"{name} must lie between {EARLIEST.year} and {LATEST.year}")
-    try:
-        utc = when.astimezone(UTC)
-    except OverflowError:  # year 1 or 9999 moved across a time zone
-        raise wrong from None
-    if not EARLIEST <= utc < LATEST:
-        raise wrong
-    return utc

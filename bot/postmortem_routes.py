@@ -17,12 +17,12 @@ from workflows.followup.postmortem import markdown
 from workflows.ports import FirebellError, InvalidRequest, NotFound
 
 if TYPE_CHECKING:
-    from app import Firebell
+    from bot.host import Host
 
 MARKDOWN = "text/markdown; charset=utf-8"
 
 
-def postmortem_routes(firebell: Firebell) -> list[BaseRoute]:
+def postmortem_routes(firebell: Host) -> list[BaseRoute]:
     async def postmortem(request: Request) -> Response:
         try:
             number = incident_number(request.path_params["incident"])

@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.calendars import calendar_routes
-from bot.http_guard import BodyGuard, utc_in_range
+from bot.http_guard import BodyGuard
 from bot.postmortem_routes import postmortem_routes
 from bot.slack.replays import Answer, SlackReplays
 from bot.twilio import twilio_routes
@@ -36,13 +36,14 @@ from workflows.incident import queries
 from workflows.model import Incident
 from workflows.paging import report as reports
 from workflows.ports import FirebellError
+from workflows.times import parse_time
 
 if TYPE_CHECKING:
-    from app import Firebell
+    from bot.host import Host
 
 
 def build_http_app(
-    firebell: Firebell, *, extra_routes: Iterable[BaseRoute] = (), lifespan: Any = None
+    firebell: Host, *, extra_routes: Iterable[BaseRoute] = (), lifespan: Any = None
 ) -> Starlette:
     """The ASGI app `firebell serve` runs under uvicorn."""
     token = firebell.settings.firebell_api_token
@@ -93,7 +94,7 @@ class ApiToken:
         await response(scope, receive, send)
 
 
-def routes(firebell: Firebell) -> list[BaseRoute]:
+def routes(firebell: Host) -> list[BaseRoute]:
     registry = CollectorRegistry()
     registry.register(_IncidentCollector(firebell))
     # Everything below is blocking (SQL, Bolt's dispatch): it runs in the thread pool, never on
@@ -159,9 +160,9 @@ def routes(firebell: Firebell) -> list[BaseRoute]:
         params = request.query_params
         query = params.get("schedule") or params.get("team") or params.get("service")
         try:
-            at = _parse_time(params["at"]) if params.get("at") else firebell.ctx.now()
+            at = parse_time(params["at"], zone=firebell.ctx.catalog.timezone) if params.get("at") else firebell.ctx.now()
             answers = queries.who_is_on_call(firebell.ctx.catalog, query=query, at=at)
-        except (FirebellError, LookupError, ValueError, OverflowError) as error:
+        except FirebellError as error:
             return JSONResponse({"error": str(error)}, status_code=400)
         return JSONResponse({"at": at.isoformat(), "oncall": [
             {"schedule": a.schedule, "team": a.team, "now": _people(firebell, a.now),
@@ -176,9 +177,9 @@ def routes(firebell: Firebell) -> list[BaseRoute]:
     async def paging_report(request: Request) -> Response:
         params = request.query_params
         try:
-            end = _parse_time(params["until"]) if params.get("until") else firebell.ctx.now()
-            start = _parse_time(params["since"]) if params.get("since") else end - timedelta(days=30)
-        except ValueError as error:
+            end = parse_time(params["until"], zone=firebell.ctx.catalog.timezone) if params.get("until") else firebell.ctx.now()
+            start = parse_time(params["since"], zone=firebell.ctx.catalog.timezone) if params.get("since") else end - timedelta(days=30)
+        except FirebellError as error:
             return JSONResponse({"error": str(error)}, status_code=400)
         report = await run_in_threadpool(
             reports.report_for, firebell.ctx, start=start, end=end
@@ -213,7 +214,7 @@ def routes(firebell: Firebell) -> list[BaseRoute]:
 HEALTH_WAIT_SECONDS = 2.0
 
 
-async def _database(firebell: Firebell) -> str:
+async def _database(firebell: Host) -> str:
     """"ok" when the database takes a write now, else why not ("locked", "read-only", ...).
 
     Reachable is not enough: a locked or read-only database answers reads but loses every
@@ -227,14 +228,7 @@ async def _database(firebell: Firebell) -> str:
     return f"no answer within {HEALTH_WAIT_SECONDS:g} s"
 
 
-def _parse_time(text: str) -> datetime:
-    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if when.tzinfo is None:
-        raise ValueError(f"'at' needs a time zone, e.g. {text[:40]}Z")
-    return utc_in_range(when, name="a time")
-
-
-def _people(firebell: Firebell, people: Sequence[str]) -> list[dict[str, str | None]]:
+def _people(firebell: Host, people: Sequence[str]) -> list[dict[str, str | None]]:
     return [{"id": p, "name": firebell.ctx.display(p)} for p in people]
 
 
@@ -261,7 +255,7 @@ def _incident_json(incident: Incident) -> dict[str, Any]:
 class _IncidentCollector(Collector):
     """Open incidents by state and priority, read from the store at scrape time."""
 
-    def __init__(self, firebell: Firebell) -> None:
+    def __init__(self, firebell: Host) -> None:
         self.firebell = firebell
 
     def collect(self) -> Iterable[GaugeMetricFamily]:

@@ -38,7 +38,7 @@ from workflows.paging.delivery import record_delivery
 from workflows.ports import FirebellError
 
 if TYPE_CHECKING:
-    from app import Firebell
+    from bot.host import Host
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def person_by_phone(catalog: Catalog, phone: str) -> Person | None:
     return next((p for p in catalog.people if p.phone == number), None)
 
 
-def twilio_routes(firebell: Firebell) -> list[BaseRoute]:
+def twilio_routes(firebell: Host) -> list[BaseRoute]:
     settings = firebell.settings
     ctx = firebell.ctx
     numbers = paging_numbers(settings.twilio_from_number, settings.twilio_extra_numbers)
@@ -236,7 +236,7 @@ def _key_not_recorded(press: KeyPress) -> str:
     return str(response)
 
 
-def _answer_sms(firebell: Firebell, reply: SmsReply) -> str:
+def _answer_sms(firebell: Host, reply: SmsReply) -> str:
     person = person_by_phone(firebell.ctx.catalog, reply.sender)
     if person is None:
         return "Firebell does not know this number, so it cannot acknowledge for you."
@@ -253,7 +253,7 @@ def _answer_sms(firebell: Firebell, reply: SmsReply) -> str:
     return f"Acknowledged {incident.ref}: {incident.title}. Escalation stopped."
 
 
-def _answer_key(firebell: Firebell, press: KeyPress) -> str:
+def _answer_key(firebell: Host, press: KeyPress) -> str:
     response = VoiceResponse()
     if press.digits != "1":
         gather = response.gather(num_digits=1, action=press.action, method="POST", timeout=8)

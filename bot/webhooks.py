@@ -14,7 +14,6 @@ import json
 import logging
 import threading
 import time
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -23,7 +22,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.alert_payloads import alertmanager_signals, pagerduty_signal
-from bot.http_guard import utc_in_range
 from workflows.intake.intake import intake
 from workflows.intake.noise import noise_report
 from workflows.intake.signals import Signal
@@ -35,9 +33,10 @@ from workflows.ports import (
     SignatureError,
     TicketWebhooks,
 )
+from workflows.times import parse_time
 
 if TYPE_CHECKING:
-    from app import Firebell
+    from bot.host import Host
 
 log = logging.getLogger(__name__)
 MAX_BODY = 256 * 1024
@@ -114,7 +113,7 @@ def _error(status: int, message: str, *, pagerduty: bool = False, **extra: Any) 
     return JSONResponse(body, status_code=status, headers=extra.get("headers"))
 
 
-def webhook_routes(firebell: Firebell) -> list[BaseRoute]:
+def webhook_routes(firebell: Host) -> list[BaseRoute]:
     ctx = firebell.ctx
     settings = ctx.catalog.intake
     tokens = [(i.name, i.token) for i in settings.integrations]
@@ -206,9 +205,11 @@ def webhook_routes(firebell: Firebell) -> list[BaseRoute]:
 
     async def noise(request: Request) -> Response:
         try:
-            since, until = (_when(request.query_params.get(k)) for k in ("since", "until"))
+            zone = ctx.catalog.timezone
+            since, until = (parse_time(t, zone=zone) if (t := request.query_params.get(k)) else None
+                            for k in ("since", "until"))
             rows = await run_in_threadpool(lambda: noise_report(ctx, since=since, until=until))
-        except (ValueError, FirebellError) as error:
+        except FirebellError as error:
             return _error(400, str(error))
         return JSONResponse({"rules": [
             {"rule": r.rule, "service": r.service, "signals": r.signals, "alerts": r.alerts,
@@ -224,12 +225,3 @@ def webhook_routes(firebell: Firebell) -> list[BaseRoute]:
         Route("/webhooks/github", github, methods=["POST"]),
         Route("/api/v1/reports/noise", noise, methods=["GET"]),
     ]
-
-
-def _when(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if when.tzinfo is None:
-        raise ValueError(f"{text[:40]!r} needs a time zone, e.g. {text[:40]}Z")
-    return utc_in_range(when, name="a time")

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from app import Settings
+from app import Settings, build_console_context
 from bot.console.chat import ConsoleChat, ConsolePager
 from bot.console.repl import run_console
 from storage.store import SqlStore
 from tests.cli import run_firebell
 from tests.conftest import DEMO_CATALOG
-from workflows.catalog.model import load_catalog, parse_catalog
+from workflows.catalog.load import load_catalog, parse_catalog
 from workflows.clock import FakeClock
 from workflows.model import Incident, Page
 from workflows.ports import Button, ExternalServiceError, Message
@@ -29,6 +29,7 @@ def _console(tmp_path: Path, *lines: str, database: str | None = None, **setting
             _env_file=None,  # type: ignore[call-arg]
             **settings,
         ),
+        build=build_console_context,
         default_catalog=DEMO_CATALOG,
         database=f"sqlite:///{tmp_path / 'console.db'}" if database is None else database,
         stdin=io.StringIO("\n".join(lines) + "\n"),
@@ -271,7 +272,7 @@ def test_the_console_never_uses_serves_database_unless_given_it(
 
 
 def test_the_console_banner_hides_a_database_password() -> None:
-    from app import describe_database
+    from bot.console.sandbox import describe_database
 
     url = "postgresql+psycopg://firebell:s3cret@db.example:5432/firebell"
     shown = describe_database(url, serve_url="postgresql://other:pw@db.example/firebell")

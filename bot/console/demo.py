@@ -20,11 +20,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from adapters.timers import ManualTimers
 from bot.commands import Commands, Invocation
 from bot.console.chat import ConsoleChat, ConsolePager, ConsoleWriter
 from bot.console.repl import known_channels
-from workflows.clock import FakeClock
+from bot.console.sandbox import ContextBuilder, describe_database, sandbox_database_url
+from workflows.clock import FakeClock, ManualTimers
 from workflows.context import Context
 from workflows.deadlines import run_due
 from workflows.durations import format_duration
@@ -170,36 +170,31 @@ class _Demo:
 
 
 def run_demo(
-    *, catalog_path: Path | str, speed: float, database: str | None, stdout: TextIO | None = None,
-    serve_database: str | None = None,
+    *, catalog_path: Path | str, speed: float, database: str | None, build: ContextBuilder,
+    stdout: TextIO | None = None, serve_database: str | None = None,
 ) -> int:
     """Play the scripted incident; 0 when it ran to a closed incident and a postmortem draft.
 
     The demo is a sandbox: its database is `database` (a URL or a SQLite file) when given, else
     a temporary file deleted afterwards — never `serve_database` (DATABASE_URL) unless given it.
     """
-    from app import sandbox_database_url
-
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter hides the story
     with tempfile.TemporaryDirectory(prefix="firebell-demo-") as scratch:
         url = sandbox_database_url(database or str(Path(scratch) / "demo.db"))
         return _play(catalog_path=catalog_path, speed=speed, url=url, stdout=stdout,
-                     serve_database=serve_database, temporary=database is None)
+                     serve_database=serve_database, temporary=database is None, build=build)
 
 
 def _play(
     *, catalog_path: Path | str, speed: float, url: str, stdout: TextIO | None,
-    serve_database: str | None, temporary: bool,
+    serve_database: str | None, temporary: bool, build: ContextBuilder,
 ) -> int:
-    # The composition root knows the concrete store.
-    from app import build_console_context, describe_database
-
     writing = stdout or sys.stdout
     clock = FakeClock(START)
     chat = ConsoleChat(clock, stream=writing)
     pager = ConsolePager(clock, stream=writing)
     pagers: dict[str, PagerPort] = {"chat": pager, "sms": pager, "voice": pager}
-    ctx = build_console_context(
+    ctx = build(
         catalog_path=catalog_path,
         database_url=url,
         clock=clock,

@@ -15,9 +15,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from adapters.timers import ManualTimers
 from bot.commands import Commands, Invocation, Reply
 from bot.console.chat import ConsoleChat, ConsolePager, ConsoleWriter
+from bot.console.sandbox import (
+    CONSOLE_DATABASE,
+    ContextBuilder,
+    describe_database,
+    sandbox_database_url,
+)
+from workflows.clock import ManualTimers
 from workflows.context import Context
 from workflows.deadlines import run_due
 from workflows.durations import format_duration, parse_duration
@@ -25,7 +31,7 @@ from workflows.incident.respond import record_message
 from workflows.ports import FirebellError, InvalidRequest, NotFound, PagerPort
 
 if TYPE_CHECKING:
-    from app import Settings
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +77,7 @@ class _Session:
 def run_console(
     *,
     settings: Settings,
+    build: ContextBuilder,
     default_catalog: Path | str,
     database: str | None = None,
     stdin: TextIO | None = None,
@@ -82,9 +89,6 @@ def run_console(
     FIREBELL_CONSOLE_DATABASE, else `firebell-console.db` here — never DATABASE_URL, so that a
     practice incident is never seen, escalated and paged by `firebell serve`.
     """
-    # The composition root knows the concrete store and where the console's database is.
-    from app import CONSOLE_DATABASE, build_console_context, describe_database, sandbox_database_url
-
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter is not chat
     reading = stdin or sys.stdin
     writing = stdout or sys.stdout
@@ -98,7 +102,7 @@ def run_console(
     chat = ConsoleChat(clock, stream=writing)
     pager = ConsolePager(clock, stream=writing)
     pagers: dict[str, PagerPort] = {"chat": pager, "sms": pager, "voice": pager}
-    ctx = build_console_context(
+    ctx = build(
         catalog_path=catalog_path,
         database_url=database_url,
         clock=clock,

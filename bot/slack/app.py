@@ -34,7 +34,7 @@ from workflows.incident.declare import declare
 from workflows.ports import FirebellError
 
 if TYPE_CHECKING:
-    from app import Settings
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
