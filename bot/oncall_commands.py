@@ -19,6 +19,7 @@ from workflows.oncall.report import health, oncall_hours
 from workflows.oncall.yours import your_schedule
 from workflows.ports import InvalidRequest
 from workflows.render import render
+from workflows.times import parse_time
 
 
 def who(call: Call, args: Args) -> Reply:
@@ -137,10 +138,10 @@ def _moment(ctx: Context, text: str, zone: ZoneInfo, *, after: datetime | None) 
             local += timedelta(days=1)
         return local.replace(tzinfo=None).replace(tzinfo=zone).astimezone(UTC)
     try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidRequest(f"cannot read the time {text!r}: use 18:00 or 2026-12-24T18:00") from None
-    return (when if when.tzinfo else when.replace(tzinfo=zone)).astimezone(UTC)
+        return parse_time(text, zone=zone)
+    except InvalidRequest:
+        raise InvalidRequest(f"cannot read the time {text[:40]!r}: use 18:00 or 2026-12-24T18:00"
+                             ) from None
 
 
 def _team(ctx: Context, schedule_id: str) -> str:

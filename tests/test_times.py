@@ -31,8 +31,9 @@ def test_what_cannot_be_read_or_is_out_of_range_is_a_clear_refusal(text: str) ->
 
 def test_the_api_and_the_csv_report_read_the_same_text_the_same_way() -> None:
     """They used to disagree: one refused a time without a zone, the other took it as UTC."""
-    from bot import calendars, server, webhooks  # each reads times only through parse_time
+    from bot import alert_payloads, calendars, oncall_commands, server, webhooks
+    from workflows.incident import metrics
 
-    for module in (calendars, server, webhooks):
+    for module in (alert_payloads, calendars, oncall_commands, server, webhooks, metrics):
         source = module.__file__ or ""
         assert "fromisoformat" not in Path(source).read_text(), source

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from workflows.durations import format_duration
+from workflows.errors import InvalidRequest
 from workflows.model import Incident, TimelineEvent
+from workflows.times import parse_time
 
 # Keys a signal (an alert's `startsAt`) may leave on the declaring event.
 _START_KEYS = ("impact_started_at", "started_at", "starts_at")
@@ -71,9 +73,7 @@ def _impact_start(events: list[TimelineEvent]) -> datetime | None:
             value = event.data.get(key)
             if isinstance(value, str):
                 try:
-                    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-                except ValueError:
-                    continue
-                if parsed.tzinfo is not None:
-                    starts.append(parsed)
+                    starts.append(parse_time(value, zone="UTC", what=key))
+                except InvalidRequest:
+                    continue  # a start nobody can read measures nothing
     return min(starts, default=None)
