@@ -23,7 +23,7 @@ from workflows.context import Context, record
 from workflows.intake.tickets import open_ticket
 from workflows.model import Incident, channel_name
 from workflows.outbox import ClaimedEffect, EffectKind, message_from
-from workflows.paging.clock_rules import clock_lines, met_clocks
+from workflows.paging.clock_rules import met_clocks, running_clocks
 from workflows.paging.delivery import deliver_page
 from workflows.ports import (
     ChannelLookup,
@@ -192,10 +192,9 @@ def _topic(ctx: Context, effect: ClaimedEffect) -> None:
     # Rendered now, from the incident as it is now: a late topic is never an old one.
     with ctx.reading() as uow:
         met = met_clocks(uow, incident)
-    clocks = [line.replace(":stopwatch: ", "")
-              for line in clock_lines(ctx.catalog, incident, now=ctx.now(), met=met)]
+    clocks = running_clocks(ctx.catalog, incident, now=ctx.now(), met=met)
     topic = render("topic", incident=incident, commander=ctx.display(incident.commander),
-                   clocks=clocks)
+                   clocks=clocks, zone=ctx.catalog.timezone, short=True)
     ctx.chat.set_topic(channel=incident.channel, topic=topic)
 
 

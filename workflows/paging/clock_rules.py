@@ -5,8 +5,8 @@ Pure rules of the catalog and the incident, so that the channel topic can show t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from workflows.catalog.model import Catalog, NotificationClock
 from workflows.durations import format_duration
@@ -24,21 +24,29 @@ def clock_due(incident: Incident, clock: NotificationClock) -> datetime:
     return incident.declared_at + timedelta(seconds=clock.within.seconds)
 
 
-def clock_lines(
+@dataclass(frozen=True)
+class ClockStatus:
+    """A running clock as facts; templates/clock.j2 says it."""
+
+    name: str
+    due: datetime
+    left: str | None  # e.g. "3h 20m" while it runs
+    overdue: str | None  # e.g. "1h" once it passed
+
+
+def running_clocks(
     catalog: Catalog, incident: Incident, *, now: datetime, met: frozenset[str] = frozenset()
-) -> list[str]:
-    """One line per running clock (not in `met`), in the catalog's zone, for the topic and the
-    channel."""
-    lines = []
+) -> list[ClockStatus]:
+    """The clocks still running (not in `met`), for the topic and the channel."""
+    found = []
     for clock in clocks_for(catalog, incident):
         if clock.id in met:
             continue
         due = clock_due(incident, clock)
         left = int((due - now).total_seconds())
-        when = due.astimezone(ZoneInfo(catalog.timezone)).strftime("%Y-%m-%d %H:%M %Z")
-        status = f"{format_duration(left)} left" if left > 0 else f"OVERDUE by {format_duration(-left)}"
-        lines.append(f":stopwatch: {clock.name}: due {when} ({status})")
-    return lines
+        found.append(ClockStatus(clock.name, due, format_duration(left) if left > 0 else None,
+                                 format_duration(-left) if left <= 0 else None))
+    return found
 
 
 def met_clocks(uow: Unit, incident: Incident) -> frozenset[str]:

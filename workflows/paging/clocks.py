@@ -12,7 +12,7 @@ from workflows.context import Context, record
 from workflows.durations import format_duration
 from workflows.model import DIRECT, Deadline, DeadlineKind, Incident
 from workflows.oncall.schedules import resolve_targets
-from workflows.paging.clock_rules import clock_due, clock_lines, clocks_for, met_clocks
+from workflows.paging.clock_rules import clock_due, clocks_for, met_clocks, running_clocks
 from workflows.paging.delivery import queue_pages
 from workflows.ports import InvalidRequest, Message
 from workflows.render import render
@@ -38,8 +38,9 @@ def start_clocks(ctx: Context, uow: Unit, incident: Incident) -> None:
                text=f"{clock.name} due {due:%Y-%m-%d %H:%M} UTC",
                data={"clock": clock.id, "due": due.isoformat()})
     if clocks_for(ctx.catalog, incident):
-        lines = clock_lines(ctx.catalog, incident, now=ctx.now())
-        uow.post(incident, Message(render("clocks_started", lines=lines)))
+        clocks = running_clocks(ctx.catalog, incident, now=ctx.now())
+        uow.post(incident, Message(render("clocks_started", clocks=clocks, short=False,
+                                          zone=ctx.catalog.timezone)))
 
 
 def on_clock(
