@@ -29,10 +29,10 @@ from workflows.context import Context
 from workflows.deadlines import run_due
 from workflows.durations import format_duration
 from workflows.incident import queries
+from workflows.incident.capture import record_chat_message
 from workflows.incident.declare import DeclareRequest, declare
-from workflows.incident.respond import record_message
 from workflows.model import Incident, State, TimelineEvent
-from workflows.ports import PagerPort
+from workflows.ports import ChatMessage, PagerPort
 from workflows.render import render
 
 START = datetime(2026, 11, 24, 8, 30, tzinfo=UTC)  # a Tuesday, 09:30 in Berlin
@@ -147,13 +147,8 @@ class _Demo:
 
     def say(self, person: str, text: str) -> None:
         self.out.line(f"{self.channel}  {person}: {text}")
-        record_message(
-            self.ctx,
-            channel=self.channel,
-            text=text,
-            author=person,
-            message_id=f"demo-{uuid.uuid4().hex}",
-        )
+        record_chat_message(self.ctx, channel=self.channel, message=ChatMessage(
+            message_id=f"demo-{uuid.uuid4().hex}", author=person, text=text, at=self.ctx.now()))
 
     @property
     def channel(self) -> str:

@@ -27,8 +27,8 @@ from workflows.clock import ManualTimers
 from workflows.context import Context
 from workflows.deadlines import run_due
 from workflows.durations import format_duration, parse_duration
-from workflows.incident.respond import record_message
-from workflows.ports import FirebellError, InvalidRequest, NotFound, PagerPort
+from workflows.incident.capture import record_chat_message
+from workflows.ports import ChatMessage, FirebellError, InvalidRequest, NotFound, PagerPort
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -240,10 +240,6 @@ def _say(session: _Session, text: str) -> None:
     if session.channel is None:
         raise InvalidRequest("you are in no channel: declare an incident or `/join #inc-...` first")
     session.out.line(f"{session.channel}  {session.user}: {text}")
-    record_message(
-        session.ctx,
-        channel=session.channel,
-        text=text,
-        author=session.user,
-        message_id=f"console-{uuid.uuid4().hex}",
-    )
+    record_chat_message(session.ctx, channel=session.channel, message=ChatMessage(
+        message_id=f"console-{uuid.uuid4().hex}", author=session.user, text=text,
+        at=session.ctx.now()))

@@ -164,18 +164,6 @@ def add_note(ctx: Context, *, incident_id: int, text: str, actor: str) -> None:
         record(uow, incident, kind="note", at=ctx.now(), actor=actor, text=text.strip())
 
 
-def record_message(
-    ctx: Context, *, channel: str, text: str, author: str, message_id: str
-) -> bool:
-    """A chat message in an incident channel joins its timeline; a retried delivery counts once."""
-    with ctx.unit() as uow:
-        incident = uow.incidents.incident_by_channel(channel)
-        if incident is None:
-            return False
-        return record(uow, incident, kind="message", at=ctx.now(), actor=author, text=text,
-                      source_id=message_id)
-
-
 def _open_incident(uow: Unit, incident_id: int) -> Incident:
     incident = uow.incidents.get_incident(incident_id, for_update=True)
     if incident.state == State.CLOSED:
