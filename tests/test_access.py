@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.command_table import TABLE
-from tests.slack_helpers import DEMO_CATALOG, Harness, modal_values
+from tests.support.slack_helpers import DEMO_CATALOG, Harness, modal_values
 from workflows import access
 from workflows.catalog.load import parse_catalog
 from workflows.catalog.model import Access, CatalogError

@@ -10,7 +10,7 @@ import pytest
 
 from bot.commands import Commands, Invocation
 from storage.store import SqlStore
-from tests.test_postmortem_helpers import World
+from tests.support.world import World
 from workflows.followup import actions
 from workflows.model import Incident
 from workflows.ports import ExternalServiceError, InvalidRequest, Message
@@ -34,7 +34,7 @@ class FakeTickets:
 
 @pytest.fixture
 def world(store: SqlStore, start_time: datetime) -> Iterator[World]:
-    yield World(store, start_time)  # Tuesday 2026-11-24 10:30 Berlin
+    yield World.for_followups(store, start_time)  # Tuesday 2026-11-24 10:30 Berlin
 
 
 def _say(world: World, text: str, *, user: str = "UALICE", channel: str | None = None) -> str:

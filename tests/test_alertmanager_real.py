@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 
 from bot.webhooks import webhook_routes
 from storage.store import SqlStore
-from tests.intake_fakes import IntakeWorld
+from tests.support.world import World
 from workflows.clock import SystemClock
 
 TOKEN = "alertmanager-test-token"
@@ -47,8 +47,8 @@ def _wait(check: Callable[[], bool], seconds: float, what: str) -> None:
 
 
 @pytest.fixture
-def firebell(store: SqlStore) -> Iterator[tuple[IntakeWorld, int]]:
-    world = IntakeWorld(store, datetime.now(UTC))
+def firebell(store: SqlStore) -> Iterator[tuple[World, int]]:
+    world = World.for_intake(store, datetime.now(UTC))
     world.ctx.clock = SystemClock()
     app = Starlette(routes=webhook_routes(SimpleNamespace(  # type: ignore[arg-type]
         ctx=world.ctx, settings=SimpleNamespace(firebell_webhook_token=TOKEN))))
@@ -63,7 +63,7 @@ def firebell(store: SqlStore) -> Iterator[tuple[IntakeWorld, int]]:
 
 
 @pytest.fixture
-def alertmanager(tmp_path: Path, firebell: tuple[IntakeWorld, int]) -> Iterator[str]:
+def alertmanager(tmp_path: Path, firebell: tuple[World, int]) -> Iterator[str]:
     if BINARY is None:
         if os.environ.get("CI"):
             pytest.fail("CI must have prometheus-alertmanager installed (.ci/run installs it)")
@@ -116,7 +116,7 @@ def _post(url: str, *, ends: datetime | None = None) -> None:
 
 @pytest.mark.slow
 def test_alertmanager_alerts_open_exactly_one_incident_and_one_ticket(
-    alertmanager: str, firebell: tuple[IntakeWorld, int]
+    alertmanager: str, firebell: tuple[World, int]
 ) -> None:
     world, _ = firebell
     for _ in range(3):  # the same alert, posted again and again, as Prometheus does

@@ -15,7 +15,7 @@ import yaml
 from app import Settings, build
 from bot.calendars import calendar_token, person_feed_url
 from bot.server import build_http_app
-from tests.slack_helpers import ThreadedServer
+from tests.support.slack_helpers import ThreadedServer
 from workflows.clock import FakeClock
 
 ROOT = Path(__file__).resolve().parent.parent

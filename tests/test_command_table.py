@@ -16,14 +16,14 @@ import bot.command_table as command_table
 from bot.command_table import TABLE, find, incident_verb
 from bot.commands import Commands, Invocation
 from storage.store import SqlStore
-from tests.test_postmortem_helpers import World
+from tests.support.world import World
 from workflows import access
 from workflows.ports import InvalidRequest
 
 
 @pytest.fixture
 def world(store: SqlStore, start_time: datetime) -> Iterator[World]:
-    yield World(store, start_time)
+    yield World.for_followups(store, start_time)
 
 
 def _say(world: World, command: str, text: str, *, user: str = "alice",

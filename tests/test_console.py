@@ -12,8 +12,8 @@ from app import Settings, build_console_context
 from bot.console.chat import ConsoleChat, ConsolePager
 from bot.console.repl import run_console
 from storage.store import SqlStore
-from tests.cli import run_firebell
-from tests.conftest import DEMO_CATALOG
+from tests.support.cli import run_firebell
+from tests.support.paths import DEMO_CATALOG
 from workflows.catalog.load import load_catalog, parse_catalog
 from workflows.clock import FakeClock
 from workflows.model import Incident, Page

@@ -30,9 +30,15 @@ from sqlalchemy import create_engine, text
 from app import Firebell, Settings, build
 from bot.server import build_http_app
 from storage.db import upgrade, writable
-from tests.conftest import postgres_url
-from tests.slack_helpers import ThreadedServer, free_port
-from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, twilio_signature
+from tests.support.databases import postgres_url
+from tests.support.slack_helpers import ThreadedServer, free_port
+from tests.support.twilio_fake import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    FROM_NUMBER,
+    FakeTwilio,
+    twilio_signature,
+)
 from workflows.clock import FakeClock
 from workflows.incident.declare import DeclareRequest, declare
 from workflows.model import State

@@ -10,8 +10,8 @@ import pytest
 from app import build_console_context
 from bot.console.demo import run_demo
 from storage.store import SqlStore
-from tests.cli import run_firebell
-from tests.conftest import DEMO_CATALOG
+from tests.support.cli import run_firebell
+from tests.support.paths import DEMO_CATALOG
 
 
 def _in_order(text: str, *needles: str) -> None:

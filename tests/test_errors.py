@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.slack_helpers import Harness
+from tests.support.slack_helpers import Harness
 from workflows.catalog.model import CatalogError, UnknownEntity
 from workflows.clock import FakeClock
 from workflows.durations import parse_duration

@@ -45,11 +45,11 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from tests.fake_faults import Fault
-from tests.slack_fake import Call, FakeSlack
-from tests.slack_helpers import BOT_TOKEN, SIGNING_SECRET, SlackSender, free_port
-from tests.test_crash_recovery import Serve
-from tests.twilio_fake import (
+from tests.support.fake_faults import Fault
+from tests.support.serve import Serve
+from tests.support.slack_fake import Call, FakeSlack
+from tests.support.slack_helpers import BOT_TOKEN, SIGNING_SECRET, SlackSender, free_port
+from tests.support.twilio_fake import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     FROM_NUMBER,

@@ -8,7 +8,7 @@ from datetime import date, datetime
 import pytest
 
 from storage.store import SqlStore
-from tests.test_postmortem_helpers import World
+from tests.support.world import World
 from workflows.followup import actions
 from workflows.incident import commander as handoff
 from workflows.incident import respond
@@ -17,7 +17,7 @@ from workflows.ports import InvalidRequest
 
 @pytest.fixture
 def world(store: SqlStore, start_time: datetime) -> Iterator[World]:
-    yield World(store, start_time)
+    yield World.for_followups(store, start_time)
 
 
 def test_commander_is_reminded_after_eight_hours_then_hands_off(world: World) -> None:

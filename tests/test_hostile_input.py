@@ -32,9 +32,10 @@ import pytest
 
 from bot.calendars import calendar_token
 from bot.logs import FORMAT, OneLineFormatter
-from tests.conftest import fresh_database
-from tests.slack_fake import FakeSlack
-from tests.slack_helpers import (
+from tests.support.databases import fresh_database
+from tests.support.serve import Serve
+from tests.support.slack_fake import FakeSlack
+from tests.support.slack_helpers import (
     API_TOKEN,
     BOT_TOKEN,
     SIGNING_SECRET,
@@ -42,9 +43,8 @@ from tests.slack_helpers import (
     free_port,
     signature_headers,
 )
-from tests.test_crash_recovery import Serve
-from tests.test_twilio import ALICE, World
-from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, signed_post
+from tests.support.twilio_app import ALICE, TwilioApp
+from tests.support.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, signed_post
 from workflows.incident.declare import DeclareRequest, declare
 
 pytestmark = pytest.mark.slow
@@ -492,7 +492,7 @@ def test_huge_numbers_in_twilio_callbacks_are_answered_not_failed(hostile: Hosti
 
 def test_a_huge_title_pages_within_twilios_limits(tmp_path: Path) -> None:
     with FakeTwilio() as twilio:
-        world = World(tmp_path, f"sqlite:///{tmp_path / 'firebell.db'}", twilio)
+        world = TwilioApp(tmp_path, f"sqlite:///{tmp_path / 'firebell.db'}", twilio)
         try:
             title = "Checkout is down " + "very " * 2400  # 12,000+ characters
             incident = declare(world.firebell.ctx, DeclareRequest(
@@ -514,7 +514,7 @@ def test_a_huge_title_pages_within_twilios_limits(tmp_path: Path) -> None:
 
 def test_a_long_title_still_reaches_the_page_whole_when_it_fits(tmp_path: Path) -> None:
     with FakeTwilio() as twilio:
-        world = World(tmp_path, f"sqlite:///{tmp_path / 'firebell.db'}", twilio)
+        world = TwilioApp(tmp_path, f"sqlite:///{tmp_path / 'firebell.db'}", twilio)
         try:
             title = "Checkout is down in eu-west-1 " + "x" * 150  # 180 characters: kept whole
             declare(world.firebell.ctx, DeclareRequest(

@@ -10,7 +10,8 @@ import pytest
 
 from bot.commands import Commands, Invocation
 from storage.store import SqlStore
-from tests.intake_fakes import CATALOG, IntakeWorld
+from tests.support.catalogs import INTAKE
+from tests.support.world import World
 from workflows.incident import lifecycle, respond
 from workflows.intake import intake as intake_module
 from workflows.intake.intake import retry_pending
@@ -22,11 +23,11 @@ from workflows.ports import FirebellError, TicketChange
 
 
 @pytest.fixture
-def world(store: SqlStore, start_time: datetime) -> Iterator[IntakeWorld]:
-    yield IntakeWorld(store, start_time)
+def world(store: SqlStore, start_time: datetime) -> Iterator[World]:
+    yield World.for_intake(store, start_time)
 
 
-def test_an_alert_opens_one_incident_pages_and_gets_a_ticket(world: IntakeWorld) -> None:
+def test_an_alert_opens_one_incident_pages_and_gets_a_ticket(world: World) -> None:
     outcome = world.fire()
     assert outcome.created and outcome.routed and outcome.incident_id
     [incident] = world.incidents()
@@ -37,14 +38,14 @@ def test_an_alert_opens_one_incident_pages_and_gets_a_ticket(world: IntakeWorld)
     assert {"declared", "alert", "ticket_opened"} <= set(world.kinds(incident.id or 0))
 
 
-def test_the_same_fingerprint_never_opens_a_second_incident(world: IntakeWorld) -> None:
+def test_the_same_fingerprint_never_opens_a_second_incident(world: World) -> None:
     for _ in range(5):
         world.fire()
     assert len(world.incidents()) == 1
     assert len(world.tickets.opened) == 1 and world.pager.people() == ["alice"]
 
 
-def test_concurrent_duplicates_are_decided_by_the_unique_constraint(world: IntakeWorld) -> None:
+def test_concurrent_duplicates_are_decided_by_the_unique_constraint(world: World) -> None:
     results = []
     barrier = threading.Barrier(12)
 
@@ -61,7 +62,7 @@ def test_concurrent_duplicates_are_decided_by_the_unique_constraint(world: Intak
     assert len(world.incidents()) == 1 and len(world.pager.sent) == 1
 
 
-def test_alerts_of_a_service_within_the_window_join_the_open_incident(world: IntakeWorld) -> None:
+def test_alerts_of_a_service_within_the_window_join_the_open_incident(world: World) -> None:
     first = world.fire("a")
     world.advance(minutes=4)
     second = world.fire("b", alertname="Latency")
@@ -79,7 +80,7 @@ def test_all_alerts_resolved_before_an_ack_resolves_and_stops_paging(
     store: SqlStore, start_time: datetime
 ) -> None:
     """PagerDuty's semantics: resolved at the source while nobody holds it, paging stops."""
-    world = IntakeWorld(store, start_time)
+    world = World.for_intake(store, start_time)
     first = world.fire("a")
     world.fire("b")
     world.fire("a", action=Action.RESOLVE)
@@ -99,7 +100,7 @@ def test_all_alerts_resolved_before_an_ack_resolves_and_stops_paging(
 def test_once_acknowledged_resolving_is_the_persons_and_auto_resolve_is_opt_in(
     store: SqlStore, start_time: datetime
 ) -> None:
-    world = IntakeWorld(store, start_time)
+    world = World.for_intake(store, start_time)
     first = world.fire("a")
     respond.acknowledge(world.ctx, incident_id=first.incident_id or 0, person="alice")
     world.fire("a", action=Action.RESOLVE)
@@ -107,7 +108,7 @@ def test_once_acknowledged_resolving_is_the_persons_and_auto_resolve_is_opt_in(
     [incident] = world.incidents()
     assert incident.state == State.ACKNOWLEDGED  # auto_resolve is off: alice decides
 
-    auto = IntakeWorld(store, start_time, catalog=CATALOG.replace(
+    auto = World.for_intake(store, start_time, catalog=INTAKE.replace(
         "grouping_window: 10m", "grouping_window: 10m\n  auto_resolve: true"))
     lifecycle.close(auto.ctx, incident_id=first.incident_id or 0, actor="alice")
     again = auto.fire("x")
@@ -118,7 +119,7 @@ def test_once_acknowledged_resolving_is_the_persons_and_auto_resolve_is_opt_in(
     assert any(state == "resolved" for _, state, _ in auto.tickets.updates)
 
 
-def test_flapping_is_noted(world: IntakeWorld) -> None:
+def test_flapping_is_noted(world: World) -> None:
     outcome = world.fire("f")
     for _ in range(2):
         world.fire("f", action=Action.RESOLVE)
@@ -126,7 +127,7 @@ def test_flapping_is_noted(world: IntakeWorld) -> None:
     assert "flapping" in world.kinds(outcome.incident_id or 0)
 
 
-def test_unrouted_alerts_are_kept_listed_and_reported_to_the_owners(world: IntakeWorld) -> None:
+def test_unrouted_alerts_are_kept_listed_and_reported_to_the_owners(world: World) -> None:
     outcome = world.fire("u", service="mystery")
     world.fire("u", service="mystery")
     assert not outcome.routed and world.incidents() == []
@@ -139,7 +140,7 @@ def test_unrouted_alerts_are_kept_listed_and_reported_to_the_owners(world: Intak
     assert "No unrouted alerts" in _command(world, "unrouted")
 
 
-def test_p3_goes_to_the_queue_with_a_ticket_and_a_team_notice(world: IntakeWorld) -> None:
+def test_p3_goes_to_the_queue_with_a_ticket_and_a_team_notice(world: World) -> None:
     outcome = world.fire("low", severity="warning", urgency="low")
     [incident] = world.incidents()
     assert incident.priority == "P4" and incident.ticket == "OPS-1" and incident.channel is None
@@ -148,7 +149,7 @@ def test_p3_goes_to_the_queue_with_a_ticket_and_a_team_notice(world: IntakeWorld
     assert outcome.incident_id == incident.id
 
 
-def test_priority_change_resolve_and_close_update_the_ticket(world: IntakeWorld) -> None:
+def test_priority_change_resolve_and_close_update_the_ticket(world: World) -> None:
     incident_id = world.fire().incident_id or 0
     lifecycle.retriage(world.ctx, incident_id=incident_id, actor="alice", priority="P2")
     lifecycle.resolve(world.ctx, incident_id=incident_id, actor="alice")
@@ -158,7 +159,7 @@ def test_priority_change_resolve_and_close_update_the_ticket(world: IntakeWorld)
     assert "priority P1 → P2" in world.tickets.updates[0][2]
 
 
-def test_a_report_is_triaged_like_any_signal(world: IntakeWorld) -> None:
+def test_a_report_is_triaged_like_any_signal(world: World) -> None:
     text = _command(world, "report service=ledger checkout slow")
     assert "queue" in text and "P3" in text
     text = _command(world, "report something odd")
@@ -167,12 +168,12 @@ def test_a_report_is_triaged_like_any_signal(world: IntakeWorld) -> None:
         _command(world, "report service=ledger")
 
 
-def _command(world: IntakeWorld, text: str, *, user: str = "bob") -> str:
+def _command(world: World, text: str, *, user: str = "bob") -> str:
     """`/incident <text>` typed by `user`, through the command table."""
     return Commands(world.ctx, forms=False).handle(Invocation("incident", text, user)).text
 
 
-def test_ticket_changes_come_back_once_and_own_changes_are_ignored(world: IntakeWorld) -> None:
+def test_ticket_changes_come_back_once_and_own_changes_are_ignored(world: World) -> None:
     incident_id = world.fire().incident_id or 0
     own = TicketChange("jira", "d0", "OPS-1", "firebell", by_bot=True, status="done")
     assert apply_ticket_change(world.ctx, own) == "own change"
@@ -187,7 +188,7 @@ def test_ticket_changes_come_back_once_and_own_changes_are_ignored(world: Intake
         assert tx.get_incident(incident_id).priority == "P2"
 
 
-def test_noise_report_counts_signals_acks_and_self_resolved(world: IntakeWorld) -> None:
+def test_noise_report_counts_signals_acks_and_self_resolved(world: World) -> None:
     noisy = world.fire("n1", alertname="DiskFull")
     world.fire("n1", alertname="DiskFull")
     world.fire("n2", alertname="Latency")  # joins the incident
@@ -202,7 +203,7 @@ def test_noise_report_counts_signals_acks_and_self_resolved(world: IntakeWorld) 
 
 
 def test_a_failed_opening_is_retried_from_the_stored_alert(
-    world: IntakeWorld, monkeypatch: pytest.MonkeyPatch
+    world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def crash(*_: object, **__: object) -> None:
         raise FirebellError("database went away")

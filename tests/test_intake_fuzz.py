@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from storage.store import SqlStore
-from tests.intake_fakes import IntakeWorld
-from tests.test_intake_http import TOKEN, Http, am_body
+from tests.support.intake_http import TOKEN, Http, am_body
+from tests.support.world import World
 
 FUZZ = settings(max_examples=60, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -80,7 +80,7 @@ def _check(http: Http, path: str, body: Any, *, raw: bool = False) -> None:
 
 @pytest.fixture
 def http(store: SqlStore) -> Http:
-    return Http(IntakeWorld(store, datetime(2026, 11, 24, 9, 30, tzinfo=UTC)))
+    return Http(World.for_intake(store, datetime(2026, 11, 24, 9, 30, tzinfo=UTC)))
 
 
 @FUZZ

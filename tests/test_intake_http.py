@@ -7,61 +7,25 @@ import hmac
 import json
 from collections.abc import Iterator
 from datetime import datetime
-from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import text
-from starlette.applications import Starlette
-from starlette.testclient import TestClient
 
-from bot.webhooks import MAX_BODY, webhook_routes
+from bot.webhooks import MAX_BODY
 from storage.store import SqlStore
-from tests.intake_fakes import CATALOG, IntakeWorld
+from tests.support.catalogs import INTAKE
+from tests.support.intake_http import TOKEN, Http, am_body
+from tests.support.world import World
 
-TOKEN = "s3cret-token-for-tests"
 GRAFANA_TOKEN = "grafana-token-0123456789"
-CATALOG_HTTP = CATALOG + f"""  integrations:
+CATALOG_HTTP = INTAKE + f"""  integrations:
     - {{name: grafana, token: {GRAFANA_TOKEN}}}
   rate_limit: {{per_second: 1, burst: 30}}
 """
 
 
-def am_body(fingerprint: str = "abc123", status: str = "firing", **labels: str) -> dict:
-    values = {"alertname": "HighErrorRate", "service": "checkout", "severity": "critical"}
-    values.update(labels)
-    return {
-        "version": "4", "groupKey": "{}:{alertname=\"HighErrorRate\"}", "truncatedAlerts": 0,
-        "status": status, "receiver": "firebell", "groupLabels": {"alertname": "HighErrorRate"},
-        "commonLabels": values, "commonAnnotations": {}, "externalURL": "http://am:9093",
-        "alerts": [{
-            "status": status, "labels": values,
-            "annotations": {"summary": "5xx above 5%", "runbook_url": "https://runbooks.example/x"},
-            "startsAt": "2026-11-24T09:29:00Z", "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "http://prometheus:9090/graph?g0.expr=x", "fingerprint": fingerprint,
-        }],
-    }
-
-
-class Http:
-    def __init__(self, world: IntakeWorld, token: str | None = TOKEN) -> None:
-        self.world = world
-        firebell = SimpleNamespace(ctx=world.ctx, settings=SimpleNamespace(firebell_webhook_token=token))
-        self.client = TestClient(Starlette(routes=webhook_routes(firebell)))  # type: ignore[arg-type]
-
-    def post(self, path: str, body: object, token: str | None = TOKEN, **headers: str):  # type: ignore[no-untyped-def]
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return self.client.post(path, content=data, headers=headers)
-
-    def signals(self) -> int:
-        with self.world.ctx.store.engine.connect() as c:  # type: ignore[attr-defined]
-            return int(c.execute(text("SELECT count(*) FROM signals")).scalar_one())
-
-
 @pytest.fixture
 def http(store: SqlStore, start_time: datetime) -> Iterator[Http]:
-    yield Http(IntakeWorld(store, start_time, catalog=CATALOG_HTTP))
+    yield Http(World.for_intake(store, start_time, catalog=CATALOG_HTTP))
 
 
 def test_alertmanager_webhook_opens_one_incident(http: Http) -> None:
@@ -103,7 +67,7 @@ def test_auth_size_and_malformed_bodies(http: Http) -> None:
 
 
 def test_off_without_tokens(store: SqlStore, start_time: datetime) -> None:
-    http = Http(IntakeWorld(store, start_time), token=None)
+    http = Http(World.for_intake(store, start_time), token=None)
     assert http.post("/webhooks/alertmanager", am_body(), token="x").status_code == 404
 
 

@@ -20,9 +20,9 @@ from app import bootstrap
 from bot.slack.chat import SlackChat, SlackPager
 from storage.effect_tables import EffectRow
 from storage.store import SqlStore
-from tests.fakes import RecordingPager
-from tests.slack_fake import FakeSlack
-from tests.slack_helpers import BOT_TOKEN, DEMO_CATALOG
+from tests.support.fakes import RecordingPager
+from tests.support.slack_fake import FakeSlack
+from tests.support.slack_helpers import BOT_TOKEN, DEMO_CATALOG
 from workflows.catalog.load import load_catalog
 from workflows.clock import FakeClock, ManualTimers
 from workflows.context import Context

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from app import build_console_context
-from tests.fakes import RecordingChat
-from tests.slack_helpers import free_port
-from tests.test_crash_recovery import Serve
-from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
+from tests.support.fakes import RecordingChat
+from tests.support.serve import Serve
+from tests.support.slack_helpers import free_port
+from tests.support.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 from workflows.clock import SystemClock
 from workflows.context import Context
 from workflows.incident.declare import DeclareRequest, declare

@@ -9,31 +9,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from storage.store import SqlStore
-from tests.test_workflows import CATALOG, World
+from tests.support.catalogs import paging_catalog
+from tests.support.world import World
 from workflows.deadlines import run_due
 from workflows.incident import involve, lifecycle, respond
 from workflows.model import PageStatus, State
 from workflows.paging import clocks
 from workflows.paging import delivery as paging
 
-EXTRA = """
-notification_clocks:
-  - {id: gdpr, name: GDPR regulator notice, applies_to: [privacy], within: 72h,
-     remind_before: [24h, 4h], page_group: legal, page_before: 2h}
-"""
-
-
-def catalog_text(**patches: str) -> str:
-    text = CATALOG + EXTRA
-    for old, new in patches.items():
-        text = text.replace(old.replace("_", " "), new)
-    return text
-
 
 @pytest.fixture
 def make_world(store: SqlStore) -> Iterator[object]:
     def make(start: datetime, text: str | None = None) -> World:
-        return World(store, start, catalog=text or catalog_text(), channels=("chat", "sms", "voice"))
+        return World.for_paging(store, start, catalog=text or paging_catalog(), channels=("chat", "sms", "voice"))
 
     yield make
 
@@ -42,12 +30,12 @@ TUESDAY = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 
 
 def test_personal_rules_delay_channels_and_ack_cancels_the_rest(make_world) -> None:  # type: ignore[no-untyped-def]
-    text = catalog_text().replace(
+    text = paging_catalog().replace(
         'slack: UALICE, phone: "+15550100001"}',
         'slack: UALICE, phone: "+15550100001", notify: [{channel: chat}, {channel: sms, after: 1m}, {channel: voice, after: 3m}]}',
     )
     world = make_world(TUESDAY, text)
-    incident_id = world.declare()
+    incident_id = world.declare_id()
     assert world.pager.sent == [("alice", "chat", incident_id)]
     world.advance(seconds=59)
     assert len(world.pager.sent) == 1
@@ -60,12 +48,12 @@ def test_personal_rules_delay_channels_and_ack_cancels_the_rest(make_world) -> N
 
 
 def test_failed_channel_falls_over_at_once(make_world) -> None:  # type: ignore[no-untyped-def]
-    text = catalog_text().replace(
+    text = paging_catalog().replace(
         'slack: UALICE, phone: "+15550100001"}',
         'slack: UALICE, phone: "+15550100001", notify: [{channel: sms}, {channel: voice, after: 3m}]}',
     )
     world = make_world(TUESDAY, text)
-    incident_id = world.declare()
+    incident_id = world.declare_id()
     with world.ctx.store.transaction() as tx:
         sms = next(p for p in tx.pages(incident_id) if p.channel == "sms")
     assert sms.ref is not None
@@ -76,7 +64,7 @@ def test_failed_channel_falls_over_at_once(make_world) -> None:  # type: ignore[
 
 def test_escalate_to_group_pages_and_records_the_reason(make_world) -> None:  # type: ignore[no-untyped-def]
     world = make_world(TUESDAY)
-    incident_id = world.declare()
+    incident_id = world.declare_id()
     respond.acknowledge(world.ctx, incident_id=incident_id, person="alice")
     people = involve.escalate_to_group(world.ctx, incident_id=incident_id, group="legal",
                                        reason="customer data may be exposed", actor="alice")
@@ -92,7 +80,7 @@ def test_escalate_to_group_pages_and_records_the_reason(make_world) -> None:  # 
 
 def test_reassign_to_a_person_then_the_policy_continues(make_world) -> None:  # type: ignore[no-untyped-def]
     world = make_world(TUESDAY)
-    incident_id = world.declare()
+    incident_id = world.declare_id()
     world.pager.sent.clear()
     involve.reassign(world.ctx, incident_id=incident_id, target="@erin", actor="frank")
     assert {p for p, _, _ in world.pager.sent} == {"erin"}
@@ -101,12 +89,12 @@ def test_reassign_to_a_person_then_the_policy_continues(make_world) -> None:  # 
 
 
 def test_maintenance_window_holds_pages_back_until_it_ends(make_world) -> None:  # type: ignore[no-untyped-def]
-    text = catalog_text().replace(
+    text = paging_catalog().replace(
         "match: {service: checkout}}",
         'match: {service: checkout}, maintenance: [{start: "2026-11-24T10:00", end: "2026-11-24T12:00", reason: "db upgrade"}]}',
     )
     world = make_world(TUESDAY, text)  # 10:30 Berlin
-    incident_id = world.declare()
+    incident_id = world.declare_id()
     assert world.pager.sent == []
     assert "paging_held" in world.kinds(incident_id)
     assert any("maintenance window" in t for t in world.chat.texts())
@@ -134,7 +122,7 @@ def test_queued_signal_is_reminded_after_its_business_hours_deadline(  # type: i
     make_world, declared: datetime, expected_reminder: datetime
 ) -> None:
     world = make_world(declared)
-    incident_id = world.declare(severity="minor")  # P3: 8h business
+    incident_id = world.declare_id(severity="minor")  # P3: 8h business
     world.clock.set(expected_reminder - timedelta(seconds=1))
     run_due(world.ctx)
     assert "ack_overdue" not in world.kinds(incident_id)
@@ -147,7 +135,7 @@ def test_queued_signal_is_reminded_after_its_business_hours_deadline(  # type: i
 
 def test_acknowledged_queued_signal_is_not_reminded(make_world) -> None:  # type: ignore[no-untyped-def]
     world = make_world(TUESDAY)
-    incident_id = world.declare(severity="minor")
+    incident_id = world.declare_id(severity="minor")
     respond.acknowledge(world.ctx, incident_id=incident_id, person="alice")
     world.advance(days=3)
     assert "ack_overdue" not in world.kinds(incident_id)
@@ -155,7 +143,7 @@ def test_acknowledged_queued_signal_is_not_reminded(make_world) -> None:  # type
 
 def test_privacy_incident_starts_the_regulator_clock(make_world) -> None:  # type: ignore[no-untyped-def]
     world = make_world(TUESDAY)
-    incident_id = world.declare(flags=("privacy",))
+    incident_id = world.declare_id(flags=("privacy",))
     topic = next(iter(world.chat.topics.values()))
     assert "GDPR regulator notice" in topic
     respond.acknowledge(world.ctx, incident_id=incident_id, person="alice")
@@ -175,7 +163,7 @@ def test_privacy_incident_starts_the_regulator_clock(make_world) -> None:  # typ
 def test_a_clock_outlives_the_incident_until_notified(make_world) -> None:  # type: ignore[no-untyped-def]
     """Fixed in an hour, closed after the recovery watch: the 72 h duty still runs."""
     world = make_world(TUESDAY)
-    incident_id = world.declare(flags=("privacy",))
+    incident_id = world.declare_id(flags=("privacy",))
     respond.acknowledge(world.ctx, incident_id=incident_id, person="alice")
     world.advance(hours=1)
     lifecycle.resolve(world.ctx, incident_id=incident_id, actor="alice")
@@ -198,7 +186,7 @@ def test_a_clock_outlives_the_incident_until_notified(make_world) -> None:  # ty
 
 def test_the_topic_drops_a_clock_once_notified(make_world) -> None:  # type: ignore[no-untyped-def]
     world = make_world(TUESDAY)
-    incident_id = world.declare(flags=("privacy",))
+    incident_id = world.declare_id(flags=("privacy",))
     assert "GDPR regulator notice" in next(iter(world.chat.topics.values()))
     clocks.mark_notified(world.ctx, incident_id=incident_id, clock_id="gdpr", actor="frank")
     assert "GDPR" not in next(iter(world.chat.topics.values()))
@@ -208,7 +196,7 @@ def test_the_topic_drops_a_clock_once_notified(make_world) -> None:  # type: ign
 
 def test_a_direct_page_says_why_and_never_step_zero(make_world) -> None:  # type: ignore[no-untyped-def]
     world = make_world(TUESDAY)
-    incident_id = world.declare()
+    incident_id = world.declare_id()
     respond.acknowledge(world.ctx, incident_id=incident_id, person="alice")
     involve.escalate_to_group(world.ctx, incident_id=incident_id, group="legal",
                               reason="customer data may be exposed", actor="alice")
@@ -226,7 +214,7 @@ def test_a_direct_page_says_why_and_never_step_zero(make_world) -> None:  # type
 
 def test_drill_pages_by_chat_only_with_a_banner(make_world) -> None:  # type: ignore[no-untyped-def]
     world = make_world(TUESDAY)
-    incident_id = world.declare(drill=True)
+    incident_id = world.declare_id(drill=True)
     assert world.pager.sent == [("alice", "chat", incident_id)]
     assert list(world.chat.channels.values())[0].startswith("drill-")
     assert "DRILL" in world.chat.texts()[0]

@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.github_fake import REPO, TOKEN, WEBHOOK_SECRET, FakeGitHub
-from tests.slack_fake import FakeSlack
-from tests.slack_helpers import (
+from tests.support.github_fake import REPO, TOKEN, WEBHOOK_SECRET, FakeGitHub
+from tests.support.slack_fake import FakeSlack
+from tests.support.slack_helpers import (
     API_TOKEN,
     BOT_TOKEN,
     DEMO_CATALOG,
@@ -32,7 +32,7 @@ from tests.slack_helpers import (
     free_port,
     modal_values,
 )
-from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, signed_post
+from tests.support.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, signed_post
 from workflows.clock import FakeClock
 from workflows.dispatch import inline
 from workflows.model import PageStatus, State

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from storage.store import SqlStore
-from tests.test_postmortem_helpers import CATALOG, HistoryChat, World
+from tests.support.catalogs import FOLLOWUPS
+from tests.support.fakes import HistoryChat
+from tests.support.world import World
 from workflows.followup import postmortem
 from workflows.followup.model import PostmortemState
 from workflows.incident import capture, lifecycle, respond
@@ -24,7 +26,7 @@ SECTIONS = ["## Summary", "## Impact", "## Detection and response", "## Timeline
 
 @pytest.fixture
 def world(store: SqlStore, start_time: datetime) -> Iterator[World]:
-    yield World(store, start_time)
+    yield World.for_followups(store, start_time)
 
 
 def _ts(world: World, seconds: float) -> str:
@@ -138,7 +140,7 @@ def test_a_broken_custom_template_is_a_clear_error_and_no_half_draft(
 ) -> None:
     template = tmp_path / "ours.md.j2"
     template.write_text("# {{ incident.ref }}\n{{ no_such_thing }}\n")
-    world = World(store, start_time, catalog=CATALOG.replace(
+    world = World.for_followups(store, start_time, catalog=FOLLOWUPS.replace(
         "postmortem: {", f"postmortem: {{template: '{template}', "))
     incident = world.declare()
     assert incident.id is not None

@@ -14,13 +14,14 @@ import app
 from bot.postmortem_routes import postmortem_routes
 from storage.db import upgrade
 from storage.store import SqlStore
-from tests.test_postmortem_helpers import CATALOG, World
+from tests.support.catalogs import FOLLOWUPS
+from tests.support.world import World
 from workflows.followup import postmortem
 from workflows.incident import lifecycle
 
 
 def test_endpoint_serves_the_stored_draft_as_markdown(store: SqlStore, start_time: datetime) -> None:
-    world = World(store, start_time)
+    world = World.for_followups(store, start_time)
     incident = world.declare()
     assert incident.id is not None
     lifecycle.resolve(world.ctx, incident_id=incident.id, actor="alice")
@@ -40,9 +41,9 @@ def test_cli_prints_a_fresh_draft_when_none_is_stored(
     url = f"sqlite:///{tmp_path / 'firebell.db'}"
     upgrade(url)
     catalog = tmp_path / "firebell.yaml"
-    catalog.write_text(CATALOG)
+    catalog.write_text(FOLLOWUPS)
     store = SqlStore(url)
-    incident = World(store, start_time).declare()
+    incident = World.for_followups(store, start_time).declare()
     store.dispose()
     monkeypatch.setenv("FIREBELL_CONFIG", str(catalog))
     monkeypatch.setenv("DATABASE_URL", url)

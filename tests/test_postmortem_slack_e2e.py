@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.slack_helpers import Harness
+from tests.support.slack_helpers import Harness
 from workflows.clock import FakeClock
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.slack_helpers import free_port
+from tests.support.slack_helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "replica-test-token"

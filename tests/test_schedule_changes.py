@@ -11,17 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.commands import Commands, Invocation
-from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
-from tests.fakes import RecordingChat
+from tests.support.world import World
 from workflows.catalog.load import parse_catalog
-from workflows.clock import FakeClock, ManualTimers
-from workflows.context import Context
-from workflows.dispatch import inline
 from workflows.oncall.changes import sync_catalog
 from workflows.oncall.handoffs import schedule_tick
-from workflows.oncall.schedules import on_call
 from workflows.ports import InvalidRequest
 
 CATALOG = """
@@ -43,103 +37,84 @@ schedules:
 START = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 
 
-class World:
-    def __init__(self, store: SqlStore, url: str) -> None:
-        self.clock = FakeClock(START)
-        self.chat = RecordingChat()
-        self.schedules = SqlScheduleStore(url, engine=store.engine)
-        self.source = parse_catalog(CATALOG)
-        self.ctx = Context(
-            dispatch=inline,
-            catalog=self.source, store=store, chat=self.chat, clock=self.clock,
-            timers=ManualTimers(), schedules=self.schedules,
-        )  # fmt: skip
-        sync_catalog(self.ctx, source=self.source, at=self.clock.now())
-        self.commands = Commands(self.ctx, forms=False)
-
-    def say(self, text: str, *, user: str = "UALICE") -> str:
-        return self.commands.handle(Invocation(command="oncall", text=text, user=user)).text
-
-    def now_on_call(self, *, at: datetime | None = None) -> list[str]:
-        return on_call(self.ctx.catalog, schedule_id="pay-primary", at=at or self.clock.now())
-
-
 @pytest.fixture
-def world(store: SqlStore, database_url: str) -> Iterator[World]:
-    yield World(store, database_url)
+def world(store: SqlStore) -> Iterator[World]:
+    world = World(store, START, catalog=CATALOG, channels=())
+    sync_catalog(world.ctx, source=world.ctx.catalog, at=world.clock.now())
+    yield world
 
 
 def test_override_wins_inside_its_window_and_is_a_version(world: World) -> None:
-    assert world.now_on_call() == ["alice"]
-    answer = world.say("override pay-primary @bob 11:00 2h")
+    assert world.on_call("pay-primary") == ["alice"]
+    answer = world.say("/oncall override pay-primary @bob 11:00 2h")
     assert "version 2" in answer and "Bob" in answer
     eleven = datetime(2026, 11, 24, 10, tzinfo=UTC)  # 11:00 in Berlin
-    assert world.now_on_call(at=eleven - timedelta(seconds=1)) == ["alice"]
-    assert world.now_on_call(at=eleven) == ["bob"]
-    assert world.now_on_call(at=eleven + timedelta(hours=2)) == ["alice"]
-    history = world.say("history pay-primary")
+    assert world.on_call("pay-primary", at=eleven - timedelta(seconds=1)) == ["alice"]
+    assert world.on_call("pay-primary", at=eleven) == ["bob"]
+    assert world.on_call("pay-primary", at=eleven + timedelta(hours=2)) == ["alice"]
+    history = world.say("/oncall history pay-primary")
     assert "v2" in history and "v1" in history and "Alice" in history
 
 
 def test_an_override_of_an_override_wins_only_where_it_lies(world: World) -> None:
-    world.say("override pay-primary bob 11:00 19:00")
-    world.say("override pay-primary carol 13:00 14:00", user="UBOB")
+    world.say("/oncall override pay-primary bob 11:00 19:00")
+    world.say("/oncall override pay-primary carol 13:00 14:00", user="UBOB")
     at = {h: datetime(2026, 11, 24, h, 30, tzinfo=UTC) for h in (10, 11, 12, 13, 18)}
-    assert [world.now_on_call(at=at[h])[0] for h in (10, 11, 12, 13, 18)] == [
+    assert [world.on_call("pay-primary", at=at[h])[0] for h in (10, 11, 12, 13, 18)] == [
         "bob", "bob", "carol", "bob", "alice",
     ]  # fmt: skip
 
 
 def test_cover_goes_to_the_first_taker_only(world: World) -> None:
-    answer = world.say("cover 2h")  # alice is on call now: her schedule is found
+    answer = world.say("/oncall cover 2h")  # alice is on call now: her schedule is found
     assert "Payments" in answer
     channel, message = world.chat.posts[-1]
     assert channel == "CPAY" and "needs cover" in message.text
     (button,) = message.buttons
     assert button.action == "take"
-    assert "You are on call" in world.say(f"take {button.value}", user="UCAROL")
+    assert "You are on call" in world.say(f"/oncall take {button.value}", user="UCAROL")
     with pytest.raises(InvalidRequest, match="Carol took that shift first"):
-        world.say(f"take {button.value}", user="UBOB")
-    assert world.now_on_call(at=START + timedelta(hours=1)) == ["carol"]
-    assert world.now_on_call(at=START + timedelta(hours=2, minutes=1)) == ["alice"]
+        world.say(f"/oncall take {button.value}", user="UBOB")
+    assert world.on_call("pay-primary", at=START + timedelta(hours=1)) == ["carol"]
+    assert world.on_call("pay-primary", at=START + timedelta(hours=2, minutes=1)) == ["alice"]
     assert any(person == "alice" and "Carol" in m.text for person, m in world.chat.directs)
 
 
 def test_swap_offers_the_next_shift_and_the_taker_gets_all_of_it(world: World) -> None:
-    world.say("swap pay-primary", user="UCAROL")  # carol's next week: Mon 30 Nov 09:00 Berlin
+    world.say("/oncall swap pay-primary", user="UCAROL")  # carol's next week: Mon 30 Nov 09:00 Berlin
     (button,) = world.chat.posts[-1][1].buttons
     with pytest.raises(InvalidRequest, match="your own shift"):
-        world.say(f"take {button.value}", user="UCAROL")
-    world.say(f"take {button.value}", user="UDAVE")
+        world.say(f"/oncall take {button.value}", user="UCAROL")
+    world.say(f"/oncall take {button.value}", user="UDAVE")
     carol_week = datetime(2026, 12, 2, 12, tzinfo=UTC)
-    assert world.now_on_call(at=carol_week) == ["dave"]
-    assert world.now_on_call(at=datetime(2026, 12, 7, 8, 30, tzinfo=UTC)) == ["alice"]
+    assert world.on_call("pay-primary", at=carol_week) == ["dave"]
+    assert world.on_call("pay-primary", at=datetime(2026, 12, 7, 8, 30, tzinfo=UTC)) == ["alice"]
 
 
 def test_undo_restores_the_previous_version_and_tells_whose_shifts_changed(world: World) -> None:
-    world.say("override pay-primary dave 11:00 15:00")
-    world.say("override pay-primary bob 12:00 13:00")
-    answer = world.say("undo pay-primary", user="UCAROL")
+    world.say("/oncall override pay-primary dave 11:00 15:00")
+    world.say("/oncall override pay-primary bob 12:00 13:00")
+    answer = world.say("/oncall undo pay-primary", user="UCAROL")
     assert "version 4" in answer and "back to version 2" in answer
-    assert world.now_on_call(at=datetime(2026, 11, 24, 11, 30, tzinfo=UTC)) == ["dave"]
+    assert world.on_call("pay-primary", at=datetime(2026, 11, 24, 11, 30, tzinfo=UTC)) == ["dave"]
     told = {person for person, _ in world.chat.directs}
     assert told == {"bob", "dave"}
-    world.say("undo pay-primary", user="UCAROL")  # walks back further, to version 1
-    assert world.now_on_call(at=datetime(2026, 11, 24, 11, 30, tzinfo=UTC)) == ["alice"]
+    world.say("/oncall undo pay-primary", user="UCAROL")  # walks back further, to version 1
+    assert world.on_call("pay-primary", at=datetime(2026, 11, 24, 11, 30, tzinfo=UTC)) == ["alice"]
     with pytest.raises(InvalidRequest, match="nothing to undo"):
-        world.say("undo pay-primary")
+        world.say("/oncall undo pay-primary")
 
 
 def test_a_catalog_reload_is_a_version_and_keeps_chat_overrides(world: World) -> None:
-    world.say("override pay-primary bob 11:00 2h")
+    world.say("/oncall override pay-primary bob 11:00 2h")
     changed = parse_catalog(CATALOG.replace("members: [alice, carol]", "members: [carol, alice]"))
     made = sync_catalog(world.ctx, source=changed, at=world.clock.now())
     assert [v.reason for v in made] == ["catalog changed"]
-    assert world.now_on_call() == ["carol"]
-    assert world.now_on_call(at=datetime(2026, 11, 24, 10, 30, tzinfo=UTC)) == ["bob"]
+    assert world.on_call("pay-primary") == ["carol"]
+    assert world.on_call("pay-primary", at=datetime(2026, 11, 24, 10, 30, tzinfo=UTC)) == ["bob"]
     assert sync_catalog(world.ctx, source=changed, at=world.clock.now()) == []  # same file
-    world.say("undo pay-primary")  # back to the old rotation; the next reload keeps the undo
-    assert world.now_on_call() == ["alice"]
+    world.say("/oncall undo pay-primary")  # back to the old rotation; the next reload keeps the undo
+    assert world.on_call("pay-primary") == ["alice"]
     assert sync_catalog(world.ctx, source=changed, at=world.clock.now()) == []
 
 
@@ -155,7 +130,7 @@ def test_handoff_tells_the_incoming_person_and_the_team_once(world: World) -> No
 
 def test_report_splits_hours_and_shows_health(world: World) -> None:
     world.clock.set(datetime(2026, 12, 31, 23, 0, tzinfo=UTC))
-    text = world.say("report payments 2026-12")
+    text = world.say("/oncall report payments 2026-12")
     # December 2026 in Berlin: 31 days = 744 hours between alice and carol.
     assert "Alice" in text and "Carol" in text
     assert "Schedule health" not in text or "gap" not in text

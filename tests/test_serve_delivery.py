@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from app import Settings, build, delivery_warnings
-from tests.conftest import DEMO_CATALOG, ROOT
-from tests.slack_helpers import free_port
+from tests.support.paths import DEMO_CATALOG, ROOT
+from tests.support.slack_helpers import free_port
 from workflows.clock import FakeClock
 from workflows.dispatch import inline
 from workflows.incident.declare import DeclareRequest, declare

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from storage.store import SqlStore
-from tests.test_paging_rules import catalog_text
-from tests.test_workflows import World
+from tests.support.catalogs import paging_catalog
+from tests.support.world import World
 from workflows.catalog.load import parse_catalog
 from workflows.incident import respond
 from workflows.paging.report import report_for
@@ -20,7 +20,7 @@ CHRISTMAS_EVE_3AM = datetime(2026, 12, 24, 2, 0, tzinfo=UTC)  # 03:00 in Berlin
 
 
 def test_plan_lists_every_step_with_channels_and_local_time() -> None:
-    catalog = parse_catalog(catalog_text())
+    catalog = parse_catalog(paging_catalog())
     plan = escalation_plan(catalog, service_id="checkout", priority="P1", at=CHRISTMAS_EVE_3AM)
     first = [(p.name, p.channel) for p in plan.pages if (p.round, p.step) == (0, 0)]
     assert first == [("Alice", "voice"), ("Alice", "sms"), ("Alice", "chat")]
@@ -32,14 +32,14 @@ def test_plan_lists_every_step_with_channels_and_local_time() -> None:
 
 
 def test_plan_of_a_ticket_priority_counts_business_hours() -> None:
-    catalog = parse_catalog(catalog_text())
+    catalog = parse_catalog(paging_catalog())
     plan = escalation_plan(catalog, service_id="checkout", priority="P3", at=CHRISTMAS_EVE_3AM)
     assert plan.pages == []
     assert "Thu 2026-12-24 17:00 CET" in plan.notes[0]  # 09:00-17:00 on the 24th: 8h
 
 
 def test_plan_of_a_drill_uses_chat_only() -> None:
-    catalog = parse_catalog(catalog_text())
+    catalog = parse_catalog(paging_catalog())
     plan = escalation_plan(catalog, service_id="checkout", priority="P1", at=CHRISTMAS_EVE_3AM,
                            drill=True)
     assert {p.channel for p in plan.pages} == {"chat"}
@@ -47,7 +47,7 @@ def test_plan_of_a_drill_uses_chat_only() -> None:
 
 def test_simulate_command_prints_the_plan(tmp_path: Path) -> None:
     catalog = tmp_path / "firebell.yaml"
-    catalog.write_text(catalog_text())
+    catalog.write_text(paging_catalog())
     result = subprocess.run(
         [sys.executable, str(ROOT / "app.py"), "simulate", "--service", "checkout", "--priority",
          "P1", "--at", "2026-12-24T03:00"],
@@ -61,15 +61,15 @@ def test_simulate_command_prints_the_plan(tmp_path: Path) -> None:
 
 
 def test_paging_report_counts_nights_and_ack_times(store: SqlStore) -> None:
-    world = World(store, datetime(2026, 11, 24, 22, 30, tzinfo=UTC), catalog=catalog_text(),
+    world = World.for_paging(store, datetime(2026, 11, 24, 22, 30, tzinfo=UTC), catalog=paging_catalog(),
                   channels=("chat", "sms", "voice"))  # 23:30 CET
     for minutes in (0, 60, 120):  # three pages for alice in one night
         world.clock.set(datetime(2026, 11, 24, 22, 30, tzinfo=UTC) + timedelta(minutes=minutes))
-        incident_id = world.declare(title=f"night {minutes}")
+        incident_id = world.declare_id(title=f"night {minutes}")
         world.clock.advance(timedelta(seconds=90))
         respond.acknowledge(world.ctx, incident_id=incident_id, person="alice")
     world.clock.set(datetime(2026, 11, 25, 10, 0, tzinfo=UTC))
-    world.declare(title="daytime")
+    world.declare_id(title="daytime")
     report = report_for(world.ctx, start=datetime(2026, 11, 24, tzinfo=UTC),
                         end=datetime(2026, 11, 26, tzinfo=UTC))
     alice = next(r for r in report if r.person == "alice")
@@ -80,14 +80,14 @@ def test_paging_report_counts_nights_and_ack_times(store: SqlStore) -> None:
 
 
 def test_paging_report_leaves_out_drill_pages(store: SqlStore) -> None:
-    world = World(store, datetime(2026, 11, 24, 22, 30, tzinfo=UTC), catalog=catalog_text(),
+    world = World.for_paging(store, datetime(2026, 11, 24, 22, 30, tzinfo=UTC), catalog=paging_catalog(),
                   channels=("chat", "sms", "voice"))  # 23:30 CET
     for minutes in (0, 30, 60):  # three practice pages for alice in one night
         world.clock.set(datetime(2026, 11, 24, 22, 30, tzinfo=UTC) + timedelta(minutes=minutes))
-        drill = world.declare(title=f"drill {minutes}", drill=True)
+        drill = world.declare_id(title=f"drill {minutes}", drill=True)
         respond.acknowledge(world.ctx, incident_id=drill, person="alice")
     world.clock.set(datetime(2026, 11, 25, 1, 0, tzinfo=UTC))
-    real = world.declare(title="real")
+    real = world.declare_id(title="real")
     assert world.pages(real) and world.pages(drill)  # both paged alice
     report = report_for(world.ctx, start=datetime(2026, 11, 24, tzinfo=UTC),
                         end=datetime(2026, 11, 26, tzinfo=UTC))
@@ -98,7 +98,7 @@ def test_paging_report_leaves_out_drill_pages(store: SqlStore) -> None:
 
 def _with_staging() -> str:
     """The catalog plus a staging copy of checkout, as `environment: staging` declares it."""
-    return catalog_text().replace("schedules:\n", "  - {id: checkout-staging, name: Checkout staging, "
+    return paging_catalog().replace("schedules:\n", "  - {id: checkout-staging, name: Checkout staging, "
                                   "team: payments, environment: staging}\nschedules:\n", 1)
 
 

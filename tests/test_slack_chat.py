@@ -9,8 +9,8 @@ import pytest
 
 from bot.slack.blocks import message_blocks
 from bot.slack.chat import SlackChat, SlackPager
-from tests.slack_fake import FakeSlack
-from tests.slack_helpers import BOT_TOKEN, DEMO_CATALOG
+from tests.support.slack_fake import FakeSlack
+from tests.support.slack_helpers import BOT_TOKEN, DEMO_CATALOG
 from workflows.catalog.load import load_catalog
 from workflows.model import Incident, Page
 from workflows.ports import Button, ExternalServiceError, Message

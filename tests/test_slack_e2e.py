@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.slack_helpers import Harness, modal_values
+from tests.support.slack_helpers import Harness, modal_values
 from workflows.clock import FakeClock
 from workflows.model import State
 

@@ -21,7 +21,7 @@ from bot.slack.replays import Answer, SlackReplays
 from storage.effect_tables import RequestSeenRow
 from storage.request_log import SqlRequestLog
 from storage.store import SqlStore
-from tests.slack_helpers import SIGNING_SECRET, Harness, modal_values, signature_headers
+from tests.support.slack_helpers import SIGNING_SECRET, Harness, modal_values, signature_headers
 from workflows.clock import FakeClock
 
 pytestmark = pytest.mark.slow

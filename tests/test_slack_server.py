@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.slack_helpers import API_TOKEN, DEMO_CATALOG, Harness, ThreadedServer
+from tests.support.slack_helpers import API_TOKEN, DEMO_CATALOG, Harness, ThreadedServer
 from workflows.clock import FakeClock
 
 START = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)

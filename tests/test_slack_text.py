@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bot.slack.text import decode, to_slack
-from tests.slack_fake import TEAM
-from tests.slack_helpers import Harness
+from tests.support.slack_fake import TEAM
+from tests.support.slack_helpers import Harness
 from workflows.clock import FakeClock
 
 START = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)  # a Tuesday; alice is primary

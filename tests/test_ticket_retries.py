@@ -14,16 +14,14 @@ from adapters.github_issues import GitHubIssues
 from adapters.http import RetryPolicy
 from adapters.jira import JiraTickets
 from app import housekeeping
-from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
-from tests.fakes import RecordingChat, RecordingPager
-from tests.intake_fakes import CATALOG
-from tests.slack_helpers import ThreadedServer
-from tests.tracker_fake import FakeTracker, Fault
-from workflows.catalog.load import parse_catalog
-from workflows.clock import FakeClock, ManualTimers
+from tests.support.catalogs import INTAKE
+from tests.support.slack_helpers import ThreadedServer
+from tests.support.tracker_fake import FakeTracker, Fault
+from tests.support.world import World
+from workflows.clock import FakeClock
 from workflows.context import Context
-from workflows.dispatch import drain, inline
+from workflows.dispatch import drain
 from workflows.incident.declare import DeclareRequest, declare
 from workflows.intake.tickets import owe_missing_tickets
 from workflows.model import Incident
@@ -124,14 +122,9 @@ def test_retries_are_bounded_and_the_failure_stays_retryable(tracker: tuple[Fake
 
 # The workflow: declare, the open-ticket effect, the poll ------------------------------------
 def world(store: SqlStore, tickets: TicketPort) -> tuple[Context, FakeClock]:
-    clock = FakeClock(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
-    ctx = Context(
-        dispatch=inline,
-        catalog=parse_catalog(CATALOG), store=store, chat=RecordingChat(), clock=clock,
-        timers=ManualTimers(), pagers={"chat": RecordingPager(channels=frozenset({"chat"}))},
-        tickets=tickets, schedules=SqlScheduleStore(store.url, engine=store.engine),
-    )
-    return ctx, clock
+    world = World(store, datetime(2026, 11, 24, 9, 0, tzinfo=UTC), catalog=INTAKE,
+                  channels=("chat",), tickets=tickets, reporter=None)
+    return world.ctx, world.clock
 
 
 def _declare(ctx: Context) -> int:

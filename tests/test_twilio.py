@@ -4,10 +4,9 @@ reports). Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import textwrap
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -16,63 +15,19 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 
-from app import Firebell, Settings, build
-from bot.server import build_http_app
-from tests.slack_helpers import ThreadedServer, free_port
-from tests.twilio_fake import (
+from tests.support.twilio_app import ALICE, BOB, TwilioApp
+from tests.support.twilio_fake import (
     ACCOUNT_SID,
-    AUTH_TOKEN,
     FROM_NUMBER,
     FakeTwilio,
     callback_query,
     signed_post,
     twilio_signature,
 )
-from workflows.clock import FakeClock
 from workflows.deadlines import run_due
-from workflows.dispatch import inline
-from workflows.incident.declare import DeclareRequest, declare
 from workflows.model import PageStatus, State
 from workflows.outbox import LEASE_SECONDS
 from workflows.paging.escalation import on_ack_timeout
-
-ALICE, BOB, ERIN = "+15550100001", "+15550100002", "+15550100005"
-
-CATALOG = textwrap.dedent("""\
-    timezone: UTC
-    people:
-      - {id: alice, name: Alice Doe, phone: "+15550100001", slack: U0ALICE}
-      - {id: bob, name: Bob Brandt, phone: "+1 555 010 0002", slack: U0BOB,
-         notify: [{channel: sms}, {channel: voice, after: 5m}]}
-      - {id: erin, name: Erin Engel, phone: "+15550100005", slack: U0ERIN}
-    teams:
-      - {id: payments, name: Payments, slack_channel: C0PAYMENTS, escalation_policy: payments}
-    services:
-      - {id: checkout, name: Checkout API, team: payments, match: {service: checkout}}
-    schedules:
-      - id: primary
-        team: payments
-        rotation: {every: 1d, handoff: "09:00", start: "2026-01-05", members: [alice]}
-      - id: secondary
-        team: payments
-        rotation: {every: 1d, handoff: "09:00", start: "2026-01-05", members: [bob]}
-    escalation_policies:
-      - id: payments
-        steps:
-          - {notify: ["schedule:primary"], ack_timeout: 5m}
-          - {notify: ["schedule:secondary"], ack_timeout: 5m}
-          - {notify: ["person:erin"], ack_timeout: 5m}
-    priorities:
-      matrix:
-        critical: {high: P1, low: P2}
-        major: {high: P2, low: P3}
-        minor: {high: P3, low: P4}
-      response:
-        P1: {page: true, ack_within: 5m, channels: [voice, sms], update_every: 15m, monitor_for: 1h}
-        P2: {page: true, ack_within: 15m, channels: [sms], update_every: 20m, monitor_for: 30m}
-        P3: {page: false, ack_within: 8h business, channels: [chat]}
-        P4: {page: false, ack_within: 5d business, channels: [ticket]}
-""")
 
 
 @pytest.fixture
@@ -81,56 +36,9 @@ def twilio() -> Iterator[FakeTwilio]:
         yield fake
 
 
-class World:
-    """Firebell with Twilio on, served over HTTP at its PUBLIC_URL, with the console as chat."""
-
-    def __init__(self, tmp_path: Path, database_url: str, twilio: FakeTwilio) -> None:
-        catalog = tmp_path / "catalog.yaml"
-        catalog.write_text(CATALOG)
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            firebell_config=str(catalog), database_url=database_url,
-            twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
-            twilio_from_number=FROM_NUMBER, twilio_api_url=twilio.api_url,
-            twilio_extra_numbers="+15550109998, +1 555 010 9999", public_url=self.url,
-        )
-        self.clock = FakeClock(datetime.now(UTC))
-        self.firebell: Firebell = build(self.settings, clock=self.clock)
-        # Effects are performed by the committing thread: the test reads Twilio right after.
-        self.firebell.ctx.dispatch = inline
-        pager = self.firebell.ctx.pagers["sms"]
-        pager._backoff, pager._max_backoff = 0.01, 0.05  # type: ignore[attr-defined]
-        self.server = ThreadedServer(build_http_app(self.firebell), port=port).start()
-        self.twilio = twilio
-
-    def close(self) -> None:
-        self.server.stop()
-        self.firebell.store.dispose()
-
-    def declare(self, severity: str = "critical") -> int:
-        incident = declare(self.firebell.ctx, DeclareRequest(
-            title="Checkout is down", service="checkout", severity=severity, urgency="high"))
-        assert incident.id is not None
-        return incident.id
-
-    def state(self, incident_id: int) -> State:
-        with self.firebell.store.transaction() as tx:
-            return tx.get_incident(incident_id).state
-
-    def pages(self, incident_id: int) -> list[tuple[str, str, PageStatus]]:
-        with self.firebell.store.transaction() as tx:
-            return [(p.person, p.channel, p.status) for p in tx.pages(incident_id)]
-
-    def kinds(self, incident_id: int) -> list[str]:
-        with self.firebell.store.transaction() as tx:
-            return [e.kind for e in tx.events(incident_id)]
-
-
 @pytest.fixture
-def world(tmp_path: Path, database_url: str, twilio: FakeTwilio) -> Iterator[World]:
-    world = World(tmp_path, database_url, twilio)
+def world(tmp_path: Path, database_url: str, twilio: FakeTwilio) -> Iterator[TwilioApp]:
+    world = TwilioApp(tmp_path, database_url, twilio)
     yield world
     world.close()
 
@@ -141,7 +49,7 @@ def _gather(twiml: str) -> ElementTree.Element:
     return gather
 
 
-def test_sms_and_voice_pages_go_out_on_twilios_paths_with_their_fields(world: World) -> None:
+def test_sms_and_voice_pages_go_out_on_twilios_paths_with_their_fields(world: TwilioApp) -> None:
     incident_id = world.declare()
     posts = [(path, form) for method, path, form in world.twilio.requests if method == "POST"]
     assert sorted(path.rsplit("/", 1)[1] for path, _ in posts) == ["Calls.json", "Messages.json"]
@@ -167,7 +75,7 @@ def test_sms_and_voice_pages_go_out_on_twilios_paths_with_their_fields(world: Wo
     assert refs == {"sms": sms.sid, "voice": call.sid}
 
 
-def test_an_sms_reply_acknowledges_the_latest_page(world: World) -> None:
+def test_an_sms_reply_acknowledges_the_latest_page(world: TwilioApp) -> None:
     incident_id = world.declare()
     url = f"{world.url}/twilio/sms"
     answer = signed_post(url, {"From": ALICE, "To": FROM_NUMBER, "Body": " ack ",
@@ -184,7 +92,7 @@ def test_an_sms_reply_acknowledges_the_latest_page(world: World) -> None:
     assert "does not know this number" in stranger.text
 
 
-def test_a_key_press_acknowledges_the_incident_of_that_call(world: World) -> None:
+def test_a_key_press_acknowledges_the_incident_of_that_call(world: TwilioApp) -> None:
     incident_id = world.declare()
     [call] = world.twilio.calls(ALICE)
     action = _gather(call.body).get("action") or ""
@@ -201,7 +109,7 @@ def test_a_key_press_acknowledges_the_incident_of_that_call(world: World) -> Non
 
 @pytest.mark.parametrize("signature", ["", "bm90IGEgc2lnbmF0dXJl", "wrong-token"])
 def test_a_bad_or_missing_signature_is_refused_and_changes_nothing(
-    world: World, signature: str
+    world: TwilioApp, signature: str
 ) -> None:
     incident_id = world.declare()
     [sms] = world.twilio.messages(ALICE)
@@ -227,7 +135,7 @@ def test_a_bad_or_missing_signature_is_refused_and_changes_nothing(
     assert "page_failed" not in world.kinds(incident_id)
 
 
-def test_an_undelivered_sms_fails_over_to_the_next_channel_at_once(world: World) -> None:
+def test_an_undelivered_sms_fails_over_to_the_next_channel_at_once(world: TwilioApp) -> None:
     # Bob's own rule: SMS now, a call after 5 minutes. His SMS bounces: he is called now.
     world.twilio.undeliverable.add(BOB)
     incident_id = world.declare(severity="major")  # P2: step 1 is Alice by SMS
@@ -254,7 +162,7 @@ def test_an_undelivered_sms_fails_over_to_the_next_channel_at_once(world: World)
     assert bob_sms.status == "undelivered"
 
 
-def test_throttling_and_server_errors_are_retried_with_backoff(world: World) -> None:
+def test_throttling_and_server_errors_are_retried_with_backoff(world: TwilioApp) -> None:
     world.twilio.fail_next(429, 500, 503)
     incident_id = world.declare(severity="major")
     assert [s.to for s in world.twilio.messages()] == [ALICE]
@@ -263,7 +171,7 @@ def test_throttling_and_server_errors_are_retried_with_backoff(world: World) -> 
     assert len([r for r in world.twilio.requests if r[0] == "POST"]) == 4
 
 
-def test_an_invalid_number_fails_at_once_and_falls_over(world: World) -> None:
+def test_an_invalid_number_fails_at_once_and_falls_over(world: TwilioApp) -> None:
     world.twilio.invalid_numbers.add(ALICE)
     world.twilio.fail_next()  # nothing to fail: the 400 is final without retrying
     incident_id = world.declare(severity="major")
@@ -278,7 +186,7 @@ def test_an_invalid_number_fails_at_once_and_falls_over(world: World) -> None:
     assert "page_failover" in world.kinds(incident_id)
 
 
-def test_the_vcard_lists_every_paging_number(world: World) -> None:
+def test_the_vcard_lists_every_paging_number(world: TwilioApp) -> None:
     answer = httpx.get(f"{world.url}/api/v1/contact.vcf")
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/vcard")
@@ -296,7 +204,7 @@ class Crash(BaseException):
 PAGE_LEASE = LEASE_SECONDS["page"]
 
 
-def test_a_page_cut_off_by_a_crash_is_found_at_twilio_not_sent_again(world: World) -> None:
+def test_a_page_cut_off_by_a_crash_is_found_at_twilio_not_sent_again(world: TwilioApp) -> None:
     """The window between Twilio accepting a page and the store marking it sent."""
     ctx = world.firebell.ctx
     pager = ctx.pagers["sms"]
@@ -331,7 +239,7 @@ def test_a_page_cut_off_by_a_crash_is_found_at_twilio_not_sent_again(world: Worl
     assert any(method == "GET" for method, _, _ in world.twilio.requests)
 
 
-def test_a_page_cut_off_before_twilio_got_it_is_sent_again_once(world: World) -> None:
+def test_a_page_cut_off_before_twilio_got_it_is_sent_again_once(world: TwilioApp) -> None:
     """The window between claiming a page and Twilio accepting it."""
     ctx = world.firebell.ctx
     pager = ctx.pagers["sms"]
@@ -355,14 +263,14 @@ def test_a_page_cut_off_before_twilio_got_it_is_sent_again_once(world: World) ->
     assert statuses == [PageStatus.SENT]
 
 
-def test_status_callbacks_carry_the_page(world: World) -> None:
+def test_status_callbacks_carry_the_page(world: TwilioApp) -> None:
     incident_id = world.declare(severity="major")
     [sms] = world.twilio.messages(ALICE)
     query = parse_qs(urlsplit(sms.status_callback or "").query)
     assert query["incident"] == [str(incident_id)] and sms.page is not None
 
 
-def test_an_sms_twilio_took_but_answered_500_is_not_sent_twice(world: World) -> None:
+def test_an_sms_twilio_took_but_answered_500_is_not_sent_twice(world: TwilioApp) -> None:
     world.twilio.accept_then_fail = 1
     incident_id = world.declare(severity="major")
     assert len(world.twilio.messages(ALICE)) == 1  # the retry found it at Twilio first
@@ -371,7 +279,7 @@ def test_an_sms_twilio_took_but_answered_500_is_not_sent_twice(world: World) -> 
     assert any(method == "GET" for method, _, _ in world.twilio.requests)
 
 
-def test_an_sms_twilio_accepts_after_the_client_timed_out_is_not_sent_twice(world: World) -> None:
+def test_an_sms_twilio_accepts_after_the_client_timed_out_is_not_sent_twice(world: TwilioApp) -> None:
     """Twilio takes the message only after our client gave up waiting (its 10 s, scaled down
     here): the look-up waits for that request to finish at Twilio before it concludes anything."""
     pager = world.firebell.ctx.pagers["sms"]
@@ -386,7 +294,7 @@ def test_an_sms_twilio_accepts_after_the_client_timed_out_is_not_sent_twice(worl
 
 
 def test_a_call_cut_off_by_a_crash_is_known_by_twilios_callback_not_made_again(
-    world: World,
+    world: TwilioApp,
 ) -> None:
     """A call carries nothing Twilio lists back; its status callback URL names the page. The
     "initiated" callback that arrives while the sender is gone settles the page as sent."""

@@ -3,113 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 
-from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
-from tests.fakes import RecordingChat, RecordingPager
-from workflows.catalog.load import parse_catalog
-from workflows.clock import FakeClock, ManualTimers
-from workflows.context import Context
-from workflows.deadlines import run_due
-from workflows.dispatch import inline
-from workflows.incident import lifecycle, respond
-from workflows.incident.declare import DeclareRequest, declare
+from tests.support.world import World
+from workflows.incident import capture, lifecycle, respond
 from workflows.model import PageStatus, Stage, State
-from workflows.ports import InvalidRequest
-
-CATALOG = """
-timezone: Europe/Berlin
-business_hours: {days: Mon-Fri, hours: "09:00-17:00", holidays: DE}
-people:
-  - {id: alice, name: Alice, slack: UALICE, phone: "+15550100001"}
-  - {id: bob, name: Bob, slack: UBOB, phone: "+15550100002"}
-  - {id: carol, name: Carol, slack: UCAROL, phone: "+15550100003"}
-  - {id: erin, name: Erin, slack: UERIN, phone: "+15550100004"}
-  - {id: frank, name: Frank, slack: UFRANK, phone: "+15550100005"}
-teams:
-  - {id: payments, name: Payments, slack_channel: CPAY, escalation_policy: pay}
-services:
-  - {id: checkout, name: Checkout API, team: payments, runbook: "https://runbooks.example/checkout",
-     dashboards: ["https://grafana.example/d/checkout"], match: {service: checkout}}
-schedules:
-  - id: pay-primary
-    team: payments
-    rotation: {every: 1w, handoff: "Mon 09:00", start: "2026-01-05", members: [alice, carol]}
-  - id: pay-secondary
-    team: payments
-    rotation: {every: 1w, handoff: "Mon 09:00", start: "2026-01-05", members: [bob]}
-escalation_policies:
-  - id: pay
-    repeat: 1
-    steps:
-      - {notify: ["schedule:pay-primary"], ack_timeout: 5m}
-      - {notify: ["schedule:pay-secondary", "person:erin"], ack_timeout: 5m}
-escalation_groups:
-  legal: [frank]
-priorities:
-  matrix:
-    critical: {high: P1, low: P2}
-    major: {high: P2, low: P3}
-    minor: {high: P3, low: P4}
-  nonproduction: P3
-  response:
-    P1: {page: true, ack_within: 5m, channels: [voice, sms, chat], update_every: 15m, monitor_for: 1h}
-    P2: {page: true, ack_within: 15m, channels: [sms, chat], update_every: 20m, monitor_for: 30m}
-    P3: {page: false, ack_within: 8h business, channels: [chat]}
-    P4: {page: false, ack_within: 5d business, channels: [ticket]}
-"""
-
-
-class World:
-    """The workflows on a real store, with recording chat and pager and a fake clock."""
-
-    def __init__(
-        self, store: SqlStore, start: datetime, *, catalog: str = CATALOG,
-        channels: tuple[str, ...] = ("chat", "sms"),
-    ) -> None:
-        self.clock = FakeClock(start)
-        self.chat = RecordingChat()
-        self.pager = RecordingPager(channels=frozenset(channels))
-        self.ctx = Context(
-            dispatch=inline,
-            catalog=parse_catalog(catalog), store=store, chat=self.chat, clock=self.clock,
-            timers=ManualTimers(), pagers={channel: self.pager for channel in channels},
-            schedules=SqlScheduleStore(store.url, engine=store.engine),
-        )
-
-    def advance(self, **delta: float) -> int:
-        self.clock.advance(timedelta(**delta))
-        return run_due(self.ctx)
-
-    def declare(self, **overrides: object) -> int:
-        values: dict[str, object] = dict(
-            title="Checkout is down", service="checkout", severity="critical", urgency="high",
-            reporter="frank",
-        )
-        values.update(overrides)
-        incident = declare(self.ctx, DeclareRequest(**values))  # type: ignore[arg-type]
-        assert incident.id is not None
-        return incident.id
-
-    def kinds(self, incident_id: int) -> list[str]:
-        with self.ctx.store.transaction() as tx:
-            return [event.kind for event in tx.events(incident_id)]
-
-    def pages(self, incident_id: int) -> list[tuple[str, str, PageStatus]]:
-        with self.ctx.store.transaction() as tx:
-            return [(p.person, p.channel, p.status) for p in tx.pages(incident_id)]
+from workflows.ports import ChatMessage, InvalidRequest
 
 
 @pytest.fixture
 def world(store: SqlStore, start_time: datetime) -> Iterator[World]:
-    yield World(store, start_time)
+    yield World.for_paging(store, start_time)
 
 
 def test_p1_opens_a_channel_and_pages_primary_on_every_channel(world: World) -> None:
-    incident_id = world.declare()
+    incident_id = world.declare_id()
     assert list(world.chat.channels.values()) == ["inc-20261124-1-checkout-is-down"]
     # Week of 2026-11-23: rotation started 2026-01-05 with alice; 46 weeks later -> alice.
     assert world.pager.sent == [("alice", "sms", incident_id), ("alice", "chat", incident_id)]
@@ -121,7 +32,7 @@ def test_p1_opens_a_channel_and_pages_primary_on_every_channel(world: World) -> 
 
 
 def test_unacknowledged_page_escalates_to_every_target_of_the_next_step(world: World) -> None:
-    incident_id = world.declare()
+    incident_id = world.declare_id()
     world.pager.sent.clear()
     assert world.advance(minutes=4, seconds=59) == 0
     assert world.pager.sent == []
@@ -131,7 +42,7 @@ def test_unacknowledged_page_escalates_to_every_target_of_the_next_step(world: W
 
 
 def test_repeat_runs_the_policy_again_then_says_it_is_exhausted(world: World) -> None:
-    world.declare()
+    world.declare_id()
     for _ in range(4):
         world.advance(minutes=5)
     people = world.pager.people()
@@ -142,7 +53,7 @@ def test_repeat_runs_the_policy_again_then_says_it_is_exhausted(world: World) ->
 
 
 def test_acknowledge_stops_every_pending_step(world: World) -> None:
-    incident_id = world.declare()
+    incident_id = world.declare_id()
     incident = respond.acknowledge(world.ctx, incident_id=incident_id, person="alice")
     assert incident.state == State.ACKNOWLEDGED
     world.pager.sent.clear()
@@ -156,7 +67,7 @@ def test_acknowledge_stops_every_pending_step(world: World) -> None:
 
 
 def test_update_reminder_fires_when_no_status_was_posted(world: World) -> None:
-    incident_id = world.declare()
+    incident_id = world.declare_id()
     respond.acknowledge(world.ctx, incident_id=incident_id, person="alice")
     world.advance(minutes=10)
     respond.post_status(world.ctx, incident_id=incident_id, stage="identified", text="bad deploy",
@@ -171,7 +82,7 @@ def test_update_reminder_fires_when_no_status_was_posted(world: World) -> None:
 
 
 def test_resolve_watches_recovery_then_closes_unless_reopened(world: World) -> None:
-    incident_id = world.declare()
+    incident_id = world.declare_id()
     respond.acknowledge(world.ctx, incident_id=incident_id, person="alice")
     lifecycle.resolve(world.ctx, incident_id=incident_id, actor="alice")
     world.advance(minutes=30)
@@ -191,7 +102,7 @@ def test_resolve_watches_recovery_then_closes_unless_reopened(world: World) -> N
 
 
 def test_p3_goes_to_the_queue_without_channel_or_page(world: World) -> None:
-    incident_id = world.declare(severity="minor")
+    incident_id = world.declare_id(severity="minor")
     assert world.chat.channels == {}
     assert world.pager.sent == []
     assert world.chat.posts[0][0] == "CPAY"  # the team's channel hears about it
@@ -199,13 +110,13 @@ def test_p3_goes_to_the_queue_without_channel_or_page(world: World) -> None:
 
 
 def test_non_production_is_capped(world: World) -> None:
-    incident_id = world.declare(environment="staging")
+    incident_id = world.declare_id(environment="staging")
     with world.ctx.store.transaction() as tx:
         assert tx.get_incident(incident_id).priority == "P3"
 
 
 def test_roles_notes_and_unknown_people(world: World) -> None:
-    incident_id = world.declare()
+    incident_id = world.declare_id()
     respond.set_role(world.ctx, incident_id=incident_id, role="comms", person="erin", actor="frank")
     with pytest.raises(LookupError, match="nobody"):
         respond.set_role(world.ctx, incident_id=incident_id, role="scribe", person="nobody",
@@ -220,32 +131,32 @@ def test_roles_notes_and_unknown_people(world: World) -> None:
 
 def test_failed_page_is_on_the_timeline(world: World) -> None:
     world.pager.fail_for.add("alice")
-    incident_id = world.declare()
+    incident_id = world.declare_id()
     assert "page_failed" in world.kinds(incident_id)
 
 
 def test_retried_chat_message_counts_once(world: World) -> None:
-    incident_id = world.declare()
+    incident_id = world.declare_id()
     channel = next(iter(world.chat.channels))
     for _ in range(2):
-        respond.record_message(world.ctx, channel=channel, text="looking", author="alice",
-                               message_id=f"{channel}:1.0001")
+        capture.record_chat_message(world.ctx, channel=channel, message=ChatMessage(
+            message_id=f"{channel}:1.0001", author="UALICE", text="looking", at=world.clock.now()))
     assert world.kinds(incident_id).count("message") == 1
 
 
 def test_raising_priority_starts_paging(world: World) -> None:
-    incident_id = world.declare(severity="minor")
+    incident_id = world.declare_id(severity="minor")
     assert world.pager.sent == []
     lifecycle.retriage(world.ctx, incident_id=incident_id, actor="frank", severity="critical")
     assert "alice" in world.pager.people()
 
 
 def test_resolving_a_p1_says_when_its_postmortem_is_due(world: World) -> None:
-    incident_id = world.declare()  # Tuesday 10:30 Berlin
+    incident_id = world.declare_id()  # Tuesday 10:30 Berlin
     lifecycle.resolve(world.ctx, incident_id=incident_id, actor="alice")
     resolved = [t for t in world.chat.texts() if "resolved by" in t][-1]
     assert "A postmortem is owed by Wed 25 Nov 10:30 CET" in resolved
-    low = world.declare(severity="minor", title="Slow export")
+    low = world.declare_id(severity="minor", title="Slow export")
     lifecycle.resolve(world.ctx, incident_id=low, actor="alice")
     assert "postmortem" not in [t for t in world.chat.texts() if "resolved by" in t][-1]
 
@@ -259,7 +170,7 @@ def _reminder_minutes(world: World, incident_id: int, start: datetime) -> list[i
 def test_unanswered_update_reminders_back_off_and_an_update_restarts_them(
     world: World, start_time: datetime
 ) -> None:
-    incident_id = world.declare()
+    incident_id = world.declare_id()
     respond.acknowledge(world.ctx, incident_id=incident_id, person="alice")
     for _ in range(8 * 12):  # eight hours in five-minute steps, nobody posting an update
         world.advance(minutes=5)
@@ -279,11 +190,11 @@ def test_unanswered_update_reminders_back_off_and_an_update_restarts_them(
 def test_no_update_reminder_once_an_update_says_resolved_or_the_incident_is(
     world: World, start_time: datetime
 ) -> None:
-    said_resolved = world.declare()
+    said_resolved = world.declare_id()
     respond.acknowledge(world.ctx, incident_id=said_resolved, person="alice")
     respond.post_status(world.ctx, incident_id=said_resolved, stage="resolved",
                         text="error rate back to normal", author="alice")
-    resolved = world.declare(title="Payments slow")
+    resolved = world.declare_id(title="Payments slow")
     respond.acknowledge(world.ctx, incident_id=resolved, person="alice")
     lifecycle.resolve(world.ctx, incident_id=resolved, actor="alice")
     for _ in range(12):

@@ -1,11 +1,12 @@
-"""In-memory fakes of the chat and pager ports, for workflow tests."""
+"""In-memory fakes of the chat, pager and ticket ports: they record what the workflows asked for."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from workflows.model import Incident, Page
-from workflows.ports import ExternalServiceError, Message
+from workflows.ports import ChatMessage, ExternalServiceError, HistoryPage, Message
 
 
 @dataclass
@@ -62,3 +63,42 @@ class RecordingPager:
 
     def people(self) -> list[str]:
         return [person for person, _, _ in self.sent]
+
+
+@dataclass
+class HistoryChat(RecordingChat):
+    """RecordingChat plus `ChannelHistory` (pages of `page_size`) and `FileUpload`."""
+
+    messages: dict[str, list[ChatMessage]] = field(default_factory=dict)
+    page_size: int = 2
+    history_calls: list[str | None] = field(default_factory=list)
+    uploads: list[tuple[str, str, str]] = field(default_factory=list)  # channel, filename, text
+
+    def history(self, *, channel: str, cursor: str | None, oldest: datetime | None) -> HistoryPage:
+        self.history_calls.append(cursor)
+        # Newest first, like Slack's conversations.history.
+        found = sorted((m for m in self.messages.get(channel, []) if oldest is None or m.at >= oldest),
+                       key=lambda m: m.at, reverse=True)
+        start = int(cursor or 0)
+        page = found[start : start + self.page_size]
+        following = start + self.page_size
+        return HistoryPage(tuple(page), str(following) if following < len(found) else None)
+
+    def upload(self, *, channel: str, filename: str, title: str, content: str) -> str:
+        self.uploads.append((channel, filename, content))
+        return f"F{len(self.uploads)}"
+
+
+@dataclass
+class RecordingTickets:
+    opened: list[tuple[str, int, str]] = field(default_factory=list)  # (key, incident id, body)
+    updates: list[tuple[str, str, str]] = field(default_factory=list)  # (key, state, comment)
+
+    def open_ticket(self, *, incident: Incident, body: str) -> str:
+        assert incident.id is not None
+        key = f"OPS-{len(self.opened) + 1}"
+        self.opened.append((key, incident.id, body))
+        return key
+
+    def update_ticket(self, *, ticket: str, incident: Incident, comment: str) -> None:
+        self.updates.append((ticket, incident.state.value, comment))

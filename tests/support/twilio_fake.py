@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
 
-from tests.fake_faults import Arrival, Fault, FaultPlan, Where
+from tests.support.fake_faults import Arrival, Fault, FaultPlan, Where
 
 ACCOUNT_SID = "AC" + "f1" * 16
 AUTH_TOKEN = "firebell-test-twilio-token"

@@ -17,7 +17,7 @@ from itertools import count
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.fake_faults import Arrival, Fault, FaultPlan, Where
+from tests.support.fake_faults import Arrival, Fault, FaultPlan, Where
 
 BOT_USER = "U0FIREBELL"
 BOT_ID = "B0FIREBELL"

@@ -16,10 +16,9 @@ from urllib.parse import urlencode
 import httpx
 import uvicorn
 
-from tests.slack_fake import TEAM, FakeSlack
+from tests.support.paths import DEMO_CATALOG
+from tests.support.slack_fake import TEAM, FakeSlack
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_CATALOG = ROOT / "examples" / "demo.yaml"
 SIGNING_SECRET = "firebell-test-signing-secret"
 BOT_TOKEN = "xoxb-firebell-test"
 API_TOKEN = "test-api-token"

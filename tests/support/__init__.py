@@ -1,0 +1,1 @@
+"""What the test tiers share: vendor fakes, recording ports, the one `World`, paths."""
