@@ -1,4 +1,4 @@
-"""The fake Twilio REST API (tests/twilio_fake.py) in a process of its own, for benchmarks: it
+"""The fake Twilio REST API (tests/support/twilio_fake.py) in a process of its own, for benchmarks: it
 notes when each incident's first SMS and first call arrived, and can hold every request for one
 number without an answer (a carrier or a Twilio edge that hangs)."""
 
@@ -12,7 +12,7 @@ from http.server import ThreadingHTTPServer
 from multiprocessing.connection import Connection
 from typing import Any
 
-from tests.twilio_fake import FakeTwilio, callback_query
+from tests.support.twilio_fake import FakeTwilio, callback_query
 
 
 class HangingTwilio(FakeTwilio):

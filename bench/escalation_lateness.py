@@ -3,7 +3,7 @@ incident's Twilio requests hanging (target: p99 under 1 second in both).
 
 In one process, the pieces `firebell serve` runs: SchedulerTimers (APScheduler wake-ups, and the
 poll with its housekeeping), `run_due`, the EffectDispatcher (16 workers) performing the outbox
-rows, and the real TwilioPager, talking to the fake Twilio REST API (tests/twilio_fake.py) on
+rows, and the real TwilioPager, talking to the fake Twilio REST API (tests/support/twilio_fake.py) on
 loopback in a process of its own. On SQLite, and on PostgreSQL too when FIREBELL_TEST_PG_URL is
 set (scratch databases are created and dropped).
 
@@ -52,8 +52,8 @@ from storage.db import aware
 from storage.effect_tables import EffectRow
 from storage.store import SqlStore
 from storage.tables import DeadlineRow
-from tests.fakes import RecordingChat, RecordingPager
-from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
+from tests.support.fakes import RecordingChat, RecordingPager
+from tests.support.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 from workflows.catalog.load import load_catalog
 from workflows.catalog.model import Catalog
 from workflows.clock import ManualTimers, SystemClock

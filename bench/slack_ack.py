@@ -24,15 +24,9 @@ from urllib.parse import urlencode
 
 import httpx
 
-from tests.slack_fake import TEAM, FakeSlack
-from tests.slack_helpers import (
-    BOT_TOKEN,
-    DEMO_CATALOG,
-    ROOT,
-    SIGNING_SECRET,
-    free_port,
-    signature_headers,
-)
+from tests.support.paths import DEMO_CATALOG, ROOT
+from tests.support.slack_fake import TEAM, FakeSlack
+from tests.support.slack_helpers import BOT_TOKEN, SIGNING_SECRET, free_port, signature_headers
 
 REQUESTS = 1000
 CONCURRENCY = 20

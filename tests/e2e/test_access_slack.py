@@ -1,8 +1,8 @@
 """Only people in the catalog act: a stranger in the workspace may ask, not declare, ack, page or
 resolve, unless the catalog's `access:` opens a verb to the workspace; the refusal says why.
 
-The decision (`workflows.access.may`) is tested on its own; the stories go through the real HTTP
-server, real Bolt and signed Slack requests against the fake Slack Web API.
+The stories go through the real HTTP server, real Bolt and signed Slack requests against the fake
+Slack Web API; the decision (`workflows.access.may`) on its own is tests/workflows/test_access.py.
 """
 
 from __future__ import annotations
@@ -13,87 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from bot.command_table import TABLE
 from tests.support.slack_helpers import DEMO_CATALOG, Harness, modal_values
-from workflows import access
-from workflows.catalog.load import parse_catalog
-from workflows.catalog.model import Access, CatalogError
 from workflows.clock import FakeClock
 from workflows.model import State
 
 START = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)  # a Tuesday; alice is primary, bob secondary
 DECLARE = "declare service=checkout severity=critical urgency=high"
 STRANGER = "U0MALLORY"  # in the Slack workspace, not in the catalog
-PEOPLE = "people:\n  - {id: alice, name: Alice, slack: U0ALICE}\n"
 
 
 def _refusal(verb: str) -> str:
     return (f":warning: You are not in Firebell's catalog (Slack user {STRANGER}), so you cannot "
             f"{verb}. Ask an on-call engineer, or an admin can add you to the catalog "
             f"(under `people:`, `- {{id: …, name: …, slack: {STRANGER}}}`).")
-
-
-# the decision -----------------------------------------------------------------------------
-
-
-def test_by_default_only_people_in_the_catalog_act_and_everyone_may_ask() -> None:
-    catalog = parse_catalog(PEOPLE)
-    alice = catalog.person("alice")
-    assert access.may(catalog, None, access.ASK) is None
-    for verb in access.VERBS:
-        assert access.may(catalog, alice, verb) is None, verb
-        assert access.may(catalog, None, verb) == "you are not in Firebell's catalog", verb
-
-
-def test_the_catalog_widens_one_verb_or_all_of_them() -> None:
-    catalog = parse_catalog(PEOPLE + "access: {declare: workspace, report: workspace}\n")
-    assert access.may(catalog, None, "declare") is None
-    assert access.may(catalog, None, "report") is None
-    assert access.may(catalog, None, "acknowledge") is not None
-    assert access.may(catalog, None, "resolve") is not None
-
-    everyone = parse_catalog(PEOPLE + "access: {act: workspace, resolve: catalog}\n")
-    assert access.may(everyone, None, "acknowledge") is None
-    assert access.may(everyone, None, "schedule") is None
-    assert access.may(everyone, None, "resolve") == "you are not in Firebell's catalog"
-
-
-def test_an_unknown_verb_is_a_mistake_not_a_yes() -> None:
-    with pytest.raises(ValueError, match="unknown verb 'dance'"):
-        access.may(parse_catalog(PEOPLE), None, "dance")
-
-
-def test_every_access_key_has_words_and_every_command_a_verb() -> None:
-    assert set(access.VERBS) == set(Access.model_fields) - {"act"}
-    from bot.command_table import incident_verb as _incident_verb
-
-    subcommands = [" ".join(c.words[1:]) for c in TABLE if c.words[0] == "incident"]
-    assert {"ack", "declare", "resolve", "page", "help"} <= set(subcommands)
-    for sub in subcommands:
-        verb = _incident_verb(sub, "")
-        assert verb == access.ASK or verb in access.VERBS, sub
-    assert _incident_verb("status", "INC-3") == access.ASK
-    assert _incident_verb("status", "INC-3 identified bad deploy") == "status"
-    assert _incident_verb("postmortem", "status") == access.ASK
-    assert _incident_verb("postmortem", "7 publish") == "postmortem"
-    assert _incident_verb("ack", "") == "acknowledge"
-
-
-# the catalog section ------------------------------------------------------------------------
-
-
-def test_a_bad_access_value_or_verb_is_named_with_its_line() -> None:
-    text = PEOPLE + "access:\n  act: everyone\n  declare: workspace\n  acknowlege: workspace\n"
-    with pytest.raises(CatalogError) as caught:
-        parse_catalog(text, source="firebell.yaml")
-    assert caught.value.problems == [
-        "firebell.yaml:4: access.act: 'everyone' is not an audience: use 'catalog' (only people "
-        "in the catalog) or 'workspace' (anyone who can reach Firebell in Slack or Teams)",
-        "firebell.yaml:6: access.acknowlege: unknown verb 'acknowlege' (did you mean "
-        "'acknowledge'?) (verbs: act, " + ", ".join(access.VERBS) + ")",
-    ]
-    with pytest.raises(CatalogError, match=r"access\.resolve: True is not an audience"):
-        parse_catalog(PEOPLE + "access: {resolve: yes}\n")
 
 
 # the stories, over HTTP -----------------------------------------------------------------------

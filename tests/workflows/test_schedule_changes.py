@@ -1,7 +1,7 @@
 """Schedule changes through `/oncall` on both databases: override, swap, cover, history, undo.
 
 Driven through `bot.commands` (the words every chat front-end shares) with in-memory chat and a
-fake clock; the Slack HTTP path of the same words is in tests/test_schedule_slack.py.
+fake clock; the Slack HTTP path of the same words is in tests/e2e/test_schedule_slack.py.
 """
 
 from __future__ import annotations

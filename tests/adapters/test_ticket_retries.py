@@ -1,7 +1,7 @@
 """Opening a ticket survives a flaky tracker: transient failures (503, 429 with Retry-After, a
 hang past the timeout) are retried in place, 4xx are not, a retried create never duplicates the
 issue, and an incident whose ticket effect gave up owes one again on the scheduler's poll.
-Against a local fake Jira / GitHub over real HTTP (tests/tracker_fake.py)."""
+Against a local fake Jira / GitHub over real HTTP (tests/support/tracker_fake.py)."""
 
 from __future__ import annotations
 

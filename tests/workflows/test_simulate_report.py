@@ -9,13 +9,13 @@ from pathlib import Path
 
 from storage.store import SqlStore
 from tests.support.catalogs import paging_catalog
+from tests.support.paths import ROOT
 from tests.support.world import World
 from workflows.catalog.load import parse_catalog
 from workflows.incident import respond
 from workflows.paging.report import report_for
 from workflows.paging.simulate import escalation_plan
 
-ROOT = Path(__file__).resolve().parent.parent
 CHRISTMAS_EVE_3AM = datetime(2026, 12, 24, 2, 0, tzinfo=UTC)  # 03:00 in Berlin
 
 

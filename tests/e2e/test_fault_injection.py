@@ -1,7 +1,7 @@
 """Fault injection: `firebell serve` as a process, its vendors slow, hung or failing, killed with
 SIGKILL and stopped with SIGTERM at each effect boundary, then restarted on the same database.
 
-Slack and Twilio are the loopback fakes (`tests/slack_fake.py`, `tests/twilio_fake.py`); a test
+Slack and Twilio are the loopback fakes (`tests/support/slack_fake.py`, `tests/support/twilio_fake.py`); a test
 makes one call of theirs slow or hang (`inject`) and waits until that call *arrives* at the fake
 (`wait_arrival`): the server is then killed exactly while that effect is in flight. After the
 restart and a settling time, every case checks the end state from outside:
@@ -17,7 +17,7 @@ restart and a settling time, every case checks the end state from outside:
 Situations of issue 9 observable from outside: (1) SIGTERM during a slow conversations.create;
 (2) a kill while an alert opens its incident; (3) a slow Twilio without restart; (4) one
 incident's hung Twilio never delays another's pages; (6) a slow Slack never delays the first page.
-(5) replays and (7) the database down are tests/test_slack_replays.py and tests/test_db_down.py.
+(5) replays and (7) the database down are tests/e2e/test_slack_replays.py and tests/e2e/test_db_down.py.
 
 The kill cases run on SQLite and PostgreSQL; two replicas run on PostgreSQL.
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
+from tests.support.paths import DEMO_CATALOG, EXAMPLES
 from workflows.catalog.load import load_catalog
 from workflows.incident.queries import who_is_on_call
 from workflows.oncall.schedules import layer_status
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "firebell.yaml"
+EXAMPLE = EXAMPLES / "firebell.yaml"
 
 
 def test_layers_report_their_own_now_and_next() -> None:
@@ -34,7 +34,7 @@ def test_who_is_on_call_carries_the_layers() -> None:
 
 
 def test_a_one_person_layer_has_no_next() -> None:
-    catalog = load_catalog(Path(__file__).resolve().parent.parent / "examples" / "demo.yaml")
+    catalog = load_catalog(DEMO_CATALOG)
     [layer] = layer_status(catalog, schedule_id="payments-primary",
                            at=datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
     assert (layer.now, layer.next_at, layer.next) == ("alice", None, None)

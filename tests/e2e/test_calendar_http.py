@@ -15,10 +15,10 @@ import yaml
 from app import Settings, build
 from bot.calendars import calendar_token, person_feed_url
 from bot.server import build_http_app
+from tests.support.paths import ROOT
 from tests.support.slack_helpers import ThreadedServer
 from workflows.clock import FakeClock
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = "calendar-secret"
 API = "api-token"
 

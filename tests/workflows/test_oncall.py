@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.paths import EXAMPLES
 from workflows.catalog.load import load_catalog
 from workflows.catalog.model import Catalog, UnknownEntity
 from workflows.oncall.schedules import Shift, next_handoff, on_call, resolve_targets, shifts
 
 BERLIN = ZoneInfo("Europe/Berlin")
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "firebell.yaml"
+EXAMPLE = EXAMPLES / "firebell.yaml"
 
 
 def berlin(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:

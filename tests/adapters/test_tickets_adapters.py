@@ -16,7 +16,7 @@ from adapters.jira import JiraTickets, adf
 from workflows.model import Incident, State
 from workflows.ports import ExternalServiceError, SignatureError
 
-FAST = RetryPolicy(backoff=0.001)  # the retries themselves: tests/test_ticket_retries.py
+FAST = RetryPolicy(backoff=0.001)  # the retries themselves: tests/adapters/test_ticket_retries.py
 INCIDENT = Incident(title="Checkout down", service="checkout", team="payments", severity="critical",
                     urgency="high", environment="production", priority="P1",
                     declared_at=datetime(2026, 11, 24, 9, 30, tzinfo=UTC), id=12)

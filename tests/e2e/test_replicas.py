@@ -15,9 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.support.paths import ROOT
 from tests.support.slack_helpers import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "replica-test-token"
 
 

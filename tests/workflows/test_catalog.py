@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from tests.support.paths import EXAMPLES
 from workflows.catalog.load import check_catalog, load_catalog, parse_catalog
 from workflows.catalog.model import (
     CatalogError,
     UnknownEntity,
 )
 from workflows.durations import Duration, format_duration, parse_duration
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 @pytest.fixture(scope="module")

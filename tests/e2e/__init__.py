@@ -1,0 +1,1 @@
+"""End-to-end tests: through the real HTTP server, signed vendor requests and real processes."""
