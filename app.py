@@ -53,6 +53,7 @@ class Firebell:
     dispatcher: EffectDispatcher
     requests: SqlRequestLog  # signed Slack requests already answered (replays: bot/slack/replays)
     slack: Any = None  # slack_bolt.App when Slack is configured
+    teams: Any = None  # bot.teams.app.TeamsFrontEnd when Teams is configured
 
     def start(self) -> None:
         """Start performing effects and waking for deadlines."""
@@ -124,6 +125,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
     chat: ChatPort
     pagers: dict[str, PagerPort] = {}
     slack_app = None
+    teams_parts = _teams_parts(settings, store=store) if settings.teams_enabled else None
     if settings.slack_enabled:
         from bot.slack.app import build_slack
         from bot.slack.chat import SlackChat, SlackPager
@@ -162,8 +164,43 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
     sync_catalog(ctx, source=catalog, at=ctx.now())  # a changed schedule is a new version
     if settings.slack_enabled:
         slack_app = build_slack(ctx=ctx, settings=settings)
+    teams = _teams_front_end(settings, ctx=ctx, parts=teams_parts) if teams_parts else None
     return Firebell(settings=settings, ctx=ctx, store=store, timers=timers,
-                    dispatcher=dispatcher, requests=SqlRequestLog(store.engine), slack=slack_app)
+                    dispatcher=dispatcher, requests=SqlRequestLog(store.engine), slack=slack_app,
+                    teams=teams)
+
+
+def _teams_parts(settings: Settings, *, store: SqlStore) -> tuple[Any, Any, Any]:
+    """Teams' conversation references, Bot Connector client and inbound token check."""
+    from bot.teams.auth import BotFrameworkAuth
+    from bot.teams.connector import BotConnector
+    from storage.teams_store import SqlTeamsStore
+
+    references = SqlTeamsStore(store.engine)
+    connector = BotConnector(
+        app_id=settings.teams_app_id or "", app_password=settings.teams_app_password or "",
+        tenant_id=settings.teams_tenant_id or "", login_url=settings.teams_login_url,
+        trusted=references.knows_service_url,  # only where an authenticated activity came from
+    )
+    auth = BotFrameworkAuth(app_id=settings.teams_app_id or "", openid_url=settings.teams_openid_url)
+    return references, connector, auth
+
+
+def _teams_front_end(settings: Settings, *, ctx: Context, parts: tuple[Any, Any, Any]) -> Any:
+    """The handler of `POST /api/messages` (bot/teams/app.py)."""
+    from bot.calendars import person_feed_url
+    from bot.teams.app import TeamsFrontEnd
+
+    references, connector, auth = parts
+    secret, public_url = settings.firebell_calendar_secret, settings.public_url
+
+    def calendar_url(person: str) -> str | None:
+        if not (secret and public_url):
+            return None
+        return person_feed_url(public_url=public_url, secret=secret, person=person)
+
+    return TeamsFrontEnd(ctx, auth=auth, connector=connector, store=references,
+                         calendar_url=calendar_url)
 
 
 def _tickets(settings: Settings) -> TicketPort | None:
@@ -214,7 +251,8 @@ def _status_lines(settings: Settings) -> list[str]:
     slack_mode = " (socket mode)" if settings.slack_app_token else " (HTTP: POST /slack/events)"
     return [
         f"slack: {on(settings.slack_enabled)}" + (slack_mode if settings.slack_enabled else ""),
-        "teams: off (the Teams front-end is not part of this release)",
+        f"teams: {on(settings.teams_enabled)}"
+        + (" (POST /api/messages)" if settings.teams_enabled else ""),
         f"twilio: {on(settings.twilio_enabled)}",
         f"jira: {on(bool(settings.jira_url and settings.jira_api_token))}",
         f"github issues: {on(bool(settings.github_token and settings.github_repo))}",

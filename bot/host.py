@@ -25,6 +25,7 @@ class Host(Protocol):
     store: SqlStore
     requests: SqlRequestLog
     slack: Any  # slack_bolt.App when Slack is configured
+    teams: Any  # bot.teams.app.TeamsFrontEnd when Teams is configured
 
     @property
     def timers(self) -> Running: ...

@@ -188,12 +188,14 @@ def routes(firebell: Host) -> list[BaseRoute]:
                              "people": reports.report_json(report)})
 
     async def teams(request: Request) -> Response:
-        # DESIGN.md reserves this path for the Bot Framework; the Teams front-end is not built.
-        # 404, not 501: nothing a stranger sends may get a 5xx (and Bot Framework retries those).
-        return JSONResponse(
-            {"error": "Microsoft Teams is not supported by this release of Firebell; use Slack"},
-            status_code=404,
-        )
+        if firebell.teams is None:  # 404, not 5xx: the Bot Framework retries those
+            return JSONResponse(
+                {"error": "Microsoft Teams is not supported until TEAMS_APP_ID, "
+                          "TEAMS_APP_PASSWORD and TEAMS_TENANT_ID are set"},
+                status_code=404,
+            )
+        response: Response = await firebell.teams.messages(request)  # bot/teams/app.py
+        return response
 
     return [
         Route("/api/messages", teams, methods=["POST"]),
