@@ -157,6 +157,10 @@ def key_id(key: str) -> str:
     return f"firebell-key:{key}"
 
 
+def _heading(text: str) -> Card:
+    return {"type": "TextBlock", "text": text, "weight": "Bolder", "size": "Medium", "wrap": True}
+
+
 def _choices(options: Iterable[tuple[str, str]]) -> list[Card]:
     return [{"title": label[:75], "value": value} for label, value in options]
 
@@ -191,7 +195,7 @@ def declare_form(
                 "valueOff": "false", "value": "true" if flag == "drill" and drill else "false"}
                for flag, label in DECLARE_FLAGS]
     body: list[Card] = [
-        {"type": "TextBlock", "text": "Declare an incident", "weight": "Bolder", "size": "Medium"},
+        _heading("Declare an incident"),
         title_input,
         _choice_set("service", "Service", services, service),
         _choice_set("severity", "Severity", ((s.capitalize(), s) for s in severities)),
@@ -208,7 +212,7 @@ def declare_form(
 def status_form(*, incident_ref: str, incident_id: int) -> Card:
     """A status update (stage and words): submitted with verb `status`."""
     body: list[Card] = [
-        {"type": "TextBlock", "text": f"Status update for {incident_ref}", "weight": "Bolder"},
+        _heading(f"Status update for {incident_ref}"),
         _choice_set("stage", "Stage", ((s, s) for s in STAGES)),
         {"type": "Input.Text", "id": "text", "label": "What changed?", "isMultiline": True,
          "isRequired": True, "errorMessage": "Say what changed"},
@@ -222,7 +226,7 @@ def role_form(
 ) -> Card:
     """Assign a role (roles and people as (label, id)): submitted with verb `role`."""
     body: list[Card] = [
-        {"type": "TextBlock", "text": f"Assign a role in {incident_ref}", "weight": "Bolder"},
+        _heading(f"Assign a role in {incident_ref}"),
         _choice_set("role", "Role", roles),
         {**_choice_set("person", "Person", people), "style": "filtered"},
     ]
@@ -234,7 +238,7 @@ def action_form(
 ) -> Card:
     """Add an action item (what, owner, due date): submitted with verb `action`."""
     body: list[Card] = [
-        {"type": "TextBlock", "text": f"Action item for {incident_ref}", "weight": "Bolder"},
+        _heading(f"Action item for {incident_ref}"),
         {"type": "Input.Text", "id": "what", "label": "What needs doing?", "isRequired": True,
          "errorMessage": "Say what needs doing"},
         {**_choice_set("owner", "Owner", people), "style": "filtered"},

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 from bot.teams import cards
 from bot.teams.connector import BotConnector
 from bot.teams.graph import Graph, GraphError
-from storage.teams_store import ConversationRef, UserRef
+from storage.teams_store import PERSONAL, ConversationRef, UserRef
 from workflows.catalog.model import Catalog, Person
 from workflows.clock import SystemClock
 from workflows.model import Incident, Page
@@ -38,7 +38,8 @@ class References(Protocol):
 
     def conversation(self, conversation_id: str) -> ConversationRef | None: ...
     def user(self, aad_object_id: str) -> UserRef | None: ...
-    def set_personal(self, user: str, *, conversation_id: str, now: datetime) -> None: ...
+    def remember(self, conversation: ConversationRef, *, user: str | None, now: datetime
+                 ) -> None: ...
 
 
 def card_activity(card: dict[str, Any], *, summary: str = "") -> dict[str, Any]:
@@ -265,7 +266,10 @@ class TeamsChat:
                 self._install(person, aad)
             conversation = self.connector.create_personal_conversation(
                 service_url, self.tenant_id, aad)
-            self.references.set_personal(aad, conversation_id=conversation, now=self.clock.now())
+            # The service URL is one a stored (signed) reference gave us, so it may be stored.
+            self.references.remember(
+                ConversationRef(conversation, service_url, self.tenant_id, PERSONAL),
+                user=aad, now=self.clock.now())
         activity_id = self.connector.send(service_url, conversation,
                                           card_activity(card, summary=_summary(text)))
         return conversation, activity_id, service_url
