@@ -134,6 +134,9 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
             token=settings.slack_bot_token or "", base_url=settings.slack_api_url, catalog=catalog
         )
         pagers["chat"] = SlackPager(chat)
+    elif teams_parts is not None:
+        chat, pagers["chat"] = _teams_chat(settings, catalog=catalog, store=store, clock=clock,
+                                           parts=teams_parts)
     else:
         from adapters.no_pager import NoPager
         from bot.console.chat import ConsoleChat
@@ -186,6 +189,25 @@ def _teams_parts(settings: Settings, *, store: SqlStore) -> tuple[Any, Any, Any]
     return references, connector, auth
 
 
+def _teams_chat(settings: Settings, *, catalog: Catalog, store: SqlStore, clock: Clock | None,
+                parts: tuple[Any, Any, Any]) -> tuple[ChatPort, PagerPort]:
+    """The chat and chat-page ports over Teams (bot/teams/chat.py) when Slack is off; channels
+    through Graph when TEAMS_TEAM_ID is set."""
+    from bot.teams.chat import TeamsChat, TeamsPager
+    from bot.teams.graph import Graph
+
+    references, connector, _auth = parts
+    graph = Graph(
+        client_id=settings.teams_app_id or "", client_secret=settings.teams_app_password or "",
+        tenant_id=settings.teams_tenant_id or "", team_id=settings.teams_team_id,
+        login_url=settings.teams_login_url, graph_url=settings.teams_graph_url,
+    ) if settings.teams_team_id else None
+    chat = TeamsChat(connector, references=references, catalog=catalog, store=store,
+                     tenant_id=settings.teams_tenant_id or "", app_id=settings.teams_app_id or "",
+                     graph=graph, clock=clock)
+    return chat, TeamsPager(chat)
+
+
 def _teams_front_end(settings: Settings, *, ctx: Context, parts: tuple[Any, Any, Any]) -> Any:
     """The handler of `POST /api/messages` (bot/teams/app.py)."""
     from bot.calendars import person_feed_url
@@ -233,14 +255,16 @@ def delivery_warnings(settings: Settings) -> list[str]:
     that are missing; no chat and no pager means nobody can be paged at all."""
     no_chat = f"no chat ({_unset(settings, _SLACK)} unset)"
     no_pager = f"no pager ({_unset(settings, _TWILIO)} unset)"
-    if not settings.slack_enabled and not settings.twilio_enabled:
+    chat = settings.slack_enabled or settings.teams_enabled  # Teams is the chat when Slack is off
+    if not chat and not settings.twilio_enabled:
         return [f"NOBODY CAN BE PAGED: {no_chat} and {no_pager}. Pages are recorded as failed, "
                 "not sent; channel posts only go to this process's stdout."]
-    if not settings.slack_enabled:
+    if not chat:
         return [f"{no_chat}: chat pages are recorded as failed, only SMS and voice reach people; "
                 "channel posts only go to this process's stdout."]
     if not settings.twilio_enabled:
-        return [f"{no_pager}: pages go by Slack only, no SMS or voice."]
+        return [f"{no_pager}: pages go by {'Slack' if settings.slack_enabled else 'Teams'} only, "
+                "no SMS or voice."]
     return []
 
 

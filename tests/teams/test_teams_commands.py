@@ -3,6 +3,9 @@ through the Bot Connector, with a client-credential token fetched once and reuse
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from tests.teams.fakes import APP_ID, STRANGER, TeamsHarness, bot_token, message
 
 DECLARE = "/incident declare service=checkout severity=critical urgency=high Checkout down"
@@ -85,3 +88,21 @@ def json_text(value: object) -> str:
     import json
 
     return json.dumps(value)
+
+
+def test_with_slack_off_teams_is_the_chat_and_pages_alice_in_her_1on1(teams: TeamsHarness) -> None:
+    teams.firebell.dispatcher.start()  # effects performed as in `serve`
+    try:
+        teams.say(DECLARE)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not _page_cards(teams):
+            time.sleep(0.05)
+    finally:
+        teams.firebell.dispatcher.stop(grace=2)
+    [page] = _page_cards(teams)
+    assert page.path == "conversations/a:personal-alice/activities"
+    assert "Checkout down" in json_text(page.body) and '"verb": "ack"' in json_text(page.body)
+
+
+def _page_cards(teams: TeamsHarness) -> list[Any]:
+    return [s for s in teams.microsoft.sent if '"verb": "ack"' in json_text(s.body)]
