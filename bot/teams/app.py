@@ -121,7 +121,10 @@ class TeamsFrontEnd:
     def _message(self, ref: ConversationRef, activity: Mapping[str, Any]) -> None:
         personal = ref.conversation_type == PERSONAL
         if not personal and self.capture is not None:
-            self.capture(self.ctx, activity)  # the incident channel's timeline
+            try:
+                self.capture(self.ctx, activity)  # the incident channel's timeline
+            except Exception:  # the timeline's loss; a command in the same message still runs
+                log.exception("recording a Teams channel message failed")
         if activity.get("type") != "message" or not (personal or _mentions_bot(activity)):
             return
 
