@@ -381,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
     paging = report_sub.add_parser("paging", help="pages per person and night, ack times")
     paging.add_argument("--since", help="ISO date or time (default: 30 days ago)")
     paging.add_argument("--until", help="ISO date or time (default: now)")
+    teams = sub.add_parser("teams", help="Microsoft Teams tools")
+    teams_sub = teams.add_subparsers(dest="teams_command", required=True)
+    package = teams_sub.add_parser("package", help="write the Teams app package (manifest, icons)")
+    package.add_argument("--out", default="firebell-teams.zip", help="the zip to write")
     export = sub.add_parser("postmortem", help="print an incident's postmortem draft (Markdown)")
     export.add_argument("incident", help="12, #12 or INC-12")
     args = parser.parse_args(argv)
@@ -408,6 +412,15 @@ def main(argv: list[str] | None = None) -> int:
         except FirebellError as error:  # a bad catalog, time or name: said, not a traceback
             print(f"firebell {args.command}: {error}", file=sys.stderr)
             return 2
+    if args.command == "teams":
+        from bot.teams.package import write_package
+
+        try:
+            print(f"wrote {write_package(settings, args.out)}: upload it in the Teams admin center")
+        except FirebellError as error:
+            print(f"firebell teams package: {error}", file=sys.stderr)
+            return 2
+        return 0
     if args.command == "postmortem":
         from bot.console.chat import ConsoleChat
         from bot.postmortem_routes import print_postmortem
