@@ -130,10 +130,11 @@ class TeamsWorld:
         assert self.post(installed).status_code == 200
 
     def say(self, person: str, text: str) -> str:
-        """`person` writes `text` in their 1:1 chat with the bot; the bot's answer's words."""
+        """`person` (a catalog id, else an Entra id) writes `text` in their 1:1 chat with the
+        bot; the bot's answer's words."""
         conversation = personal(person)
         before = len(self.to(conversation))
-        response = self.post(message(self.service_url, text, user=AAD[person],
+        response = self.post(message(self.service_url, text, user=AAD.get(person, person),
                                      conversation=conversation))
         assert response.status_code == 200, response.text
         answer = self.wait(lambda: self.to(conversation)[before:])[0]
