@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from adapters.dispatcher import EffectDispatcher
 from adapters.timers import SchedulerTimers
@@ -22,7 +22,7 @@ from storage.request_log import SqlRequestLog
 from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
 from workflows.catalog.load import check_catalog, load_catalog
-from workflows.catalog.model import Catalog, CatalogError
+from workflows.catalog.model import Catalog, CatalogError, Team
 from workflows.clock import SystemClock
 from workflows.context import Context
 from workflows.deadlines import run_due
@@ -34,6 +34,9 @@ from workflows.oncall.changes import sync_catalog
 from workflows.oncall.handoffs import schedule_tick
 from workflows.ports import ChatPort, Clock, FirebellError, Message, PagerPort, TicketPort, Timers
 from workflows.times import parse_time
+
+if TYPE_CHECKING:
+    from bot.teams.chat import TeamsChat, TeamsPager
 
 log = logging.getLogger("firebell")
 HERE = Path(__file__).resolve().parent
@@ -125,18 +128,28 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
     chat: ChatPort
     pagers: dict[str, PagerPort] = {}
     slack_app = None
+    team_channel: Callable[[Team], str | None] | None = None  # None: the team's Slack channel
     teams_parts = _teams_parts(settings, store=store) if settings.teams_enabled else None
     if settings.slack_enabled:
         from bot.slack.app import build_slack
         from bot.slack.chat import SlackChat, SlackPager
 
-        chat = SlackChat.create(
+        slack_chat = SlackChat.create(
             token=settings.slack_bot_token or "", base_url=settings.slack_api_url, catalog=catalog
         )
-        pagers["chat"] = SlackPager(chat)
+        chat, pagers["chat"] = slack_chat, SlackPager(slack_chat)
+        if teams_parts is not None:
+            # A mixed organisation: each channel on its platform, each person on theirs.
+            from bot.mixed import MixedChat, MixedPager
+
+            teams_chat, _ = _teams_chat(settings, catalog=catalog, store=store, clock=clock,
+                                        parts=teams_parts)
+            mixed = MixedChat(slack_chat, teams_chat, catalog=catalog)
+            chat, pagers["chat"], team_channel = mixed, MixedPager(mixed), mixed.team_channel
     elif teams_parts is not None:
         chat, pagers["chat"] = _teams_chat(settings, catalog=catalog, store=store, clock=clock,
                                            parts=teams_parts)
+        team_channel = _teams_team_channel
     else:
         from adapters.no_pager import NoPager
         from bot.console.chat import ConsoleChat
@@ -162,6 +175,8 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
         public_url=settings.public_url, dispatch=lambda _ctx: holder["dispatcher"].kick(),
     )
     holder["ctx"] = ctx
+    if team_channel is not None:
+        ctx.team_channel = team_channel
     ctx.leases["page"] = settings.firebell_page_lease_seconds
     dispatcher = holder["dispatcher"] = EffectDispatcher(ctx, yield_to=lambda: timers.acting)
     sync_catalog(ctx, source=catalog, at=ctx.now())  # a changed schedule is a new version
@@ -190,9 +205,9 @@ def _teams_parts(settings: Settings, *, store: SqlStore) -> tuple[Any, Any, Any]
 
 
 def _teams_chat(settings: Settings, *, catalog: Catalog, store: SqlStore, clock: Clock | None,
-                parts: tuple[Any, Any, Any]) -> tuple[ChatPort, PagerPort]:
-    """The chat and chat-page ports over Teams (bot/teams/chat.py) when Slack is off; channels
-    through Graph when TEAMS_TEAM_ID is set."""
+                parts: tuple[Any, Any, Any]) -> tuple[TeamsChat, TeamsPager]:
+    """The chat and chat-page ports over Teams (bot/teams/chat.py), alone when Slack is off;
+    channels through Graph when TEAMS_TEAM_ID is set."""
     from bot.teams.chat import TeamsChat, TeamsPager
     from bot.teams.graph import Graph
 
@@ -206,6 +221,11 @@ def _teams_chat(settings: Settings, *, catalog: Catalog, store: SqlStore, clock:
                      tenant_id=settings.teams_tenant_id or "", app_id=settings.teams_app_id or "",
                      graph=graph, clock=clock)
     return chat, TeamsPager(chat)
+
+
+def _teams_team_channel(team: Team) -> str | None:
+    """Where a team's notices go when Teams is the only chat."""
+    return team.teams_channel
 
 
 def _teams_front_end(settings: Settings, *, ctx: Context, parts: tuple[Any, Any, Any]) -> Any:

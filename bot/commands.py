@@ -102,7 +102,8 @@ class Commands:
     def _call(self, invocation: Invocation) -> Call:
         return Call(ctx=self.ctx, actor=self.actor(invocation.user), channel=invocation.channel,
                     forms=self.forms, mention=self.mention, channel_link=self.channel_link,
-                    calendar_url=self.calendar_url)
+                    calendar_url=self.calendar_url,
+                    platform=self.platform.catalog_key)  # "slack", "teams"; None: the console
 
     def _ref(self, invocation: Invocation, text: str) -> str | None:
         """The incident a command is about, for a refusal's words ("INC-4"), if it names one."""

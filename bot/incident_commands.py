@@ -34,7 +34,7 @@ def declare_incident(call: Call, args: Args) -> Reply:
         title=title, service=options["service"], severity=options["severity"],
         urgency=options["urgency"], environment=options.get("environment", "production"),
         description=options.get("description", ""), security=truthy(options.get("security")),
-        drill=drill, reporter=call.actor, flags=flags,
+        drill=drill, reporter=call.actor, flags=flags, platform=call.platform,
     ))
     where = f" in {call.channel_link(incident.channel)}" if incident.channel else (
         "; its channel is being created" if call.ctx.catalog.response_for(incident.priority).page

@@ -66,6 +66,7 @@ class Call:
     mention: Callable[[str], str]
     channel_link: Callable[[str], str]
     calendar_url: Callable[[str], str | None]
+    platform: str | None = None  # the chat platform it came from ("slack", "teams"); None: console
 
     def incident_id(self, args: Args) -> int:
         """The incident the command names, else the one whose channel it was typed in."""

@@ -50,6 +50,7 @@ class IncidentRow(SQLModel, table=True):
     last_update_at: datetime | None = Field(default=None, sa_column=_utc())
     dedup_key: str | None = None
     ticket: str | None = None
+    platform: str | None = None  # the chat platform it was declared from
 
 
 class TimelineRow(SQLModel, table=True):

@@ -33,6 +33,7 @@ from workflows.ports import (
     KeyedPosting,
     NotFound,
     Pinning,
+    PlatformChats,
     UserGroups,
 )
 from workflows.render import render
@@ -139,11 +140,13 @@ def _create_channel(ctx: Context, effect: ClaimedEffect) -> str | None:
     if incident.channel:
         return incident.channel
     name = channel_name(incident)
+    # With Slack and Teams both on, the channel is made on the incident's own platform.
+    chat = ctx.chat.chat_for(incident) if isinstance(ctx.chat, PlatformChats) else ctx.chat
     channel = None
-    if effect.attempts > 1 and isinstance(ctx.chat, ChannelLookup):
+    if effect.attempts > 1 and isinstance(chat, ChannelLookup):
         # An earlier attempt may have made it before it lost the answer or the process.
-        channel = ctx.chat.find_channel(name=name)
-    channel = channel or ctx.chat.create_channel(name=name, private=incident.security)
+        channel = chat.find_channel(name=name)
+    channel = channel or chat.create_channel(name=name, private=incident.security)
     with ctx.unit() as uow:
         incident = uow.incidents.get_incident(incident.id or 0, for_update=True)
         if incident.channel:

@@ -84,6 +84,9 @@ class Incident:
     last_update_at: datetime | None = None
     dedup_key: str | None = None
     ticket: str | None = None
+    # The chat platform it was declared from ("slack", "teams"); None: an alert's or a report's,
+    # whose channel goes to its team's platform. Where its channel is made when both are on.
+    platform: str | None = None
     id: int | None = None
 
     @property

@@ -89,6 +89,16 @@ class ChannelLookup(Protocol):
 
 
 @runtime_checkable
+class PlatformChats(Protocol):
+    """Optional chat capability: several chat platforms at once (Slack and Teams). Each channel
+    and message goes to its own platform; an incident's channel is made on the incident's."""
+
+    def chat_for(self, incident: Incident) -> ChatPort:
+        """The platform's chat in which `incident`'s channel is made (and looked for)."""
+        ...
+
+
+@runtime_checkable
 class Pinning(Protocol):
     """Optional chat capability: pin a message."""
 

@@ -186,7 +186,8 @@ class _Listeners:
 
         with _answering(tell):
             self.commands.require(user, "declare")  # the form may have been opened before a change
-            request = replace(read_declare_form(view), reporter=self.commands.actor(user))
+            request = replace(read_declare_form(view), reporter=self.commands.actor(user),
+                              platform=SLACK.catalog_key)
             incident = declare(self.ctx, request)
             where = f" in #{incident.channel}" if incident.channel else (
                 "; its channel is being created"

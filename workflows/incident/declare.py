@@ -30,6 +30,7 @@ class DeclareRequest:
     drill: bool = False
     reporter: str | None = None  # person id, or a chat mention when not in the catalog
     flags: tuple[str, ...] = ()  # security, privacy, compliance: start notification clocks
+    platform: str | None = None  # the chat platform it comes from ("slack", "teams")
 
 
 def declare(ctx: Context, request: DeclareRequest) -> Incident:
@@ -65,7 +66,7 @@ def declare_in(
         urgency=request.urgency, environment=request.environment, priority=priority,
         declared_at=now, declared_by=request.reporter, description=request.description,
         security=request.security or bool({"security", "privacy"} & set(request.flags)),
-        drill=request.drill,
+        drill=request.drill, platform=request.platform,
         flags=sorted(set(request.flags) | ({"security"} if request.security else set())),
     )
     if request.reporter and ctx.knows(request.reporter):
