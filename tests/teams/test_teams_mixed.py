@@ -38,6 +38,7 @@ from workflows.model import State
 
 START = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)  # Alice primary, Bob secondary, Erin last
 ERIN = "aad-erin-0000-0000-0000-000000000005"
+ADMIN = "aad-admin-0000-0000-0000-000000000007"  # who added the app to the teams' channels
 PAYMENTS_TEAMS = "19:payments-general@thread.tacv2"
 LEDGER_TEAMS = "19:ledger-general@thread.tacv2"
 DECLARE = "declare service=checkout severity=critical urgency=high Checkout down"
@@ -73,7 +74,7 @@ escalation_policies:
 class Mixed:
     """Firebell with Slack and Teams on, serving real HTTP."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, *, in_teams: tuple[str, ...] = ("alice", "erin")) -> None:
         from app import Settings, build
         from bot.server import build_http_app
 
@@ -94,11 +95,12 @@ class Mixed:
         self.server = ThreadedServer(build_http_app(self.firebell)).start()
         self.slack = SlackSender(self.server.url, self.slack_fake)
         self.http = httpx.Client(timeout=10)
-        # The app is in both teams' channels and in Alice's and Erin's 1:1 chats (Teams told us).
+        # The app is in both teams' channels and in the 1:1 chats of `in_teams` (Teams told us).
         for channel in (PAYMENTS_TEAMS, LEDGER_TEAMS):
-            self.teams(self._installed(conversation=channel, kind="channel"))
+            self.teams(self._installed(user=ADMIN, conversation=channel, kind="channel"))
         for user, name in ((ALICE, "alice"), (ERIN, "erin")):
-            self.teams(self._installed(user=user, conversation=f"a:personal-{name}"))
+            if name in in_teams:
+                self.teams(self._installed(user=user, conversation=f"a:personal-{name}"))
 
     def close(self) -> None:
         self.http.close()
@@ -276,3 +278,20 @@ def test_an_alert_opens_its_channel_on_its_teams_platform(h: Mixed) -> None:
     assert created.params["name"].startswith("inc-20261124-2-")
     settled(h)
     assert h.threads(PAYMENTS_TEAMS) == []
+
+
+def test_a_page_that_reaches_one_of_two_platforms_is_sent(tmp_path: Path) -> None:
+    """Alice never installed the app in Teams (and Graph, which could install it, is off): her
+    page reaches her on Slack and counts as sent, so it neither fails over nor repeats."""
+    h = Mixed(tmp_path, in_teams=("erin",))
+    try:
+        h.slack.command("/incident", DECLARE, user="U0BOB")
+        h.slack_fake.wait_for(lambda: h.slack_fake.direct_messages("U0ALICE"))
+        [page] = wait(lambda: [p for p in h.chat_pages(1) if p.ref])
+        assert page.status.value == "sent" and page.ref.startswith("slack=DU0ALICE:")
+        assert " " not in page.ref and page.error is None
+        settled(h)
+        assert h.page_cards("a:personal-alice") == []
+        assert len(h.slack_fake.direct_messages("U0ALICE")) == 1
+    finally:
+        h.close()
