@@ -24,7 +24,7 @@ from workflows.intake.tickets import open_ticket
 from workflows.model import Incident, channel_name
 from workflows.outbox import ClaimedEffect, EffectKind, message_from
 from workflows.paging.clock_rules import met_clocks, running_clocks
-from workflows.paging.delivery import deliver_page
+from workflows.paging.delivery import deliver_page, settle_pages
 from workflows.ports import (
     ChannelLookup,
     ExternalServiceError,
@@ -237,6 +237,10 @@ def _user_group(ctx: Context, effect: ClaimedEffect) -> None:
                                 people=[str(p) for p in effect.payload["people"]])
 
 
+def _settle_pages(ctx: Context, effect: ClaimedEffect) -> None:
+    settle_pages(ctx, _incident(ctx, effect).id or 0)
+
+
 PERFORMERS: dict[EffectKind, Callable[[Context, ClaimedEffect], object]] = {
     EffectKind.CREATE_CHANNEL: _create_channel,
     EffectKind.POST: _post,
@@ -248,4 +252,5 @@ PERFORMERS: dict[EffectKind, Callable[[Context, ClaimedEffect], object]] = {
     EffectKind.UPDATE_TICKET: _update_ticket,
     EffectKind.UPLOAD: _upload,
     EffectKind.USER_GROUP: _user_group,
+    EffectKind.SETTLE_PAGES: _settle_pages,
 }

@@ -28,6 +28,7 @@ class EffectKind(StrEnum):
     UPDATE_TICKET = "update_ticket"
     UPLOAD = "upload"  # a text file into a channel (the postmortem draft)
     USER_GROUP = "user_group"  # set a chat user group's members (`@payments-oncall`)
+    SETTLE_PAGES = "settle_pages"  # sent page messages replaced: no live Acknowledge button
 
 
 # How long a claim holds an effect: longer than one attempt with all its retries can take
@@ -37,7 +38,7 @@ LEASE_SECONDS: dict[str, float] = {kind.value: 90.0 for kind in EffectKind}
 LEASE_SECONDS[EffectKind.PAGE.value] = 150.0
 
 # Chat housekeeping reads in the order things happened; pages and tickets stand alone.
-_UNORDERED = frozenset({EffectKind.PAGE, EffectKind.OPEN_TICKET})
+_UNORDERED = frozenset({EffectKind.PAGE, EffectKind.OPEN_TICKET, EffectKind.SETTLE_PAGES})
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,7 @@ def page_card(
     text: str,
     acknowledged_by: str | None,
     user_ids: Sequence[str] = (),
+    settled: str | None = None,
 ) -> Card:
     """A page: its words and an Acknowledge button. While it is not acknowledged the card asks
     Teams to refresh it (for `user_ids`, the paged people's Entra ids) whenever it is shown, so
@@ -123,8 +124,10 @@ def page_card(
         *text_blocks(text),
     ]
     data = {"incident": incident_id}
-    if acknowledged_by:
-        body.append({"type": "TextBlock", "text": f"\u2705 Acknowledged by {acknowledged_by}",
+    if acknowledged_by or settled:
+        # Acknowledged, or settled without an ack (resolved at its source): no button left.
+        line = f"Acknowledged by {acknowledged_by}" if acknowledged_by else str(settled)
+        body.append({"type": "TextBlock", "text": f"\u2705 {line}",
                      "wrap": True, "color": "Good", "spacing": "Medium"})
         return _card(body)
     refresh: Card = {"action": {"type": "Action.Execute", "verb": REFRESH_VERB, "data": data}}

@@ -21,7 +21,7 @@ from bot.teams.graph import Graph, GraphError
 from storage.teams_store import PERSONAL, ConversationRef, UserRef
 from workflows.catalog.model import Catalog, Person
 from workflows.clock import SystemClock
-from workflows.model import Incident, Page
+from workflows.model import Incident, Page, State
 from workflows.ports import Clock, ExternalServiceError, Message, Store
 
 CARD = "application/vnd.microsoft.card.adaptive"
@@ -348,9 +348,10 @@ class TeamsPager:
     def card(self, incident: Incident, text: str, *, person: str) -> dict[str, Any]:
         aad = self.chat.teams_id(person)
         by = self.chat._name(incident.acknowledged_by) if incident.acknowledged_by else None
+        settled = None if incident.state == State.TRIGGERED else incident.state.value.capitalize()
         return cards.page_card(incident_ref=incident.ref, incident_id=incident.id or 0,
                                title=incident.title, text=text, acknowledged_by=by,
-                               user_ids=[aad] if aad else [])
+                               user_ids=[aad] if aad else [], settled=settled)
 
     def acknowledged(self, pages: Iterable[Page], *, incident: Incident, text: str) -> None:
         """Replace the cards of `pages` (sent by this pager) with the acknowledged card, so no

@@ -135,9 +135,6 @@ def test_declare_page_escalate_ack_by_card_capture_resolve_postmortem(
     assert no_token.status_code == 401
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "nothing calls TeamsPager.acknowledged after an ack: the other paged people's cards are "
-    "not updated in place (PUT); they only refresh themselves when shown"))
 def test_after_bob_acks_alices_card_is_updated_in_place(
         world: TeamsWorld, clock: FakeClock) -> None:
     world.say("alice", DECLARE)

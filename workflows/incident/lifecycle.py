@@ -12,6 +12,7 @@ from workflows.incident.ack_due import schedule_ack_due
 from workflows.incident.declare import raise_response
 from workflows.intake.tickets import sync_ticket_effect
 from workflows.model import Deadline, DeadlineKind, Incident, PageStatus, Stage, State
+from workflows.paging.delivery import settle_page_messages
 from workflows.paging.escalation import page_again, start_escalation
 from workflows.ports import InvalidRequest, Message
 from workflows.render import render
@@ -208,6 +209,8 @@ def _postmortem_due(ctx: Context, incident: Incident) -> str | None:
 
 def _stop_paging(uow: Unit, incident: Incident) -> None:
     assert incident.id is not None
+    if incident.state == State.TRIGGERED:  # pages went out with a live Acknowledge button
+        settle_page_messages(uow, incident)
     uow.deadlines.cancel_deadlines(incident_id=incident.id, kinds=_RUNNING)
     for page in uow.pages.pages(incident.id):
         if page.status == PageStatus.QUEUED:

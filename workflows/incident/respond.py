@@ -7,7 +7,7 @@ from datetime import timedelta
 from workflows.context import Context, record
 from workflows.durations import format_duration
 from workflows.model import ROLES, Deadline, DeadlineKind, Incident, PageStatus, Stage, State
-from workflows.paging.delivery import incident_paging
+from workflows.paging.delivery import incident_paging, settle_page_messages
 from workflows.ports import InvalidRequest, Message
 from workflows.render import render
 from workflows.unit import Unit
@@ -53,6 +53,7 @@ def acknowledge_in(
         Message(render("acknowledged", incident=incident, person=ctx.display(person), after=after)),
     )
     uow.refresh_topic(incident)
+    settle_page_messages(uow, incident)
     return incident
 
 

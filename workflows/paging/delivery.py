@@ -13,6 +13,7 @@ lost nor sent twice, and never "in doubt" while the first attempt is still talki
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -43,6 +44,16 @@ class PageLookup(Protocol):
     def shared(self, page: Page, other: Page) -> bool:
         """True if `find_sent` for `page` may return what was sent for `other` (e.g. calls to
         one person carry nothing that tells them apart)."""
+        ...
+
+
+@runtime_checkable
+class PageUpdates(Protocol):
+    """Optional pager capability: replace the messages of pages it sent (a Teams card) once
+    the incident is acknowledged or resolved, so no stale Acknowledge button stays live."""
+
+    def acknowledged(self, pages: Iterable[Page], *, incident: Incident, text: str) -> None:
+        """Raises ExternalServiceError."""
         ...
 
 
@@ -339,3 +350,21 @@ def incident_paging(uow: Unit, *, person: str, incidents: list[Incident]) -> Inc
 
 def ack_button(incident: Incident) -> Button:
     return Button("ack", "Acknowledge", str(incident.id), "primary")
+
+
+def settle_page_messages(uow: Unit, incident: Incident) -> None:
+    """Owe the replacement of the incident's sent page messages (acknowledged or resolved)."""
+    assert incident.id is not None
+    uow.owe(Effect(EffectKind.SETTLE_PAGES, incident.id, {"state": incident.state.value}))
+
+
+def settle_pages(ctx: Context, incident_id: int) -> None:
+    """Replace the page messages every capable pager sent for the incident."""
+    with ctx.reading() as uow:
+        incident = uow.incidents.get_incident(incident_id)
+        pages = [p for p in uow.pages.pages(incident_id) if p.ref]
+    by = ctx.display(incident.acknowledged_by) if incident.acknowledged_by else None
+    text = render("page_settled", incident=incident, by=by)
+    for pager in {id(p): p for p in ctx.pagers.values()}.values():
+        if isinstance(pager, PageUpdates):
+            pager.acknowledged(pages, incident=incident, text=text)
