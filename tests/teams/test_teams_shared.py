@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -143,7 +143,8 @@ class TeamsFront:
         self.world.close()
 
 
-FRONT_ENDS = {"slack": SlackFront, "teams": TeamsFront}
+FRONT_ENDS: dict[str, Callable[[Path, FakeClock, str], FrontEnd]] = {
+    "slack": SlackFront, "teams": TeamsFront}
 
 
 @pytest.fixture(params=sorted(FRONT_ENDS))
