@@ -90,7 +90,13 @@ def test_declare_page_escalate_ack_by_card_capture_resolve_postmortem(
     assert "Acknowledged by Bob Brandt" in card_words(refreshed)
     assert world.incidents()[0].state == State.ACKNOWLEDGED
     assert world.incidents()[0].acknowledged_by == "bob"
-    # Alice's card, when Teams shows it again, refreshes itself to the acknowledged one.
+    # Alice's card is replaced in place (Bot Connector PUT of the same activity): no button.
+    alice_activity = page.path.removesuffix("/activities")
+    [update] = world.wait(lambda: [s for s in world.microsoft.sent
+                                   if s.method == "PUT" and s.path.startswith(alice_activity)])
+    replaced = update.body["attachments"][0]["content"]
+    assert "actions" not in replaced and "Acknowledged by Bob Brandt" in card_words(replaced)
+    # And when Teams shows it again, it refreshes itself to the acknowledged one.
     alice_sees = world.invoke("alice", "refresh", {"incident": incident.id})
     assert "actions" not in alice_sees and "Acknowledged by Bob Brandt" in card_words(alice_sees)
 
