@@ -60,6 +60,9 @@ def test_failed_channel_falls_over_at_once(make_world) -> None:  # type: ignore[
     paging.record_delivery(world.ctx, ref=sms.ref, status="undelivered", error="30003")
     assert world.pager.sent[-1] == ("alice", "voice", incident_id)  # no 3-minute wait
     assert "page_failover" in world.kinds(incident_id)
+    # The channel is told who could not be reached, how and why, and what is tried instead.
+    assert any("could not be reached by sms: 30003" in t and "Trying voice now" in t
+               for t in world.chat.texts())
 
 
 def test_escalate_to_group_pages_and_records_the_reason(make_world) -> None:  # type: ignore[no-untyped-def]

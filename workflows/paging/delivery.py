@@ -186,9 +186,7 @@ def deliver_page(ctx: Context, page_id: int, *, retry: bool = False, reason: str
             page = current
         uow.pages.save_page(page)
         if page.status == PageStatus.FAILED:
-            record(uow, incident, kind="page_failed", at=ctx.now(), actor=page.person,
-                   text=f"page by {page.channel} to {page.person} failed: {page.error}")
-            _fail_over(ctx, uow, incident, page)
+            _page_failed(ctx, uow, incident, page, why=page.error or "failed")
 
 
 def _settle(ctx: Context, page: Page) -> None:
@@ -297,18 +295,28 @@ def record_delivery(
             page.status, page.error = PageStatus.FAILED, error or status
         uow.pages.save_page(page)
         if failed:
-            record(uow, incident, kind="page_failed", at=ctx.now(), actor=page.person,
-                   text=f"{page.channel} to {page.person}: {status}")
-            _fail_over(ctx, uow, incident, page)
+            _page_failed(ctx, uow, incident, page, why=page.error or status)
     return page
+
+
+def _page_failed(ctx: Context, uow: Unit, incident: Incident, page: Page, *, why: str) -> None:
+    """A page did not reach its person: on the timeline, said in the channel (who could not be
+    reached, how, why: e.g. not installed in Teams), and the person's next channel tried now."""
+    record(uow, incident, kind="page_failed", at=ctx.now(), actor=page.person,
+           text=f"page by {page.channel} to {page.person} failed: {why}")
+    instead = _fail_over(ctx, uow, incident, page)
+    uow.post(incident, Message(render(
+        "page_failed", person=ctx.display(page.person), channel=page.channel, why=why,
+        instead=instead.channel if instead else None)))
 
 
 def _fail_over(
     ctx: Context, uow: Unit, incident: Incident, failed: Page
-) -> None:
-    """Reach the person through their next channel at once instead of waiting for the timeout."""
+) -> Page | None:
+    """Reach the person through their next channel at once instead of waiting for the timeout;
+    returns that page, if there is a next channel."""
     if (failed.step != DIRECT and incident.state != State.TRIGGERED) or incident.id is None:
-        return
+        return None
     waiting = [
         p for p in uow.pages.pages(incident.id)
         if p.person == failed.person and p.status == PageStatus.QUEUED
@@ -325,13 +333,14 @@ def _fail_over(
         person = ctx.catalog.person(failed.person)
         order = [c for c in order if c not in PHONE_CHANNELS or person.phone]
         if not order:
-            return
+            return None
         page = uow.pages.add_page(Page(incident.id, failed.person, order[-1], ctx.now(), step=failed.step,
                                 round=failed.round, send_at=ctx.now()))
     record(uow, incident, kind="page_failover", at=ctx.now(), actor=page.person,
            text=f"{failed.channel} failed: trying {page.channel} now")
     assert page.id is not None
     uow.owe(delivery(incident.id, page.id))
+    return page
 
 
 def incident_paging(uow: Unit, *, person: str, incidents: list[Incident]) -> Incident:
