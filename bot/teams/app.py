@@ -37,7 +37,7 @@ from bot.teams.auth import BotFrameworkAuth, Unauthorized
 from bot.teams.connector import BotConnector
 from storage.teams_store import PERSONAL, ConversationRef, SqlTeamsStore
 from workflows.context import Context
-from workflows.model import Incident
+from workflows.model import ROLES, Incident
 from workflows.ports import FirebellError
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 CARD = "application/vnd.microsoft.card.adaptive"
 CARD_ACTION = "adaptiveCard/action"
 _COMMANDS = ("incident", "oncall")
-_REFRESHED = {"ack", "resolve", cards.REFRESH_VERB}  # buttons of a page card: answer with it
+_REFRESHED = {"ack", "resolve", cards.REFRESH_VERB}
+_FORMS = ("status", "role", "action")  # typed bare in an incident channel: a card to fill in  # buttons of a page card: answer with it
 _ONCALL_QUESTION = re.compile(
     r"^(?:who(?:'s|\s+is)\s+on[\s-]?call|who\s+do\s+i\s+page|on[\s-]?call)"
     r"(?:\s+right\s+now|\s+now)?(?:\s+(?:for|on|in|at|about))?\s*(?P<query>.*)$",
@@ -132,9 +133,33 @@ class TeamsFrontEnd:
             self._send(ref, _text_activity(text))
 
         with _answering(tell):
+            form = self._form(activity)
+            if form is not None:
+                self._send(ref, _card_activity(form))
+                return
             reply = self._run(activity)
             if reply is not None:
                 self._reply(ref, reply)
+
+    def _form(self, activity: Mapping[str, Any]) -> dict[str, Any] | None:
+        """`incident status`, `incident role` or `incident action` with nothing after them, in
+        an incident's channel: the card to fill in (submitted, it runs the same command)."""
+        words = _words(activity).lstrip("/").lower().split()
+        if len(words) != 2 or words[0] != "incident" or words[1] not in _FORMS:
+            return None
+        with self.ctx.reading() as uow:
+            incident = uow.incidents.incident_by_channel(_channel(activity))
+        if incident is None or incident.id is None:
+            return None  # the command itself says which incident it needs
+        people = [(p.name, p.id) for p in self.ctx.catalog.people]
+        if words[1] == "status":
+            return cards.status_form(incident_ref=incident.ref, incident_id=incident.id)
+        if words[1] == "role":
+            return cards.role_form(incident_ref=incident.ref, incident_id=incident.id,
+                                   roles=[(label, role) for role, label in ROLES.items()],
+                                   people=people)
+        return cards.action_form(incident_ref=incident.ref, incident_id=incident.id,
+                                 people=people)
 
     def _run(self, activity: Mapping[str, Any]) -> Reply | None:
         user, channel = _user(activity), _channel(activity)

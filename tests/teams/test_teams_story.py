@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.slack_helpers import API_TOKEN
 from tests.teams import graph_fake
+from tests.teams.fakes import APP_ID, TENANT, message
 from tests.teams.story import AAD, GENERAL, TeamsWorld, card_words, personal
 from workflows.clock import FakeClock
 from workflows.model import State
@@ -190,3 +191,37 @@ def test_the_declare_form_with_bad_data_says_why_and_declares_nothing(
     assert world.incidents() == []
     assert world.graph.channels == {} and world.pages("alice") == []
     assert world.to(GENERAL) == []  # no fallback thread either
+
+
+def test_status_role_and_action_are_cards_to_fill_in_in_the_incident_channel(
+        world: TeamsWorld) -> None:
+    """Typed bare in the incident's channel (mentioning the bot), `incident status`, `role` and
+    `action` answer with a card; submitted, each runs the same command Slack users type."""
+    world.say("alice", DECLARE)
+    channel = world.wait(lambda: [i.channel for i in world.incidents() if i.channel])[0]
+    [incident] = world.incidents()
+    thread = f"{channel};messageid=1700000000042"
+    forms = {}
+    for word in ("status", "role", "action"):
+        before = len(world.to(thread))
+        activity = message(world.service_url, f"<at>Firebell</at> incident {word}",
+                           user=AAD["alice"], conversation=thread, kind="channel",
+                           entities=[{"type": "mention", "text": "<at>Firebell</at>",
+                                      "mentioned": {"id": f"28:{APP_ID}", "name": "Firebell"}}],
+                           channelData={"tenant": {"id": TENANT}, "channel": {"id": channel}})
+        assert world.post(activity).status_code == 200
+        sent = world.wait(lambda t=thread, b=before: world.to(t)[b:])[0]
+        forms[word] = sent.body["attachments"][0]["content"]
+    assert [a["verb"] for a in forms["status"]["actions"]] == ["status"]
+    assert {i["id"] for i in forms["role"]["body"] if "id" in i} >= {"role", "person"}
+
+    card = world.invoke("alice", "status", {"incident": incident.id, "stage": "identified",
+                                            "text": "bad deploy > rolled back"},
+                        conversation=thread)
+    assert "Status update posted" in card_words(card)
+    [update] = world.events(incident.id, "status_update")
+    assert "bad deploy > rolled back" in update.text
+    card = world.invoke("alice", "role", {"incident": incident.id, "role": "comms",
+                                          "person": "erin"}, conversation=thread)
+    [incident] = world.incidents()
+    assert incident.roles.get("comms") == "erin"
