@@ -33,6 +33,7 @@ from workflows.intake.tickets import owe_missing_tickets
 from workflows.oncall.changes import sync_catalog
 from workflows.oncall.handoffs import schedule_tick
 from workflows.ports import ChatPort, Clock, FirebellError, Message, PagerPort, TicketPort, Timers
+from workflows.render import render
 from workflows.times import parse_time
 
 if TYPE_CHECKING:
@@ -513,13 +514,8 @@ def _paging_report(settings: Settings, args: argparse.Namespace) -> int:
     ctx = bootstrap(catalog=catalog, database_url=settings.database_url, chat=_NoChat(),
                     clock=SystemClock(), timers=_NoTimers(), pagers={})
     report = report_for(ctx, start=since, end=until)
-    print(f"Paging {since:%Y-%m-%d} – {until:%Y-%m-%d}")
-    print(f"{'person':<20} {'pages':>5} {'night':>5} {'acked':>5} {'median ack':>10}  nights > 2 pages")
-    for row in report:
-        median = format_duration(int(row.median_ack_seconds)) if row.median_ack_seconds is not None else "—"
-        nights = ", ".join(n.isoformat() for n in row.bad_nights) or "—"
-        print(f"{row.name:<20} {row.interruptions:>5} {row.night_interruptions:>5} "
-              f"{row.acknowledged:>5} {median:>10}  {nights}")
+    print(render("paging_report", rows=report, start=since, end=until,
+                 duration=lambda s: format_duration(int(s))))
     ctx.store.dispose()  # type: ignore[attr-defined]
     return 0
 

@@ -29,6 +29,7 @@ from workflows.model import ROLES
 from workflows.oncall import changes
 from workflows.oncall.report import oncall_hours
 from workflows.paging import clocks
+from workflows.paging.report import report_for
 from workflows.ports import InvalidRequest
 from workflows.render import render
 
@@ -169,6 +170,9 @@ TABLE: tuple[Command, ...] = (
     Command(("oncall", "report"), "`/oncall report [team|schedule] [YYYY-MM]`",
             "on-call hours and schedule gaps (default: this month so far)",
             ASK, parsers.month_and_query, oncall.report, oncall_hours),
+    Command(("oncall", "pages"), "`/oncall pages [7d]`",
+            "the paging report: pages per person and night, bad nights (default: 30 days)",
+            ASK, parsers.rest, oncall.pages, report_for),
 )
 # fmt: on
 

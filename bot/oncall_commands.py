@@ -12,11 +12,12 @@ from zoneinfo import ZoneInfo
 
 from bot.invocation import Args, Call, Reply
 from workflows.context import Context
-from workflows.durations import parse_duration
+from workflows.durations import format_duration, parse_duration
 from workflows.incident import queries
 from workflows.oncall import changes as schedule_changes
 from workflows.oncall.report import health, oncall_hours
 from workflows.oncall.yours import your_schedule
+from workflows.paging.report import report_for
 from workflows.ports import InvalidRequest
 from workflows.render import render
 from workflows.times import parse_time
@@ -115,6 +116,16 @@ def report(call: Call, args: Args) -> Reply:
     problems = health(ctx.catalog, schedule_ids=ids, start=now, end=now + timedelta(days=28))
     return Reply(render("oncall_report", rows=rows, problems=problems, start=start, end=end,
                         zone=zone.key, display=lambda p: ctx.display(p) or p))
+
+
+def pages(call: Call, args: Args) -> Reply:
+    """The paging report over the last `args.text` (e.g. `7d`; default 30 days)."""
+    window = parse_duration(args.text or "30d")
+    end = call.ctx.now() + timedelta(milliseconds=1)  # up to and including now
+    start = end - timedelta(seconds=window.seconds)
+    rows = report_for(call.ctx, start=start, end=end)
+    return Reply(render("paging_report", rows=rows, start=start, end=end,
+                        duration=lambda s: format_duration(int(s))))
 
 
 def _window(ctx: Context, schedule_id: str, first: str, second: str) -> tuple[datetime, datetime]:

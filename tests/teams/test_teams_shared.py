@@ -200,3 +200,13 @@ def test_a_person_not_in_the_catalog_cannot_declare(front: FrontEnd) -> None:
     assert front.user_id(STRANGER) in answer and "cannot declare an incident" in answer
     assert front.incidents() == []
     assert "Alice Doe" in front.command(STRANGER, "oncall", "payments")  # asking stays open
+
+
+def test_the_paging_report_in_chat_counts_the_page(front: FrontEnd) -> None:
+    assert "Nobody was paged." in front.command("alice", "oncall", "pages 7d")
+    answer = front.command("bob", "incident", DECLARE)
+    assert answer.startswith("Declared INC-"), answer
+    _wait(lambda: front.pages("alice"))
+    report = front.command("alice", "oncall", "pages 7d")
+    assert "Alice Doe: 1 page, 0 at night, 0 acknowledged" in report, report
+    assert "Bob Brandt" not in report  # not paged: not listed
