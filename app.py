@@ -284,8 +284,9 @@ def delivery_warnings(settings: Settings) -> list[str]:
         return [f"{no_chat}: chat pages are recorded as failed, only SMS and voice reach people; "
                 "channel posts only go to this process's stdout."]
     if not settings.twilio_enabled:
-        return [f"{no_pager}: pages go by {'Slack' if settings.slack_enabled else 'Teams'} only, "
-                "no SMS or voice."]
+        chats = " and ".join(name for name, on in (("Slack", settings.slack_enabled),
+                                                   ("Teams", settings.teams_enabled)) if on)
+        return [f"{no_pager}: pages go by {chats} chat only, no SMS or voice."]
     return []
 
 

@@ -39,6 +39,11 @@ def test_start_up_warnings_name_what_is_missing() -> None:
     (no_pager,) = delivery_warnings(_settings(slack_bot_token="xoxb-1",
                                               slack_signing_secret="s", twilio_auth_token="t"))
     assert no_pager.startswith("no pager (TWILIO_ACCOUNT_SID, TWILIO_FROM_NUMBER unset)")
+    assert "pages go by Slack chat only" in no_pager
+    teams = {"teams_app_id": "app", "teams_app_password": "pw", "teams_tenant_id": "t"}
+    (mixed,) = delivery_warnings(_settings(slack_bot_token="xoxb-1", slack_signing_secret="s",
+                                           **teams))
+    assert "pages go by Slack and Teams chat only" in mixed
     assert delivery_warnings(_settings(slack_bot_token="xoxb-1", slack_app_token="xapp-1",
                                        **TWILIO)) == []
 
