@@ -201,10 +201,13 @@ class MixedPager:
         return self.slack.shared(page, other)
 
     def acknowledged(self, pages: Iterable[Page], *, incident: Incident, text: str) -> None:
-        """Replace the Teams cards of `pages` with the acknowledged card (`TeamsPager`)."""
+        """Replace the page messages of `pages` on both platforms (`TeamsPager`, `SlackPager`)."""
         on_teams = [replace(page, ref=refs[TEAMS]) for page in pages
                     if page.channel in self.channels and TEAMS in (refs := page_refs(page.ref))]
+        on_slack = [replace(page, ref=refs[SLACK]) for page in pages
+                    if page.channel in self.channels and SLACK in (refs := page_refs(page.ref))]
         self.teams.acknowledged(on_teams, incident=incident, text=text)
+        self.slack.acknowledged(on_slack, incident=incident, text=text)
 
 
 def page_refs(ref: str | None) -> dict[str, str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -230,6 +230,12 @@ class SlackChat:
             if not cursor:
                 return None
 
+    def update(self, *, ref: str, message: Message) -> None:
+        """Replace a message this app posted (`channel:ts`, as `post` returned it)."""
+        channel, _, ts = ref.partition(":")
+        with _slack("chat.update"):
+            self.client.chat_update(channel=channel, ts=ts, **self._content(message))
+
     def send_direct(self, *, person: str, message: Message) -> str:
         user = self._require_slack_id(person)
         with _slack("conversations.open"):
@@ -288,6 +294,20 @@ class SlackPager:
 
     def send_page(self, *, page: Page, incident: Incident, message: Message) -> str:
         return self.chat.send_direct(person=page.person, message=message)
+
+    def acknowledged(self, pages: Iterable[Page], *, incident: Incident, text: str) -> None:
+        """`PageUpdates`: the page DMs of the incident are edited in place (`chat.update`) to
+        say who acknowledged, without the Acknowledge button."""
+        failed: list[ExternalServiceError] = []
+        for page in pages:
+            if page.channel not in self.channels or not page.ref or ":" not in page.ref:
+                continue
+            try:
+                self.chat.update(ref=page.ref, message=Message(text))
+            except ExternalServiceError as error:  # the others are still worth editing
+                failed.append(error)
+        if failed:
+            raise failed[0]
 
     def shared(self, page: Page, other: Page) -> bool:
         # A DM carries its incident's button, not its page.

@@ -309,3 +309,25 @@ def test_the_form_can_flag_personal_data_which_starts_its_clocks(h: Harness) -> 
     assert "privacy" in incident.flags and incident.security  # private channel
     [created] = h.fake.wait_for(lambda: h.fake.calls_to("conversations.create"))
     assert created.params["is_private"] == "1"
+
+
+def test_after_an_ack_every_page_dm_is_edited_in_place_without_its_button(
+        h: Harness, clock: FakeClock) -> None:
+    incident_id, _ = _declare(h, "Checkout down")
+    h.fake.wait_for(lambda: h.fake.direct_messages("U0ALICE"))
+    clock.advance(timedelta(seconds=31))
+    h.firebell.tick()
+    [bob_page] = h.fake.wait_for(lambda: h.fake.direct_messages("U0BOB"))
+    assert _actions(bob_page) == {"firebell_ack": str(incident_id)}
+
+    response, key = h.slack.button("ack", str(incident_id), user="U0BOB", channel="DU0BOB")
+    assert response.status_code == 200
+    h.fake.wait_for_response(key)
+    edits = h.fake.wait_for(lambda: len(h.fake.calls_to("chat.update")) >= 2
+                            and h.fake.calls_to("chat.update"))
+    edited = {(c.params["channel"], c.params["ts"]) for c in edits}
+    sent = {(dm, h.fake.history[dm][0]["ts"]) for dm in ("DU0ALICE", "DU0BOB")}
+    assert sent <= edited
+    for call in edits:
+        assert "Acknowledged by Bob Brandt" in call.params["text"]
+        assert _actions(call) == {}  # no live Acknowledge button is left

@@ -155,6 +155,15 @@ class FakeSlack:
                 message["metadata"] = json.loads(metadata) if isinstance(metadata, str) else metadata
             self.history.setdefault(channel, []).append(message)
             return {"channel": channel, "ts": ts, "message": message}
+        if method == "chat.update":
+            ts = str(params.get("ts"))
+            for message in self.history.get(channel, []):
+                if message["ts"] == ts:
+                    blocks = params.get("blocks") or []
+                    message.update(text=params.get("text"),
+                                   blocks=json.loads(blocks) if isinstance(blocks, str) else blocks)
+                    return {"channel": channel, "ts": ts, "text": message["text"]}
+            return {"ok": False, "error": "message_not_found"}
         if method == "conversations.list":
             return {"channels": list(self.channels.values()), "response_metadata": {"next_cursor": ""}}
         if method == "conversations.history":
