@@ -9,7 +9,6 @@ Failures become `ExternalServiceError`, retryable for timeouts, 429 and 5xx.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,10 +16,10 @@ from urllib.parse import quote
 
 import httpx
 
+from bot.teams.entra import AppToken
 from workflows.errors import ExternalServiceError
 
 BOT_SCOPE = "https://api.botframework.com/.default"
-TOKEN_MARGIN_SECONDS = 300  # a cached token is renewed this long before it expires
 
 
 class BotConnector:
@@ -32,13 +31,11 @@ class BotConnector:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app_id = app_id
-        self._password = app_password
-        self.token_url = f"{login_url.rstrip('/')}/{tenant_id}/oauth2/v2.0/token"
         self.trusted = trusted
         self.http = http or httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
-        self.monotonic = monotonic
-        self._token: tuple[str, float] | None = None  # (access token, renew after)
-        self._lock = threading.Lock()
+        self._token = AppToken(login_url=login_url, tenant_id=tenant_id, client_id=app_id,
+                               secret=app_password, scope=BOT_SCOPE, http=self.http,
+                               clock=monotonic)
 
     # the four calls -----------------------------------------------------------------
     def send(self, service_url: str, conversation_id: str, activity: dict[str, Any]) -> str:
@@ -73,27 +70,7 @@ class BotConnector:
     # tokens and HTTP ----------------------------------------------------------------
     def token(self) -> str:
         """A Bot Framework access token, fetched once and reused until shortly before expiry."""
-        with self._lock:
-            if self._token is not None and self.monotonic() < self._token[1]:
-                return self._token[0]
-            try:
-                response = self.http.post(self.token_url, data={
-                    "grant_type": "client_credentials", "client_id": self.app_id,
-                    "client_secret": self._password, "scope": BOT_SCOPE,
-                })
-            except httpx.HTTPError as error:
-                raise ExternalServiceError(f"Entra token endpoint: {type(error).__name__}",
-                                           retryable=True) from error
-            _raise_for(response, "Entra token endpoint")
-            body = _json(response, "Entra token endpoint")
-            token, lifetime = body.get("access_token"), body.get("expires_in")
-            if not isinstance(token, str) or not str(lifetime or "").isdigit():
-                raise ExternalServiceError("Entra token endpoint: no access_token/expires_in",
-                                           retryable=True)
-            seconds = int(str(lifetime))
-            renew = self.monotonic() + max(seconds - TOKEN_MARGIN_SECONDS, seconds / 2)
-            self._token = (token, renew)
-            return token
+        return self._token.get()
 
     def _call(self, method: str, service_url: str, path: str,
               body: dict[str, Any]) -> dict[str, Any]:
@@ -110,8 +87,7 @@ class BotConnector:
                 raise ExternalServiceError(f"Bot Connector {method} {path}: "
                                            f"{type(error).__name__}", retryable=True) from error
             if response.status_code == 401 and attempt == 1:
-                with self._lock:  # revoked or rotated: one fresh token, once
-                    self._token = None
+                self._token.forget()  # revoked or rotated: one fresh token, once
                 continue
             break
         _raise_for(response, f"Bot Connector {method} {path}")

@@ -10,7 +10,6 @@ not retryable when Graph refused (a missing permission, a bad id), with Graph's 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,11 +18,11 @@ from urllib.parse import quote
 
 import httpx
 
+from bot.teams.entra import AppToken
 from workflows.ports import ExternalServiceError
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 MEMBER_TYPE = "#microsoft.graph.aadUserConversationMember"
-_EARLY_SECONDS = 120  # renew a token this long before Entra says it expires
 _MAX_PAGES = 20  # of a listing (50 messages a page): far more than any lookup needs
 
 
@@ -60,43 +59,22 @@ class Graph:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client_id = client_id
-        self._secret = client_secret
         self.tenant_id = tenant_id
         self.team_id = team_id
-        self.token_url = f"{login_url.rstrip('/')}/{tenant_id}/oauth2/v2.0/token"
         self.graph_url = graph_url.rstrip("/")
         self._http = httpx.Client(timeout=timeout)
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._token: tuple[str, float] | None = None  # (access token, renew after)
+        self._token = AppToken(login_url=login_url, tenant_id=tenant_id, client_id=client_id,
+                               secret=client_secret, scope=GRAPH_SCOPE, http=self._http,
+                               clock=clock, refused=lambda message, status, code: GraphError(
+                                   message, status=status, code=code))
         self._catalog_ids: dict[str, str] = {}
 
     def close(self) -> None:
         self._http.close()
 
-    # token --------------------------------------------------------------------------------
     def token(self) -> str:
         """The app's Graph token, fetched once and reused until shortly before it expires."""
-        with self._lock:
-            if self._token is not None and self._clock() < self._token[1]:
-                return self._token[0]
-            form = {"grant_type": "client_credentials", "client_id": self.client_id,
-                    "client_secret": self._secret, "scope": GRAPH_SCOPE}
-            try:
-                response = self._http.post(self.token_url, data=form)
-            except httpx.HTTPError as error:
-                raise ExternalServiceError(f"Graph token request failed: {error}",
-                                           retryable=True) from error
-            body = _json(response)
-            if response.status_code != 200 or not body.get("access_token"):
-                code = str(body.get("error") or response.status_code)
-                words = str(body.get("error_description") or "").split("\r\n")[0][:200]
-                raise GraphError(f"Graph token request refused: {code} {words}".rstrip(),
-                                 status=response.status_code, code=code)
-            lifetime = float(body.get("expires_in") or 3600)
-            self._token = (str(body["access_token"]),
-                           self._clock() + max(lifetime - _EARLY_SECONDS, lifetime / 2))
-            return self._token[0]
+        return self._token.get()
 
     # calls ----------------------------------------------------------------------------------
     def _call(self, method: str, path: str, what: str, *, json: Any = None,
@@ -110,8 +88,7 @@ class Graph:
                 raise ExternalServiceError(f"Graph {what} failed: {error}",
                                            retryable=True) from error
             if response.status_code == 401 and attempt == 1:
-                with self._lock:  # revoked or rotated early: one fresh token, then give up
-                    self._token = None
+                self._token.forget()  # revoked or rotated early: one fresh token, then give up
                 continue
             if response.is_success or response.status_code in ok:
                 return _json(response)
