@@ -23,6 +23,7 @@ from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
 from workflows.catalog.load import check_catalog, load_catalog
 from workflows.catalog.model import Catalog, CatalogError, Team
+from workflows.catalog.sections import Announcements
 from workflows.clock import SystemClock
 from workflows.context import Context
 from workflows.deadlines import run_due
@@ -129,7 +130,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
     chat: ChatPort
     pagers: dict[str, PagerPort] = {}
     slack_app = None
-    team_channel: Callable[[Team], str | None] | None = None  # None: the team's Slack channel
+    team_channel: Callable[[Team | Announcements], str | None] | None = None  # None: the team's Slack channel
     teams_parts = _teams_parts(settings, store=store) if settings.teams_enabled else None
     if settings.slack_enabled:
         from bot.slack.app import build_slack
@@ -224,7 +225,7 @@ def _teams_chat(settings: Settings, *, catalog: Catalog, store: SqlStore, clock:
     return chat, TeamsPager(chat)
 
 
-def _teams_team_channel(team: Team) -> str | None:
+def _teams_team_channel(team: Team | Announcements) -> str | None:
     """Where a team's notices go when Teams is the only chat."""
     return team.teams_channel
 

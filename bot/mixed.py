@@ -21,8 +21,9 @@ from datetime import datetime
 from bot.slack.chat import SlackChat, SlackPager
 from bot.teams.chat import TeamsChat, TeamsPager
 from workflows.catalog.model import Catalog, Team
+from workflows.catalog.sections import Announcements
 from workflows.model import Incident, Page
-from workflows.ports import ChatPort, ExternalServiceError, HistoryPage, Message
+from workflows.ports import ChatPort, ExternalServiceError, HistoryPage, Message, MessageUpdates
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def platform_of(channel: str) -> str:
     return TEAMS if ":" in channel else SLACK
 
 
-def team_platform(team: Team) -> str:
+def team_platform(team: Team | Announcements) -> str:
     """Where a team lives: Teams when it names only a `teams_channel`, else Slack."""
     return TEAMS if team.teams_channel and not team.slack_channel else SLACK
 
@@ -71,7 +72,7 @@ class MixedChat:
         """`PlatformChats`: the chat in which `incident`'s channel is made."""
         return self.teams if self.platform_for(incident) == TEAMS else self.slack
 
-    def team_channel(self, team: Team) -> str | None:
+    def team_channel(self, team: Team | Announcements) -> str | None:
         """Where a team's notices go (`Context.team_channel`): on the team's platform."""
         return team.teams_channel if team_platform(team) == TEAMS else team.slack_channel
 
@@ -132,6 +133,18 @@ class MixedChat:
         return self._on(channel).find_posted(channel=channel, key=key, since=since)
 
     # what only Slack has ----------------------------------------------------------------------
+    def update(self, *, ref: str, message: Message) -> None:
+        chat = self._on(ref.rpartition(":")[0] if platform_of(ref) == TEAMS else ref)
+        if isinstance(chat, MessageUpdates):
+            chat.update(ref=ref, message=message)
+
+    def reply(self, *, ref: str, message: Message) -> str:
+        chat = self._on(ref.rpartition(":")[0] if platform_of(ref) == TEAMS else ref)
+        if not isinstance(chat, MessageUpdates):
+            raise ExternalServiceError("this platform has no threads to reply in",
+                                       retryable=False)
+        return chat.reply(ref=ref, message=message)
+
     def pin(self, *, channel: str, message_id: str) -> None:
         """`Pinning`: Slack pins; a Teams bot cannot, so a Teams channel keeps it unpinned."""
         if platform_of(channel) == SLACK:

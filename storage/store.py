@@ -19,6 +19,7 @@ from storage.db import aware, from_row, is_sqlite, make_engine, to_row, utc
 from storage.effect_tables import EffectRow
 from storage.intake_store import SqlIntakeTransaction
 from storage.postmortem_store import SqlFollowUps
+from storage.stakeholder_tables import IncidentPostRow, SubscriptionRow
 from storage.tables import DeadlineRow, IncidentRow, PageRow, TimelineRow
 from workflows.model import (
     OPEN_STATES,
@@ -399,6 +400,45 @@ class SqlTransaction:
         if incident_id is not None:
             query = query.where(EffectRow.incident_id == incident_id)
         return [_claimed(row) for row in self._session.exec(query)]
+
+    # posts kept current and subscriptions ---------------------------------------------
+    def post_ref(self, incident_id: int, purpose: str) -> str | None:
+        row = self._session.exec(select(IncidentPostRow).where(
+            IncidentPostRow.incident_id == incident_id, IncidentPostRow.purpose == purpose)).first()
+        return row.ref if row else None
+
+    def keep_post(self, incident_id: int, purpose: str, ref: str, *, at: datetime) -> bool:
+        return self._insert_new(IncidentPostRow.__table__, {  # type: ignore[attr-defined]
+            "incident_id": incident_id, "purpose": purpose, "ref": ref, "at": utc(at)})
+
+    def subscribe(self, *, kind: str, target: str, person: str, at: datetime) -> bool:
+        return self._insert_new(SubscriptionRow.__table__, {  # type: ignore[attr-defined]
+            "kind": kind, "target": target, "person": person, "at": utc(at)})
+
+    def _insert_new(self, table: Any, values: dict[str, Any]) -> bool:
+        insert = sqlite_insert if self._sqlite else postgresql_insert
+        result = self._session.connection().execute(
+            insert(table).values(**values).on_conflict_do_nothing())
+        return bool(result.rowcount)
+
+    def unsubscribe(self, *, kind: str, target: str, person: str) -> bool:
+        rows = list(self._session.exec(select(SubscriptionRow).where(
+            SubscriptionRow.kind == kind, SubscriptionRow.target == target,
+            SubscriptionRow.person == person)))
+        for row in rows:
+            self._session.delete(row)
+        return bool(rows)
+
+    def subscribers(self, *, kind: str, target: str) -> list[str]:
+        query = select(SubscriptionRow).where(
+            SubscriptionRow.kind == kind, SubscriptionRow.target == target
+        ).order_by(col(SubscriptionRow.id))
+        return [row.person for row in self._session.exec(query)]
+
+    def subscriptions_of(self, person: str) -> list[tuple[str, str]]:
+        query = select(SubscriptionRow).where(SubscriptionRow.person == person).order_by(
+            col(SubscriptionRow.id))
+        return [(row.kind, row.target) for row in self._session.exec(query)]
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

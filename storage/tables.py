@@ -110,4 +110,5 @@ import storage.effect_tables  # noqa: E402, F401  (the effect outbox and answere
 import storage.intake_tables  # noqa: E402, F401  (alerts, alert groups, signals, webhook deliveries)
 import storage.postmortem_tables  # noqa: E402, F401  (postmortems and action items join the metadata)
 import storage.schedule_tables  # noqa: E402, F401  (schedule tables join the same metadata)
+import storage.stakeholder_tables  # noqa: E402, F401  (live cards, announcements, subscriptions)
 import storage.teams_tables  # noqa: E402, F401  (Teams conversation references)

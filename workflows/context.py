@@ -10,9 +10,20 @@ from datetime import datetime
 from uuid import uuid4
 
 from workflows.catalog.model import Catalog, Team
+from workflows.catalog.sections import Announcements
 from workflows.model import Incident, TimelineEvent
 from workflows.outbox import LEASE_SECONDS
-from workflows.ports import ChatPort, Clock, PagerPort, ScheduleStore, Store, TicketPort, Timers
+from workflows.ports import (
+    ChatPort,
+    Clock,
+    Mailer,
+    PagerPort,
+    ScheduleStore,
+    StatusPagePort,
+    Store,
+    TicketPort,
+    Timers,
+)
 from workflows.unit import Unit
 
 log = logging.getLogger(__name__)
@@ -28,13 +39,16 @@ class Context:
     schedules: ScheduleStore  # versions, swaps, handoffs (schedule_changes)
     pagers: dict[str, PagerPort] = field(default_factory=dict)  # channel name -> pager
     tickets: TicketPort | None = None
+    mailer: Mailer | None = None  # SMTP: stakeholder updates and notices by email
+    status_page: StatusPagePort | None = None  # a hosted status page beside Firebell's own
     public_url: str | None = None
     # Called once a unit of work committed effects: wakes the dispatcher (`serve`), or performs
     # them in the committing thread before it returns (`workflows.dispatch.inline`: console,
     # demo, tests). Given by whoever builds the context, so the context needs no performers.
     dispatch: Callable[[Context], None] | None = None
-    # Where a team's notices go on this chat platform (the catalog names a channel per platform).
-    team_channel: Callable[[Team], str | None] = lambda team: team.slack_channel
+    # Where a team's notices (or the announcements) go on this chat platform (the catalog names
+    # a channel per platform).
+    team_channel: Callable[[Team | Announcements], str | None] = lambda team: team.slack_channel
     # How long a claimed effect is held, by kind (workflows/outbox.py, FIREBELL_PAGE_LEASE_SECONDS).
     leases: dict[str, float] = field(default_factory=lambda: dict(LEASE_SECONDS))
 

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from workflows.context import Context, record
+from workflows.home import publish_homes
+from workflows.incident.card import refresh_announcement, refresh_card
 from workflows.intake.tickets import open_ticket
 from workflows.model import Incident, channel_name
 from workflows.outbox import ClaimedEffect, EffectKind, message_from
@@ -37,6 +39,8 @@ from workflows.ports import (
     UserGroups,
 )
 from workflows.render import render
+from workflows.stakeholders import send_email
+from workflows.status_page import sync_status_page
 
 log = logging.getLogger(__name__)
 
@@ -253,4 +257,9 @@ PERFORMERS: dict[EffectKind, Callable[[Context, ClaimedEffect], object]] = {
     EffectKind.UPLOAD: _upload,
     EffectKind.USER_GROUP: _user_group,
     EffectKind.SETTLE_PAGES: _settle_pages,
+    EffectKind.CARD: refresh_card,
+    EffectKind.ANNOUNCE: refresh_announcement,
+    EffectKind.HOME: publish_homes,
+    EffectKind.EMAIL: send_email,
+    EffectKind.STATUS_PAGE: sync_status_page,
 }

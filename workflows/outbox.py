@@ -29,6 +29,11 @@ class EffectKind(StrEnum):
     UPLOAD = "upload"  # a text file into a channel (the postmortem draft)
     USER_GROUP = "user_group"  # set a chat user group's members (`@payments-oncall`)
     SETTLE_PAGES = "settle_pages"  # sent page messages replaced: no live Acknowledge button
+    CARD = "card"  # the incident's live card: posted and pinned once, then edited in place
+    ANNOUNCE = "announce"  # the incident's message in the announcements channel, kept current
+    HOME = "home"  # the App Home of the people an incident concerns, published again
+    EMAIL = "email"  # one email (a stakeholder update, a notice) to people or addresses
+    STATUS_PAGE = "status_page"  # the public status page (Atlassian Statuspage) brought up to date
 
 
 # How long a claim holds an effect: longer than one attempt with all its retries can take
@@ -38,7 +43,8 @@ LEASE_SECONDS: dict[str, float] = {kind.value: 90.0 for kind in EffectKind}
 LEASE_SECONDS[EffectKind.PAGE.value] = 150.0
 
 # Chat housekeeping reads in the order things happened; pages and tickets stand alone.
-_UNORDERED = frozenset({EffectKind.PAGE, EffectKind.OPEN_TICKET, EffectKind.SETTLE_PAGES})
+_UNORDERED = frozenset({EffectKind.PAGE, EffectKind.OPEN_TICKET, EffectKind.SETTLE_PAGES,
+                        EffectKind.HOME, EffectKind.EMAIL})
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,9 @@ def message_payload(message: Message) -> dict[str, Any]:
         "text": message.text,
         "buttons": [[b.action, b.label, b.value, b.style] for b in message.buttons],
         "links": [[label, url] for label, url in message.links],
+        "title": message.title,
+        "fields": [[label, value] for label, value in message.fields],
+        "tone": message.tone,
     }
 
 
@@ -89,4 +98,7 @@ def message_from(payload: dict[str, Any]) -> Message:
         buttons=tuple(Button(a, label, value, style) for a, label, value, style in
                       payload.get("buttons", [])),
         links=tuple((str(label), str(url)) for label, url in payload.get("links", [])),
+        title=payload.get("title"),
+        fields=tuple((str(label), str(value)) for label, value in payload.get("fields", [])),
+        tone=payload.get("tone"),
     )

@@ -99,6 +99,19 @@ class PlatformChats(Protocol):
 
 
 @runtime_checkable
+class MessageUpdates(Protocol):
+    """Optional chat capability: edit a message this app posted, and reply in its thread."""
+
+    def update(self, *, ref: str, message: Message) -> None:
+        """Replace the message `ref` (as `post` returned it) with `message`."""
+        ...
+
+    def reply(self, *, ref: str, message: Message) -> str:
+        """Post `message` in the thread of the message `ref`; returns the reply's id."""
+        ...
+
+
+@runtime_checkable
 class Pinning(Protocol):
     """Optional chat capability: pin a message."""
 
@@ -112,6 +125,29 @@ class PagerPort(Protocol):
 
     def send_page(self, *, page: Page, incident: Incident, message: Message) -> str:
         """Deliver a page; returns the provider's reference. Raises ExternalServiceError."""
+        ...
+
+
+class Mailer(Protocol):
+    """Sends email (SMTP): stakeholder updates, notices, the `email` paging channel."""
+
+    def send_email(self, *, to: list[str], subject: str, body: str, message_id: str) -> None:
+        """Send one message to `to` (addresses). `message_id` is stable across retries.
+        Raises ExternalServiceError."""
+        ...
+
+
+class StatusPagePort(Protocol):
+    """A hosted public status page (Atlassian Statuspage) kept in step with public updates."""
+
+    def sync_incident(
+        self, *, ref: str | None, incident: Incident, status: str, body: str,
+        components: dict[str, str],
+    ) -> str:
+        """Create (ref None) or update the status page's incident; returns its id there.
+        `status`: investigating | identified | monitoring | resolved; `components`: the
+        status page's component id -> operational | degraded_performance | partial_outage |
+        major_outage. Raises ExternalServiceError."""
         ...
 
 
@@ -241,7 +277,39 @@ class Outbox(Protocol):
         ...
 
 
-class Transaction(Incidents, Timeline, Pages, Deadlines, Outbox, Protocol):
+class Posts(Protocol):
+    """Messages an incident keeps current (its live card, its announcement): where they are."""
+
+    def post_ref(self, incident_id: int, purpose: str) -> str | None:
+        """The platform's id of the incident's message for `purpose`, once it was posted."""
+        ...
+
+    def keep_post(self, incident_id: int, purpose: str, ref: str, *, at: datetime) -> bool:
+        """Remember where that message is; False (and nothing changed) if one is known already."""
+        ...
+
+
+class Subscriptions(Protocol):
+    """People following an incident (`kind` "incident") or a service's updates ("service")."""
+
+    def subscribe(self, *, kind: str, target: str, person: str, at: datetime) -> bool:
+        """False when they follow it already."""
+        ...
+
+    def unsubscribe(self, *, kind: str, target: str, person: str) -> bool:
+        """False when they did not follow it."""
+        ...
+
+    def subscribers(self, *, kind: str, target: str) -> list[str]:
+        """Who follows it, in the order they subscribed."""
+        ...
+
+    def subscriptions_of(self, person: str) -> list[tuple[str, str]]:
+        """(kind, target) of everything `person` follows."""
+        ...
+
+
+class Transaction(Incidents, Timeline, Pages, Deadlines, Outbox, Posts, Subscriptions, Protocol):
     """One atomic unit of work against the store: every repository over one transaction."""
 
     def savepoint(self) -> AbstractContextManager[None]:

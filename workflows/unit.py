@@ -23,9 +23,14 @@ from workflows.ports import (
     Message,
     Outbox,
     Pages,
+    Posts,
+    Subscriptions,
     Timeline,
     Transaction,
 )
+
+# What shows an incident, refreshed together when it changes.
+_SHOWN = (EffectKind.TOPIC, EffectKind.CARD, EffectKind.ANNOUNCE, EffectKind.HOME)
 
 
 class Unit:
@@ -38,6 +43,8 @@ class Unit:
         self.pages: Pages = tx
         self.deadlines: Deadlines = tx
         self.outbox: Outbox = tx
+        self.posts: Posts = tx
+        self.subscriptions: Subscriptions = tx
         self.owed: list[Effect] = []
         self.wakeups: list[datetime] = []
         self._followups: FollowUpRecords | None = None
@@ -114,8 +121,11 @@ class Unit:
         if incident.id is not None and people:
             self.owe(Effect(EffectKind.INVITE, incident.id, {"people": list(people)}))
 
-    def refresh_topic(self, incident: Incident) -> None:
-        """Show priority, stage, state and commander in the channel topic (rendered when it is
-        performed, from the incident as it is then)."""
+    def refresh(self, incident: Incident) -> None:
+        """The incident changed: bring what shows it up to date — its channel's topic, its live
+        card, its announcement, the App Home of its people. Each is rendered when it is
+        performed, from the incident as it is then, so one of each per unit of work is enough."""
         assert incident.id is not None
-        self.owe(Effect(EffectKind.TOPIC, incident.id, {}))
+        for kind in _SHOWN:
+            if not any(e.kind == kind and e.incident_id == incident.id for e in self.owed):
+                self.owe(Effect(kind, incident.id, {}))

@@ -25,7 +25,13 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.calendars import person_feed_url
 from bot.commands import SLACK, Commands, DeclareForm, Invocation
-from bot.slack.blocks import ACTION_PREFIX, DECLARE_CALLBACK, declare_modal, read_declare_form
+from bot.slack.blocks import (
+    ACTION_PREFIX,
+    DECLARE_CALLBACK,
+    LINK_ACTION,
+    declare_modal,
+    read_declare_form,
+)
 from bot.slack.chat import slack_message, web_client
 from bot.slack.text import decode, person_of, slack_user_of, to_slack
 from workflows.context import Context
@@ -76,11 +82,16 @@ def build_slack(*, ctx: Context, settings: Settings) -> App:
     app.command("/oncall")(listeners.command)
     app.view(DECLARE_CALLBACK)(listeners.declare_submitted)
     app.action(_BUTTONS)(listeners.button)
+    app.action(re.compile(LINK_ACTION + r"_\d+"))(_only_ack)  # Slack opens the URL itself
     app.event("message")(listeners.message)
     app.event("app_mention")(listeners.mention)
     app.event("pin_added")(listeners.pin_added)
     app.event("reaction_added")(listeners.reaction_added)
     return app
+
+
+def _only_ack(ack: Ack) -> None:
+    ack()
 
 
 @contextmanager

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from bot.slack.text import SlackUserOf, link, to_slack
+from bot.slack.text import SlackUserOf, to_slack
 from workflows.incident.declare import DeclareRequest
 from workflows.ports import Message
 
@@ -19,35 +19,63 @@ URGENCIES = ("high", "low")
 Block = dict[str, Any]
 
 
+# A tone is shown as the header's coloured mark (Block Kit has no colour outside attachments).
+TONE_MARKS = {"critical": ":red_circle:", "warning": ":large_orange_circle:",
+              "good": ":large_green_circle:", "info": ":large_blue_circle:"}
+HEADER_LIMIT = 150  # Slack's limits: a header's text, a field's text, fields per section,
+FIELD_LIMIT = 2000  # elements per actions block, characters of a button's label
+FIELDS_PER_SECTION = 10
+ACTIONS_LIMIT = 25
+BUTTON_LABEL_LIMIT = 75
+LINK_ACTION = ACTION_PREFIX + "link"  # a URL button: Slack opens it; the click is only acked
+
+
 def message_blocks(
     message: Message, *, slack_user: SlackUserOf = lambda person: None
 ) -> list[Block]:
-    """A message as sections (mrkdwn), its links as a context line, its buttons as actions.
+    """A message as Block Kit: its title as a header (marked with its tone), its fields side by
+    side, its words as sections (mrkdwn), and its buttons and links (URL buttons) as actions.
 
     Workflow text is plain words: `to_slack` escapes it, so nothing in it is Slack markup but
     Firebell's own links and mentions (see `bot.slack.text`)."""
-    text = to_slack(message.text, slack_user=slack_user)
-    blocks: list[Block] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
-        for chunk in _chunks(text, SECTION_LIMIT)
-    ]
-    if message.links:
-        links = " · ".join(link(url, label) for label, url in message.links)
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": links}]})
-    if message.buttons:
-        elements = []
-        for button in message.buttons:
-            element: Block = {
-                "type": "button",
-                "action_id": ACTION_PREFIX + button.action,
-                "text": {"type": "plain_text", "text": button.label},
-                "value": button.value,
-            }
-            if button.style:
-                element["style"] = button.style
-            elements.append(element)
-        blocks.append({"type": "actions", "elements": elements})
+    blocks: list[Block] = []
+    if message.title:
+        mark = TONE_MARKS.get(message.tone or "", "")
+        header = f"{mark} {message.title}" if mark else message.title
+        blocks.append({"type": "header", "text": {"type": "plain_text", "emoji": True,
+                                                   "text": _cut(header, HEADER_LIMIT)}})
+    fields = [{"type": "mrkdwn",
+               "text": _cut(f"*{to_slack(label)}*\n{to_slack(value, slack_user=slack_user)}",
+                            FIELD_LIMIT)}
+              for label, value in message.fields]
+    for start in range(0, len(fields), FIELDS_PER_SECTION):
+        blocks.append({"type": "section", "fields": fields[start:start + FIELDS_PER_SECTION]})
+    if message.text.strip() or not blocks:
+        text = to_slack(message.text, slack_user=slack_user)
+        blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
+                   for chunk in _chunks(text, SECTION_LIMIT)]
+    elements: list[Block] = []
+    for button in message.buttons:
+        element: Block = {
+            "type": "button",
+            "action_id": ACTION_PREFIX + button.action,
+            "text": {"type": "plain_text", "text": _cut(button.label, BUTTON_LABEL_LIMIT)},
+            "value": button.value,
+        }
+        if button.style:
+            element["style"] = button.style
+        elements.append(element)
+    for number, (label, url) in enumerate(message.links):
+        elements.append({"type": "button", "action_id": f"{LINK_ACTION}_{number}",
+                         "text": {"type": "plain_text", "text": _cut(label, BUTTON_LABEL_LIMIT)},
+                         "url": url[:3000]})
+    for start in range(0, len(elements), ACTIONS_LIMIT):
+        blocks.append({"type": "actions", "elements": elements[start:start + ACTIONS_LIMIT]})
     return blocks
+
+
+def _cut(text: str, size: int) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"
 
 
 def _chunks(text: str, size: int) -> list[str]:

@@ -236,6 +236,14 @@ class SlackChat:
         with _slack("chat.update"):
             self.client.chat_update(channel=channel, ts=ts, **self._content(message))
 
+    def reply(self, *, ref: str, message: Message) -> str:
+        """Post in the thread of a message (`channel:ts`); returns the reply's `channel:ts`."""
+        channel, _, ts = ref.partition(":")
+        with _slack("chat.postMessage"):
+            response = self.client.chat_postMessage(
+                channel=channel, thread_ts=ts, **self._content(message), unfurl_links=False)
+        return f"{response['channel']}:{response['ts']}"
+
     def send_direct(self, *, person: str, message: Message) -> str:
         user = self._require_slack_id(person)
         with _slack("conversations.open"):

@@ -87,11 +87,12 @@ def test_paging_someone_without_a_slack_id_fails_clearly(chat: SlackChat) -> Non
         chat.send_direct(person="mallory", message=Message("hi"))
 
 
-def test_blocks_escape_text_and_show_links_as_context() -> None:
+def test_blocks_escape_text_and_show_links_as_url_buttons() -> None:
     blocks = message_blocks(Message("<b> & co", links=(("Runbook", "https://r.example/x"),)))
     assert blocks[0] == {"type": "section", "text": {"type": "mrkdwn", "text": "&lt;b&gt; &amp; co"}}
-    assert blocks[1] == {"type": "context", "elements": [
-        {"type": "mrkdwn", "text": "<https://r.example/x|Runbook>"}]}
+    assert blocks[1] == {"type": "actions", "elements": [
+        {"type": "button", "action_id": "firebell_link_0",
+         "text": {"type": "plain_text", "text": "Runbook"}, "url": "https://r.example/x"}]}
     long = message_blocks(Message("x" * 7000))
     assert [len(b["text"]["text"]) for b in long] == [3000, 3000, 1000]
 

@@ -22,6 +22,7 @@ from workflows.catalog.sections import (
     DEFAULT_MATRIX,
     DEFAULT_RESPONSE,
     Access,
+    Announcements,
     BusinessHours,
     CatalogError,
     DurationField,
@@ -77,6 +78,7 @@ class Catalog(BaseModel):
     postmortem: PostmortemPolicy = PostmortemPolicy()
     handoff_after: DurationField = Duration(8 * 3600)  # remind the commander to hand off
     access: Access = Access()  # who may change things (workflows/access.py)
+    announcements: Announcements = Announcements()  # where stakeholders follow P1/P2 incidents
 
     _index: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
 

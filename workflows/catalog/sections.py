@@ -374,6 +374,14 @@ class BusinessHours(_Weekly):
         return value
 
 
+class Announcements(_Model):
+    """Where stakeholders follow incidents: one message per incident, kept current."""
+
+    slack_channel: str | None = None
+    teams_channel: str | None = None
+    priorities: list[Priority] = ["P1", "P2"]  # which incidents are announced
+
+
 class NotificationClock(_Model):
     """A duty to notify someone (a regulator, customers) within a time of an incident's discovery."""
 

@@ -153,7 +153,7 @@ def _welcome(ctx: Context, uow: Unit, incident: Incident, *, paged: list[str]) -
         ("Dashboard", url) for url in service.dashboards
     )
     uow.post(incident, Message(text, buttons=buttons, links=links))
-    uow.refresh_topic(incident)
+    uow.refresh(incident)
     uow.invite(incident, paged)
 
 

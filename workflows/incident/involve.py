@@ -67,7 +67,7 @@ def reassign(ctx: Context, *, incident_id: int, target: str, actor: str) -> Inci
         uow.post(incident, Message(render(
             "reassigned", incident=incident, target=target, actor=ctx.display(actor),
             paged=[str(ctx.display(p)) for p in people])))
-        uow.refresh_topic(incident)
+        uow.refresh(incident)
     return incident
 
 

@@ -32,7 +32,7 @@ def mitigate(ctx: Context, *, incident_id: int, actor: str) -> Incident:
         uow.incidents.save_incident(incident)
         record(uow, incident, kind="mitigated", at=ctx.now(), actor=actor)
         uow.post(incident, Message(render("mitigated", incident=incident, actor=ctx.display(actor))))
-        uow.refresh_topic(incident)
+        uow.refresh(incident)
     return incident
 
 
@@ -62,7 +62,7 @@ def resolve_in(
         monitor_for=format_duration(watch.seconds) if watch else None,
         postmortem_due=_postmortem_due(ctx, incident),
     )))
-    uow.refresh_topic(incident)
+    uow.refresh(incident)
     if watch:
         due = now + timedelta(seconds=watch.seconds)
         assert incident.id is not None
@@ -96,7 +96,7 @@ def reopen_in(
     why = f": {reason}" if reason else ""
     uow.post(incident, Message(render(
         "reopened", incident=incident, actor=ctx.display(actor), reason=reason)))
-    uow.refresh_topic(incident)
+    uow.refresh(incident)
     sync_ticket_effect(ctx, uow, incident, f"reopened{why}")
     response = ctx.catalog.response_for(incident.priority)
     if not held and response.page:
@@ -166,7 +166,7 @@ def retriage_in(
     sync_ticket_effect(ctx, uow, incident, text)
     uow.post(incident, Message(render("priority_changed", incident=incident, before=before,
                                       severity=severity, reason=reason)))
-    uow.refresh_topic(incident)
+    uow.refresh(incident)
     assert incident.id is not None
     pages = ctx.catalog.response_for(incident.priority).page
     if pages and not ctx.catalog.response_for(before).page:
@@ -194,7 +194,7 @@ def _close(
     postmortem = uow.followups.postmortem(incident.id)  # the close says what is left of it
     uow.post(incident, Message(render("closed", incident=incident, watch=watch, ttr=ttr,
                                       postmortem=postmortem.state.value if postmortem else None)))
-    uow.refresh_topic(incident)
+    uow.refresh(incident)
 
 
 def _postmortem_due(ctx: Context, incident: Incident) -> str | None:

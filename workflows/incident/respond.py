@@ -52,7 +52,7 @@ def acknowledge_in(
     uow.post(incident,
         Message(render("acknowledged", incident=incident, person=ctx.display(person), after=after)),
     )
-    uow.refresh_topic(incident)
+    uow.refresh(incident)
     settle_page_messages(uow, incident)
     return incident
 
@@ -84,7 +84,7 @@ def post_status(
             "status_update", incident=incident, stage=parsed.value, text=text,
             author=ctx.display(author),
         )))
-        uow.refresh_topic(incident)
+        uow.refresh(incident)
         uow.deadlines.cancel_deadlines(incident_id=incident_id, kinds=(DeadlineKind.UPDATE_REMINDER,))
         _schedule_reminder(ctx, uow, incident)
     return incident
@@ -153,7 +153,7 @@ def set_role(ctx: Context, *, incident_id: int, role: str, person: str, actor: s
             "role_set", role=ROLES[role], person=ctx.display(person),
             previous=ctx.display(previous) if previous else None)))
         uow.invite(incident, [person])
-        uow.refresh_topic(incident)
+        uow.refresh(incident)
     return incident
 
 

@@ -82,5 +82,5 @@ def mark_notified(ctx: Context, *, incident_id: int, clock_id: str, actor: str) 
                text=f"{clock_id} done")
         assert incident.id is not None
         uow.post(incident, Message(render("clock_done", clock=clock_id, actor=ctx.display(actor))))
-        uow.refresh_topic(incident)
+        uow.refresh(incident)
     return incident
