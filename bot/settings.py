@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     jira_webhook_secret: str | None = None  # signs Jira admin webhooks (POST /webhooks/jira)
     github_webhook_secret: str | None = None  # signs GitHub webhooks (POST /webhooks/github)
     public_url: str | None = None
+    # Email (adapters/smtp.py): SMTP_URL (smtp://user:pass@host:587?starttls=true, smtps://...
+    # for implicit TLS), or host, port, user, password and STARTTLS one by one; SMTP_FROM sends.
+    smtp_url: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int | None = None  # default: 465 for smtps, 587 with STARTTLS, else 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_from: str | None = None
     firebell_poll_seconds: float = 15.0
     firebell_workers: int = 1  # server processes (replicas on one host); >1 wants PostgreSQL
     # How long a page's delivery is held before another attempt may settle it with the provider;
@@ -54,6 +63,10 @@ class Settings(BaseSettings):
     @property
     def twilio_enabled(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from_number)
+
+    @property
+    def smtp_enabled(self) -> bool:
+        return bool(self.smtp_url or self.smtp_host)
 
     @property
     def teams_enabled(self) -> bool:
