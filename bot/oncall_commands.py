@@ -26,7 +26,11 @@ from workflows.times import parse_time
 def who(call: Call, args: Args) -> Reply:
     """Who is on call now and next, for a team, service or schedule (all when none is named)."""
     catalog = call.ctx.catalog
-    answers = queries.who_is_on_call(catalog, query=args.text or None, at=call.ctx.now())
+    try:
+        answers = queries.who_is_on_call(catalog, query=args.text or None, at=call.ctx.now())
+    except queries.Ambiguous as ambiguous:  # a question back, with the choices: not an error
+        return Reply(render("oncall_choices", query=ambiguous.query, close=ambiguous.close,
+                            choices=ambiguous.choices))
 
     def names(people: list[str]) -> str:
         return ", ".join(call.mention(p) for p in people)

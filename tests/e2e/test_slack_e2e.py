@@ -39,10 +39,13 @@ def h(tmp_path: Path, clock: FakeClock, database_url: str) -> Iterator[Harness]:
 
 
 def _actions(call: Any) -> dict[str, str]:
-    """action_id -> value of the buttons in a chat.postMessage call."""
+    """action_id -> value of the (non-URL) buttons in a chat.postMessage call."""
     return {element["action_id"]: element["value"]
             for block in call.params.get("blocks") or [] if block["type"] == "actions"
-            for element in block["elements"]}
+            for element in block["elements"] if "url" not in element}
+
+
+PAGE_ACTIONS = ("firebell_ack", "firebell_pass", "firebell_snooze")
 
 
 def _declare(h: Harness, title: str, *, user: str = "U0BOB") -> tuple[int, str]:
@@ -91,17 +94,21 @@ def test_declare_through_the_modal_page_escalate_ack_resolve(h: Harness, clock: 
     assert incident.declared_by == "bob" and incident.commander == "bob"
 
     page_to_alice = h.fake.wait_for(lambda: h.fake.direct_messages("U0ALICE"))
-    assert _actions(page_to_alice[0]) == {"firebell_ack": str(incident.id)}
+    assert _actions(page_to_alice[0]) == dict.fromkeys(PAGE_ACTIONS, str(incident.id))
     assert h.fake.calls_to("conversations.open", users="U0ALICE")
     h.fake.wait_for(lambda: len(h.fake.calls_to("conversations.invite")) == 2)
     invited = {c.params["users"] for c in h.fake.calls_to("conversations.invite", channel=channel)}
     assert invited == {"U0BOB", "U0ALICE"}
     [topic] = h.fake.calls_to("conversations.setTopic", channel=channel)
     assert topic.params["topic"].startswith("P1 | Investigating | triggered | IC: Bob Brandt")
-    welcome = h.fake.calls_to("chat.postMessage", channel=channel)[0]
+    welcome, card = h.fake.calls_to("chat.postMessage", channel=channel)[:2]
     assert "Checkout down" in welcome.params["text"]
-    assert _actions(welcome) == {"firebell_ack": str(incident.id),
-                                 "firebell_resolve": str(incident.id)}
+    assert _actions(welcome) == {}  # what goes stale is on the live card
+    assert _actions(card) == dict.fromkeys(
+        ("firebell_ack", "firebell_status", "firebell_role", "firebell_escalate",
+         "firebell_resolve"), str(incident.id))
+    assert card.params["blocks"][0]["type"] == "header"
+    [pinned] = h.fake.calls_to("pins.add", channel=channel)
     assert h.fake.direct_messages("U0BOB") == []
 
     # Nobody acknowledges within 30s: step 2 pages Bob.
@@ -318,16 +325,33 @@ def test_after_an_ack_every_page_dm_is_edited_in_place_without_its_button(
     clock.advance(timedelta(seconds=31))
     h.firebell.tick()
     [bob_page] = h.fake.wait_for(lambda: h.fake.direct_messages("U0BOB"))
-    assert _actions(bob_page) == {"firebell_ack": str(incident_id)}
+    assert _actions(bob_page) == dict.fromkeys(PAGE_ACTIONS, str(incident_id))
 
     response, key = h.slack.button("ack", str(incident_id), user="U0BOB", channel="DU0BOB")
     assert response.status_code == 200
     h.fake.wait_for_response(key)
-    edits = h.fake.wait_for(lambda: len(h.fake.calls_to("chat.update")) >= 2
-                            and h.fake.calls_to("chat.update"))
+    def dm_edits() -> list[Any]:
+        return [c for c in h.fake.calls_to("chat.update") if c.params["channel"].startswith("D")]
+
+    edits = h.fake.wait_for(lambda: len(dm_edits()) >= 2 and dm_edits())
     edited = {(c.params["channel"], c.params["ts"]) for c in edits}
     sent = {(dm, h.fake.history[dm][0]["ts"]) for dm in ("DU0ALICE", "DU0BOB")}
     assert sent <= edited
     for call in edits:
         assert "Acknowledged by Bob Brandt" in call.params["text"]
         assert _actions(call) == {}  # no live Acknowledge button is left
+
+    # The live card in the channel is edited in place too: the state, and no Acknowledge.
+    [incident] = h.incidents()
+    [card] = [c for c in h.fake.calls_to("chat.postMessage", channel=incident.channel)
+              if c.params["blocks"][0]["type"] == "header"]
+    card_ts = h.fake.history[incident.channel][1]["ts"]
+
+    def card_edits() -> list[Any]:
+        return [c for c in h.fake.calls_to("chat.update", channel=incident.channel)
+                if c.params["ts"] == card_ts and "Acknowledged by Bob Brandt" in str(c.params)]
+
+    [edit, *_] = h.fake.wait_for(card_edits)
+    assert "firebell_ack" not in _actions(edit) and "firebell_status" in _actions(edit)
+    assert len([c for c in h.fake.calls_to("chat.postMessage", channel=incident.channel)
+                if c.params["blocks"][0]["type"] == "header"]) == 1  # one card, edited

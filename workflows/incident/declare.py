@@ -11,9 +11,8 @@ from workflows.incident.ack_due import schedule_ack_due
 from workflows.intake.tickets import open_ticket_effect
 from workflows.model import Deadline, DeadlineKind, Incident, State
 from workflows.paging.clocks import start_clocks
-from workflows.paging.delivery import ack_button
 from workflows.paging.escalation import start_escalation
-from workflows.ports import Button, InvalidRequest, Message
+from workflows.ports import InvalidRequest, Message
 from workflows.render import render
 from workflows.unit import Unit
 
@@ -148,11 +147,9 @@ def _welcome(ctx: Context, uow: Unit, incident: Incident, *, paged: list[str]) -
         paged=[ctx.display(p) for p in paged],
         update_every=format_duration(response.update_every.seconds) if response.update_every else None,
     )
-    buttons = (ack_button(incident), Button("resolve", "Resolve", str(incident.id), "danger"))
-    links = tuple(("Runbook", service.runbook) for _ in [0] if service.runbook) + tuple(
-        ("Dashboard", url) for url in service.dashboards
-    )
-    uow.post(incident, Message(text, buttons=buttons, links=links))
+    # Its buttons and links are on the live card (workflows/incident/card.py), which is kept
+    # current; this introduction says who and why once, and carries nothing that goes stale.
+    uow.post(incident, Message(text))
     uow.refresh(incident)
     uow.invite(incident, paged)
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from workflows.context import Context, record
-from workflows.durations import format_duration
+from workflows.durations import format_duration, parse_duration
 from workflows.model import ROLES, Deadline, DeadlineKind, Incident, PageStatus, Stage, State
+from workflows.outbox import Effect, EffectKind
 from workflows.paging.delivery import incident_paging, settle_page_messages
-from workflows.ports import InvalidRequest, Message
+from workflows.paging.escalation import snooze_escalation
+from workflows.ports import Button, InvalidRequest, Message
 from workflows.render import render
+from workflows.stakeholders import notify_stakeholders
+from workflows.status_page import publish_update
 from workflows.unit import Unit
 
 # Unanswered reminders back off: after the n-th in a row the next waits `update_every` × 2^n,
@@ -68,22 +72,44 @@ def acknowledge_page(ctx: Context, *, person: str, incident_id: int | None = Non
     return acknowledge(ctx, incident_id=incident_id, person=person)
 
 
+AUDIENCES = ("internal", "stakeholders", "public")
+
+
 def post_status(
-    ctx: Context, *, incident_id: int, stage: str, text: str, author: str
+    ctx: Context, *, incident_id: int, stage: str, text: str, author: str,
+    audience: tuple[str, ...] = ("internal",),
 ) -> Incident:
-    """A status update with its stage; restarts the clock of the update reminder."""
+    """A status update with its stage; restarts the clock of the update reminder.
+
+    `audience`: who reads it besides the channel (always): "stakeholders" (the announcement's
+    thread, the followers of the incident and its service), "public" (the status page)."""
     parsed = Stage.parse(stage)
+    unknown = set(audience) - set(AUDIENCES)
+    if unknown:
+        raise InvalidRequest(f"unknown audience {', '.join(sorted(unknown))}: use "
+                             f"{', '.join(AUDIENCES)}")
+    audience = tuple(a for a in AUDIENCES if a in {"internal", *audience})
+    if "public" in audience and not text.strip():
+        raise InvalidRequest("a public update needs words for the status page")
     with ctx.unit() as uow:
         incident = _open_incident(uow, incident_id)
         now = ctx.now()
         incident.stage, incident.last_update_at = parsed, now
         uow.incidents.save_incident(incident)
         record(uow, incident, kind="status_update", at=now, actor=author, text=text,
-               data={"stage": parsed.value})
+               data={"stage": parsed.value, "audience": list(audience)})
         uow.post(incident, Message(render(
             "status_update", incident=incident, stage=parsed.value, text=text,
-            author=ctx.display(author),
+            author=ctx.display(author), audience=audience[1:],
         )))
+        if "stakeholders" in audience:
+            update = render("stakeholder_update", incident=incident, stage=parsed.value,
+                            text=text, private=incident.security)
+            uow.owe(Effect(EffectKind.ANNOUNCE, incident.id, {"reply": update}))
+            notify_stakeholders(ctx, uow, incident, subject=f"{incident.ref} {parsed.value}: "
+                                f"{incident.title}", text=update)
+        if "public" in audience:
+            publish_update(ctx, uow, incident, stage=parsed.value, text=text)
         uow.refresh(incident)
         uow.deadlines.cancel_deadlines(incident_id=incident_id, kinds=(DeadlineKind.UPDATE_REMINDER,))
         _schedule_reminder(ctx, uow, incident)
@@ -107,10 +133,12 @@ def remind(
     gap = _gap(every.seconds, count)
     record(uow, incident, kind="update_reminder", at=ctx.now(), text=f"no update for {since}",
            data={"reminder": count})
+    value = str(incident.id)
     uow.post(incident, Message(render(
         "reminder", incident=incident, since=since, every=format_duration(every.seconds),
         commander=ctx.display(incident.commander), next=format_duration(int(gap.total_seconds())),
-    )))
+    ), buttons=(Button("status", "Update status", value, "primary"),
+                Button("snooze", "Snooze 30m", value))))
     _schedule_reminder(ctx, uow, incident, after=gap, count=count + 1)
 
 
@@ -132,6 +160,38 @@ def _schedule_reminder(
         return
     due = ctx.now() + (after or timedelta(seconds=every.seconds))
     uow.schedule(Deadline(incident.id, DeadlineKind.UPDATE_REMINDER, due, {"reminder": count}))
+
+
+REMINDER_SNOOZE = timedelta(minutes=30)
+
+
+def snooze(ctx: Context, *, incident_id: int, person: str, delay: str | None = None) -> str:
+    """Snooze what is nagging about the incident: while it pages nobody has acknowledged, the
+    escalation (5m by default); after, the status-update reminders (30m by default). A
+    conscious delay, on the timeline. Returns what was snoozed and until when."""
+    wait = parse_duration(delay).as_timedelta() if delay else None
+    with ctx.reading() as uow:
+        incident = uow.incidents.get_incident(incident_id)
+    if incident.state == State.TRIGGERED:
+        until = snooze_escalation(ctx, incident_id=incident_id, person=person,
+                                  **({"delay": wait} if wait else {}))
+        return f"the escalation of {incident.ref} until {until:%H:%M} UTC"
+    wait = wait or REMINDER_SNOOZE
+    if wait > MAX_REMINDER_GAP:
+        raise InvalidRequest(f"a snooze lasts at most {format_duration(int(MAX_REMINDER_GAP.total_seconds()))}")
+    with ctx.unit() as uow:
+        incident = _open_incident(uow, incident_id)
+        if not _wants_updates(incident) or ctx.catalog.response_for(incident.priority).update_every is None:
+            raise InvalidRequest(f"{incident.ref} sends no update reminders")
+        pending = [d for d in uow.deadlines.pending_deadlines(incident_id)
+                   if d.kind == DeadlineKind.UPDATE_REMINDER]
+        count = max([int(d.data.get("reminder", 1)) for d in pending] or [1])
+        uow.deadlines.cancel_deadlines(incident_id=incident_id, kinds=(DeadlineKind.UPDATE_REMINDER,))
+        _schedule_reminder(ctx, uow, incident, after=wait, count=count)
+        seconds = int(wait.total_seconds())
+        record(uow, incident, kind="reminders_snoozed", at=ctx.now(), actor=person,
+               text=f"update reminders wait {format_duration(seconds)}", data={"seconds": seconds})
+    return f"the update reminders of {incident.ref} for {format_duration(seconds)}"
 
 
 def set_role(ctx: Context, *, incident_id: int, role: str, person: str, actor: str) -> Incident:

@@ -169,12 +169,11 @@ def deliver_page(ctx: Context, page_id: int, *, retry: bool = False, reason: str
     text = render(
         "page", incident=incident, step=page.step, round=page.round, ack_within=ack_within,
         channel_ref=where, direct=page.step == DIRECT, reason=reason,
-        acknowledged=incident.state != State.TRIGGERED,
+        acknowledged=incident.state != State.TRIGGERED, why=why_paged(ctx, incident, page),
     )
     try:
         page.ref = ctx.pagers[page.channel].send_page(
-            page=page, incident=incident, message=Message(text, buttons=(ack_button(incident),))
-        )
+            page=page, incident=incident, message=page_message(ctx, incident, text))
         page.status, page.sent_at = PageStatus.SENT, ctx.now()
     except ExternalServiceError as error:
         page.status, page.error = PageStatus.FAILED, str(error)
@@ -355,6 +354,46 @@ def incident_paging(uow: Unit, *, person: str, incidents: list[Incident]) -> Inc
     if not paged:
         raise InvalidRequest(f"{person} has no unacknowledged page")
     return max(paged, key=lambda pair: pair[0])[1]
+
+
+def page_message(ctx: Context, incident: Incident, text: str) -> Message:
+    """What a page says where it can show more than words (a chat DM): a header in the
+    priority's colour, the way into the channel, the runbook and dashboards, and the actions
+    of someone just woken: Acknowledge, Escalate (hand it to the next step now), Snooze 5m."""
+    service = ctx.catalog.service(incident.service)
+    links = [("Open the channel", url) for url in
+             [ctx.chat.channel_url(incident.channel) if incident.channel else None] if url]
+    links += [("Runbook", service.runbook)] if service.runbook else []
+    links += [("Dashboard", url) for url in service.dashboards]
+    value = str(incident.id)
+    buttons = (ack_button(incident), Button("pass", "Escalate", value),
+               Button("snooze", "Snooze 5m", value))
+    drill = "[DRILL] " if incident.drill else ""
+    return Message(text, buttons=buttons, links=tuple(links),
+                   title=f"{drill}Paged: {incident.ref} ({incident.priority}) {incident.title}",
+                   tone="critical" if incident.priority == "P1" else "warning")
+
+
+def why_paged(ctx: Context, incident: Incident, page: Page) -> str | None:
+    """Why this person: the escalation step that named them and the schedules or people in it."""
+    if page.step == DIRECT or page.step >= len(incident.policy):
+        return None
+    names = []
+    for target in incident.policy[page.step].targets:
+        kind, _, name = target.partition(":")
+        try:
+            if kind == "schedule":
+                names.append(ctx.catalog.schedule(name).name or name)
+            elif kind == "team":
+                names.append(f"team {ctx.catalog.team(name).name}")
+            elif kind == "group":
+                names.append(f"group {name}")
+            else:
+                names.append(ctx.display(name or kind) or target)
+        except LookupError:
+            names.append(target)  # renamed since the incident began: as it was then
+    return (f"step {page.step + 1} of {len(incident.policy)} of the escalation policy "
+            f"({', '.join(names)})")
 
 
 def ack_button(incident: Incident) -> Button:

@@ -20,7 +20,7 @@ from workflows.model import (
 )
 from workflows.oncall.schedules import resolve_targets
 from workflows.paging.delivery import queue_pages
-from workflows.ports import Message
+from workflows.ports import InvalidRequest, Message
 from workflows.render import render
 from workflows.unit import Unit
 
@@ -132,28 +132,90 @@ def on_ack_timeout(
     ):
         return  # acknowledged, resolved, or an older step: nothing to do
     timeout = format_duration(incident.policy[step].ack_timeout_seconds)
-    step += 1
+    _next_step(ctx, uow, incident, why=f"no acknowledgement within {timeout}", timeout=timeout)
+
+
+def escalate_now(ctx: Context, *, incident_id: int, actor: str) -> list[str]:
+    """Someone paged hands the incident on: the next step of the policy is paged now, without
+    waiting for the ack timeout (PagerDuty's "Escalate"). Returns who was paged."""
+    with ctx.unit() as uow:
+        incident = uow.incidents.get_incident(incident_id, for_update=True)
+        if incident.state != State.TRIGGERED:
+            raise InvalidRequest(f"{incident.ref} is {incident.state.value}: nobody is being "
+                                 "paged any more")
+        if not incident.policy:
+            raise InvalidRequest(f"{incident.ref} has no escalation policy to go on with")
+        assert incident.id is not None
+        uow.deadlines.cancel_deadlines(incident_id=incident.id, kinds=(DeadlineKind.ESCALATE,))
+        return _next_step(ctx, uow, incident, why=f"escalated by {ctx.display(actor)}",
+                          actor=actor)
+
+
+SNOOZE = timedelta(minutes=5)
+MAX_SNOOZE = timedelta(minutes=30)  # in all, per incident: a snooze is a delay, not a silence
+
+
+def snooze_escalation(
+    ctx: Context, *, incident_id: int, person: str, delay: timedelta = SNOOZE
+) -> datetime:
+    """A paged person asks for a moment: the next escalation step waits `delay` from now
+    instead of its ack timeout (a conscious delay, on the timeline; at most `MAX_SNOOZE` per
+    incident). Returns when the escalation goes on."""
+    with ctx.unit() as uow:
+        incident = uow.incidents.get_incident(incident_id, for_update=True)
+        if incident.state != State.TRIGGERED:
+            raise InvalidRequest(f"{incident.ref} is {incident.state.value}: nothing to snooze")
+        assert incident.id is not None
+        snoozed = sum(int(e.data.get("seconds", 0)) for e in uow.timeline.events(incident.id)
+                      if e.kind == "snoozed")
+        if timedelta(seconds=snoozed) + delay > MAX_SNOOZE:
+            raise InvalidRequest(
+                f"{incident.ref} was snoozed for {format_duration(snoozed)} already (at most "
+                f"{format_duration(int(MAX_SNOOZE.total_seconds()))}): acknowledge it or escalate")
+        step, round = incident.escalation_step, incident.escalation_round
+        uow.deadlines.cancel_deadlines(incident_id=incident.id, kinds=(DeadlineKind.ESCALATE,))
+        until = ctx.now() + delay
+        uow.schedule(Deadline(incident.id, DeadlineKind.ESCALATE, until,
+                              {"step": step, "round": round}))
+        seconds = int(delay.total_seconds())
+        record(uow, incident, kind="snoozed", at=ctx.now(), actor=person,
+               text=f"escalation waits {format_duration(seconds)}",
+               data={"seconds": seconds, "until": until.isoformat()})
+        uow.post(incident, Message(render(
+            "snoozed", incident=incident, person=ctx.display(person),
+            delay=format_duration(seconds))))
+    return until
+
+
+def _next_step(
+    ctx: Context, uow: Unit, incident: Incident, *, why: str, timeout: str | None = None,
+    actor: str | None = None,
+) -> list[str]:
+    step, round = incident.escalation_step + 1, incident.escalation_round
     if step >= len(incident.policy):
         step, round = 0, round + 1
     if round > incident.policy_repeat:
         record(uow, incident, kind="escalation_exhausted", at=ctx.now(), text="no more steps")
         uow.post(incident, Message(render("escalated", incident=incident, exhausted=True)))
-        return
+        return []
     people = _page_step(ctx, uow, incident, step=step, round=round)
     record(
         uow,
         incident,
         kind="escalated",
         at=ctx.now(),
-        text=f"no acknowledgement within {timeout}: step {step + 1}, round {round + 1}",
+        actor=actor,
+        text=f"{why}: step {step + 1}, round {round + 1}",
         data={"step": step, "round": round, "people": people},
     )
     text = render(
         "escalated", incident=incident, exhausted=False, timeout=timeout, step=step,
         round=round, people=[ctx.display(p) for p in people] or ["nobody (empty step)"],
+        by=ctx.display(actor) if actor else None,
     )
     uow.post(incident, Message(text))
     uow.invite(incident, people)
+    return people
 
 
 def _page_step(
