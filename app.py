@@ -137,7 +137,8 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
         from bot.slack.chat import SlackChat, SlackPager
 
         slack_chat = SlackChat.create(
-            token=settings.slack_bot_token or "", base_url=settings.slack_api_url, catalog=catalog
+            token=settings.slack_bot_token or "", base_url=settings.slack_api_url, catalog=catalog,
+            calendar_url=_calendar_url(settings),  # shown on the person's App Home
         )
         chat, pagers["chat"] = slack_chat, SlackPager(slack_chat)
         if teams_parts is not None:
@@ -228,6 +229,20 @@ def _teams_chat(settings: Settings, *, catalog: Catalog, store: SqlStore, clock:
 def _teams_team_channel(team: Team | Announcements) -> str | None:
     """Where a team's notices go when Teams is the only chat."""
     return team.teams_channel
+
+
+def _calendar_url(settings: Settings) -> Callable[[str], str | None]:
+    """A person's calendar feed URL; None without FIREBELL_CALENDAR_SECRET and PUBLIC_URL."""
+    from bot.calendars import person_feed_url
+
+    secret, public_url = settings.firebell_calendar_secret, settings.public_url
+
+    def calendar_url(person: str) -> str | None:
+        if not (secret and public_url):
+            return None
+        return person_feed_url(public_url=public_url, secret=secret, person=person)
+
+    return calendar_url
 
 
 def _teams_front_end(settings: Settings, *, ctx: Context, parts: tuple[Any, Any, Any]) -> Any:

@@ -22,6 +22,7 @@ from bot.slack.chat import SlackChat, SlackPager
 from bot.teams.chat import TeamsChat, TeamsPager
 from workflows.catalog.model import Catalog, Team
 from workflows.catalog.sections import Announcements
+from workflows.home import Home
 from workflows.model import Incident, Page
 from workflows.ports import ChatPort, ExternalServiceError, HistoryPage, Message, MessageUpdates
 
@@ -48,7 +49,8 @@ def _all_failed(failures: list[ExternalServiceError]) -> ExternalServiceError:
 
 class MixedChat:
     """`ChatPort` over Slack and Teams (and `PlatformChats`, `KeyedPosting`, `Pinning`,
-    `UserGroups`, `ChannelHistory`, `FileUpload`, each where the channel's platform has it)."""
+    `UserGroups`, `ChannelHistory`, `FileUpload`, `HomePages`, each where the channel's
+    platform has it)."""
 
     def __init__(self, slack: SlackChat, teams: TeamsChat, *, catalog: Catalog) -> None:
         self.slack = slack
@@ -149,6 +151,10 @@ class MixedChat:
         """`Pinning`: Slack pins; a Teams bot cannot, so a Teams channel keeps it unpinned."""
         if platform_of(channel) == SLACK:
             self.slack.pin(channel=channel, message_id=message_id)
+
+    def publish_home(self, *, person: str, home: Home) -> None:
+        """`HomePages`: Slack's App Home; a person only on Teams has none."""
+        self.slack.publish_home(person=person, home=home)
 
     def set_user_group(self, *, group: str, people: list[str]) -> None:
         """`UserGroups`: Slack's; its members are the people who are on Slack."""

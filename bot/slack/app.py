@@ -33,8 +33,10 @@ from bot.slack.blocks import (
     read_declare_form,
 )
 from bot.slack.chat import slack_message, web_client
+from bot.slack.home import HOME_CALENDAR, HOME_COVER, HOME_DECLARE, HOME_SWAP
 from bot.slack.text import decode, person_of, slack_user_of, to_slack
 from workflows.context import Context
+from workflows.home import publish_home
 from workflows.incident import capture
 from workflows.incident.declare import declare
 from workflows.ports import FirebellError
@@ -87,6 +89,11 @@ def build_slack(*, ctx: Context, settings: Settings) -> App:
     app.event("app_mention")(listeners.mention)
     app.event("pin_added")(listeners.pin_added)
     app.event("reaction_added")(listeners.reaction_added)
+    app.event("app_home_opened")(listeners.home_opened)  # the App Home (bot/slack/home.py)
+    app.action(HOME_DECLARE)(listeners.home_declare)
+    app.action(HOME_SWAP)(listeners.home_swap)
+    app.action(HOME_COVER)(listeners.home_cover)
+    app.action(HOME_CALENDAR)(_only_ack)  # a URL button: Slack opens the feed itself
     return app
 
 
@@ -301,3 +308,49 @@ class _Listeners:
         query = match.group("query").strip().rstrip("?!. ").strip()
         with _answering(tell):
             tell(self.commands.oncall(query).text)
+
+    # the App Home: published when opened; its buttons run the same words as the commands ----
+    def home_opened(self, event: dict[str, Any]) -> None:
+        if event.get("tab") == "home" and event.get("user"):
+            self._later(self._publish_home, str(event["user"]))
+
+    def _publish_home(self, user: str) -> None:
+        publish_home(self.ctx, person=self.commands.actor(user))
+
+    def home_declare(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        self._later(self._home_declare, body, client)
+
+    def _home_declare(self, body: dict[str, Any], client: WebClient) -> None:
+        user = body["user"]["id"]
+        tell = self._tell_in_dm(client, user)
+        with _answering(tell):
+            reply = self.commands.handle(Invocation(command="incident", text="declare", user=user,
+                                                    channel=None))
+            if reply.form is None:
+                tell(reply.text)
+                return
+            client.views_open(trigger_id=body["trigger_id"],
+                              view=self._declare_view(reply.form, {}))
+
+    def home_swap(self, ack: Ack, body: dict[str, Any], action: dict[str, Any],
+                  client: WebClient) -> None:
+        ack()
+        self._later(self._home_oncall, body["user"]["id"], f"swap {action.get('value') or ''}",
+                    client)
+
+    def home_cover(self, ack: Ack, body: dict[str, Any], action: dict[str, Any],
+                   client: WebClient) -> None:
+        ack()
+        chosen = (action.get("selected_option") or {}).get("value") or ""
+        self._later(self._home_oncall, body["user"]["id"], f"cover {chosen}", client)
+
+    def _home_oncall(self, user: str, text: str, client: WebClient) -> None:
+        tell = self._tell_in_dm(client, user)
+        with _answering(tell):
+            tell(self.commands.handle(Invocation(command="oncall", text=text.strip(), user=user,
+                                                 channel=None)).text)
+
+    def _tell_in_dm(self, client: WebClient, user: str) -> Tell:
+        """The App Home has no channel to answer in: the answer is a direct message."""
+        return lambda text: client.chat_postMessage(channel=user, text=self._out(text))

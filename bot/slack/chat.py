@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -17,8 +17,10 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry import RateLimitErrorRetryHandler, default_retry_handlers
 
 from bot.slack.blocks import ACTION_PREFIX, message_blocks
+from bot.slack.home import home_view
 from bot.slack.text import PersonOf, decode, neutralise, person_of, slack_user_of, to_slack
 from workflows.catalog.model import Catalog, Person
+from workflows.home import Home
 from workflows.model import Incident, Page
 from workflows.ports import (
     ChatFile,
@@ -99,13 +101,17 @@ def _code(error: SlackApiError) -> str:
 class SlackChat:
     """`ChatPort` (and `Pinning`) over the Slack Web API."""
 
-    def __init__(self, client: WebClient, *, catalog: Catalog) -> None:
+    def __init__(self, client: WebClient, *, catalog: Catalog,
+                 calendar_url: Callable[[str], str | None] = lambda person: None) -> None:
         self.client = client
         self.catalog = catalog
+        self.calendar_url = calendar_url  # a person's calendar feed, shown on their home
 
     @classmethod
-    def create(cls, *, token: str, base_url: str, catalog: Catalog) -> SlackChat:
-        return cls(web_client(token=token, base_url=base_url), catalog=catalog)
+    def create(cls, *, token: str, base_url: str, catalog: Catalog,
+               calendar_url: Callable[[str], str | None] = lambda person: None) -> SlackChat:
+        return cls(web_client(token=token, base_url=base_url), catalog=catalog,
+                   calendar_url=calendar_url)
 
     # person ids -> Slack ids ------------------------------------------------
     def slack_id(self, person: str) -> str | None:
@@ -256,6 +262,17 @@ class SlackChat:
         with _slack("pins.add", harmless={"already_pinned"}):
             self.client.pins_add(channel=channel, timestamp=timestamp)
 
+
+    # HomePages -------------------------------------------------------------------
+    def publish_home(self, *, person: str, home: Home) -> None:
+        """The person's App Home (`views.publish`); a person without a Slack id has none."""
+        user = self.slack_id(person)
+        if user is None:
+            return
+        view = home_view(home, slack_user=slack_user_of(self.catalog),
+                         calendar_url=self.calendar_url(home.person) if home.known else None)
+        with _slack("views.publish"):
+            self.client.views_publish(user_id=user, view=view)
 
     # UserGroups -----------------------------------------------------------------
     def set_user_group(self, *, group: str, people: list[str]) -> None:

@@ -41,6 +41,7 @@ class FakeSlack:
         self.history: dict[str, list[dict[str, Any]]] = {}  # channel -> messages, oldest first
         self.user_groups: dict[str, list[str]] = {}
         self.uploads: dict[str, dict[str, Any]] = {}  # file id -> name, title, content
+        self.homes: dict[str, dict[str, Any]] = {}  # user id -> the App Home view published last
         self._fail_next: dict[str, int] = {}  # method -> Retry-After seconds
         self.faults = FaultPlan()  # delays, hangs, failures, and every call's arrival
         self._lock = threading.Lock()
@@ -196,6 +197,13 @@ class FakeSlack:
             view = params.get("view")
             view = json.loads(view) if isinstance(view, str) else view
             return {"view": {**(view or {}), "id": f"V{next(self._ids)}"}}
+        if method == "views.publish":  # an App Home: Slack refuses a view beyond its limits
+            view = params.get("view")
+            view = json.loads(view) if isinstance(view, str) else view or {}
+            if view.get("type") != "home" or not 0 < len(view.get("blocks") or []) <= 100:
+                return {"ok": False, "error": "invalid_arguments"}
+            self.homes[str(params.get("user_id"))] = view
+            return {"view": {**view, "id": f"V{next(self._ids)}"}}
         if method == "users.info":
             return {"user": {"id": params.get("user"), "name": str(params.get("user")).lower()}}
         if method == "pins.add":
