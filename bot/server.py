@@ -29,6 +29,7 @@ from bot.calendars import calendar_routes
 from bot.http_guard import BodyGuard
 from bot.postmortem_routes import postmortem_routes
 from bot.slack.replays import Answer, SlackReplays
+from bot.status_routes import status_routes
 from bot.twilio import twilio_routes
 from bot.webhooks import webhook_routes
 from storage.db import writable
@@ -209,6 +210,7 @@ def routes(firebell: Host) -> list[BaseRoute]:
         *webhook_routes(firebell),
         *twilio_routes(firebell),
         *postmortem_routes(firebell),
+        *status_routes(firebell),  # public: no token
     ]
 
 

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     jira_webhook_secret: str | None = None  # signs Jira admin webhooks (POST /webhooks/jira)
     github_webhook_secret: str | None = None  # signs GitHub webhooks (POST /webhooks/github)
     public_url: str | None = None
+    # A hosted Atlassian Statuspage kept in step with public updates (adapters/statuspage.py);
+    # the page id may come from the catalog's status_page.statuspage.page_id instead.
+    statuspage_api_key: str | None = None
+    statuspage_page_id: str | None = None
+    statuspage_api_url: str = "https://api.statuspage.io/v1"
     # Email (adapters/smtp.py): SMTP_URL (smtp://user:pass@host:587?starttls=true, smtps://...
     # for implicit TLS), or host, port, user, password and STARTTLS one by one; SMTP_FROM sends.
     smtp_url: str | None = None

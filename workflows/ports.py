@@ -141,13 +141,16 @@ class StatusPagePort(Protocol):
     """A hosted public status page (Atlassian Statuspage) kept in step with public updates."""
 
     def sync_incident(
-        self, *, ref: str | None, incident: Incident, status: str, body: str,
-        components: dict[str, str],
+        self, *, ref: str | None, tag: str, name: str, status: str, body: str,
+        components: dict[str, str], retried: bool = False,
     ) -> str:
         """Create (ref None) or update the status page's incident; returns its id there.
-        `status`: investigating | identified | monitoring | resolved; `components`: the
-        status page's component id -> operational | degraded_performance | partial_outage |
-        major_outage. Raises ExternalServiceError."""
+        `tag` (the incident's reference, "INC-7") is part of `name`; `status`: investigating |
+        identified | monitoring | resolved; `body`: the update's text; `components`: the status
+        page's component id -> operational | degraded_performance | partial_outage |
+        major_outage. `retried`: an earlier attempt may have reached the page, so an incident
+        found there by `tag` is updated instead of a second one created, and an update it shows
+        already is not posted again. Raises ExternalServiceError."""
         ...
 
 

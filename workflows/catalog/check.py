@@ -159,6 +159,14 @@ def check_references(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
     for name, members in groups.items() if isinstance(groups, dict) else ():
         for k, value in enumerate(members if isinstance(members, list) else []):
             target(value, "escalation_groups", name, k)
+    page = data["status_page"] if isinstance(data.get("status_page"), dict) else {}
+    shown = page.get("services")
+    for k, value in enumerate(shown if isinstance(shown, list) else []):
+        ref("service", value, "status_page", "services", k)
+    hosted = page["statuspage"] if isinstance(page.get("statuspage"), dict) else {}
+    components = hosted.get("components")
+    for value in components if isinstance(components, dict) else ():
+        ref("service", value, "status_page", "statuspage", "components", value)
 
     # Every priority the matrix can produce needs a response, and every row all urgencies.
     priorities = data["priorities"] if isinstance(data.get("priorities"), dict) else {}

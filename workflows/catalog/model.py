@@ -41,6 +41,7 @@ from workflows.catalog.sections import (
     Rotation,
     Schedule,
     Service,
+    StatusPage,
     Team,
     UnknownEntity,
     Zone,
@@ -79,6 +80,7 @@ class Catalog(BaseModel):
     handoff_after: DurationField = Duration(8 * 3600)  # remind the commander to hand off
     access: Access = Access()  # who may change things (workflows/access.py)
     announcements: Announcements = Announcements()  # where stakeholders follow P1/P2 incidents
+    status_page: StatusPage = StatusPage()  # the public status page (GET /status)
 
     _index: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
 

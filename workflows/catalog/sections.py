@@ -382,6 +382,24 @@ class Announcements(_Model):
     priorities: list[Priority] = ["P1", "P2"]  # which incidents are announced
 
 
+class Statuspage(_Model):
+    """`status_page.statuspage:` the hosted Atlassian Statuspage kept in step with public updates
+    (STATUSPAGE_API_KEY; the page id here or in STATUSPAGE_PAGE_ID)."""
+
+    page_id: str | None = None
+    components: dict[str, str] = {}  # service id -> the Statuspage component id it is shown as
+
+
+class StatusPage(_Model):
+    """`status_page:` Firebell's public status page (`GET /status`): which services it shows and
+    how far back its history goes. Only incidents with a public status update ever appear."""
+
+    title: str = "Service status"
+    services: list[str] | None = None  # None: every production service of the catalog
+    history_days: int = Field(default=14, ge=1, le=366)  # resolved incidents shown this long
+    statuspage: Statuspage = Statuspage()
+
+
 class NotificationClock(_Model):
     """A duty to notify someone (a regulator, customers) within a time of an incident's discovery."""
 

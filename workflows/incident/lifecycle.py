@@ -16,6 +16,7 @@ from workflows.paging.delivery import settle_page_messages
 from workflows.paging.escalation import page_again, start_escalation
 from workflows.ports import InvalidRequest, Message
 from workflows.render import render
+from workflows.status_page import publish_resolution
 from workflows.unit import Unit
 
 _RUNNING = (DeadlineKind.ESCALATE, DeadlineKind.UPDATE_REMINDER, DeadlineKind.ACK_DUE,
@@ -56,6 +57,7 @@ def resolve_in(
     uow.incidents.save_incident(incident)
     record(uow, incident, kind="resolved", at=now, actor=actor)
     sync_ticket_effect(ctx, uow, incident, f"resolved by {ctx.display(actor)}")
+    publish_resolution(ctx, uow, incident)
     watch = ctx.catalog.response_for(incident.priority).monitor_for
     uow.post(incident, Message(render(
         "resolved", incident=incident, actor=ctx.display(actor),
@@ -119,6 +121,8 @@ def close(ctx: Context, *, incident_id: int, actor: str) -> Incident:
         if incident.state == State.CLOSED:
             raise InvalidRequest(f"{incident.ref} is already closed")
         _stop_paging(uow, incident)
+        if incident.is_open:  # closed without a resolve: a public page hears it now
+            publish_resolution(ctx, uow, incident)
         incident.resolved_at = incident.resolved_at or ctx.now()
         _close(ctx, uow, incident, actor=actor, watch=False)
     return incident
