@@ -39,6 +39,7 @@ from workflows.times import parse_time
 
 if TYPE_CHECKING:
     from bot.teams.chat import TeamsChat, TeamsPager
+    from workflows.ports import StatusPagePort
 
 log = logging.getLogger("firebell")
 HERE = Path(__file__).resolve().parent
@@ -181,6 +182,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
     if team_channel is not None:
         ctx.team_channel = team_channel
     ctx.leases["page"] = settings.firebell_page_lease_seconds
+    ctx.status_page = _status_page(settings, catalog)
     dispatcher = holder["dispatcher"] = EffectDispatcher(ctx, yield_to=lambda: timers.acting)
     sync_catalog(ctx, source=catalog, at=ctx.now())  # a changed schedule is a new version
     if settings.slack_enabled:
@@ -279,6 +281,17 @@ def _tickets(settings: Settings) -> TicketPort | None:
     return None
 
 
+def _status_page(settings: Settings, catalog: Catalog) -> StatusPagePort | None:
+    """Atlassian Statuspage when STATUSPAGE_API_KEY and a page id (setting or catalog) are set."""
+    page_id = settings.statuspage_page_id or catalog.status_page.statuspage.page_id
+    if not (settings.statuspage_api_key and page_id):
+        return None
+    from adapters.statuspage import StatuspageIncidents
+
+    return StatuspageIncidents(api_key=settings.statuspage_api_key, page_id=page_id,
+                               api_url=settings.statuspage_api_url)
+
+
 _SLACK = ("slack_bot_token", "slack_signing_secret")
 _TWILIO = ("twilio_account_sid", "twilio_auth_token", "twilio_from_number")
 
@@ -320,6 +333,7 @@ def _status_lines(settings: Settings) -> list[str]:
         f"github issues: {on(bool(settings.github_token and settings.github_repo))}",
         f"alert webhooks: {on(bool(settings.firebell_webhook_token))}",
         f"JSON API: {on(bool(settings.firebell_api_token))}",
+        f"statuspage: {on(bool(settings.statuspage_api_key))}",
         f"personal calendar feeds: {on(bool(settings.firebell_calendar_secret))}",
     ]
 
