@@ -417,9 +417,11 @@ class SqlTransaction:
 
     def _insert_new(self, table: Any, values: dict[str, Any]) -> bool:
         insert = sqlite_insert if self._sqlite else postgresql_insert
+        # A row back from RETURNING, not rowcount: PostgreSQL's implicit RETURNING makes
+        # rowcount -1 whether or not the row was inserted.
         result = self._session.connection().execute(
-            insert(table).values(**values).on_conflict_do_nothing())
-        return bool(result.rowcount)
+            insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id))
+        return result.first() is not None
 
     def unsubscribe(self, *, kind: str, target: str, person: str) -> bool:
         rows = list(self._session.exec(select(SubscriptionRow).where(
