@@ -113,6 +113,7 @@ def page_card(
     acknowledged_by: str | None,
     user_ids: Sequence[str] = (),
     settled: str | None = None,
+    links: Sequence[tuple[str, str]] = (),
 ) -> Card:
     """A page: its words and an Acknowledge button. While it is not acknowledged the card asks
     Teams to refresh it (for `user_ids`, the paged people's Entra ids) whenever it is shown, so
@@ -133,7 +134,14 @@ def page_card(
     refresh: Card = {"action": {"type": "Action.Execute", "verb": REFRESH_VERB, "data": data}}
     if user_ids:
         refresh["userIds"] = list(dict.fromkeys(user_ids))[:_REFRESH_USERS]
-    return _card(body, [execute("ack", "Acknowledge", data, style="positive")], refresh=refresh)
+    actions = [execute("ack", "Acknowledge", data, style="positive"),
+               execute("pass", "Escalate", data), execute("snooze", "Snooze 5m", data)]
+    actions += [{"type": "Action.OpenUrl", "title": label, "url": url} for label, url in links]
+    return _card(body, actions, refresh=refresh)
+
+
+# A message's tone as the style of the container around its heading (Adaptive Cards 1.2+).
+TONE_STYLES = {"critical": "attention", "warning": "warning", "good": "good", "info": "accent"}
 
 
 def message_card(
@@ -142,13 +150,27 @@ def message_card(
     buttons: Iterable[tuple[str, str, str]] = (),
     links: Iterable[tuple[str, str]] = (),
     key: str | None = None,
+    title: str | None = None,
+    fields: Iterable[tuple[str, str]] = (),
+    tone: str | None = None,
 ) -> Card:
-    """A message: its words as TextBlocks, its buttons (verb, label, value) as Universal Actions
+    """A message: its title as a heading in a container styled by its tone, its fields as a
+    FactSet, its words as TextBlocks, its buttons (verb, label, value) as Universal Actions
     whose data is `{"value": value}`, its links (label, url) as `Action.OpenUrl`.
 
     `key` (an outbox effect's key) is kept as the first block's `id`, where a retry can find it
     in the channel's messages (`TeamsChat.find_posted`)."""
-    body = text_blocks(text)
+    body: list[Card] = []
+    if title:
+        heading: Card = {"type": "Container", "items": [_heading(to_teams(title))]}
+        if tone in TONE_STYLES:
+            heading["style"] = TONE_STYLES[tone]
+        body.append(heading)
+    facts = [{"title": label, "value": to_teams(value)} for label, value in fields]
+    if facts:
+        body.append({"type": "FactSet", "facts": facts})
+    if text.strip() or not body:
+        body += text_blocks(text)
     if key:
         body[0]["id"] = key_id(key)
     actions = [execute(verb, label, {"value": value}) for verb, label, value in buttons]

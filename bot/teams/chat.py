@@ -10,7 +10,7 @@ serves as the incident's channel. A message id is `<conversation id>:<activity i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
@@ -243,7 +243,22 @@ class TeamsChat:
     def _card(self, message: Message, *, key: str | None = None) -> dict[str, Any]:
         return cards.message_card(
             text=message.text, buttons=[(b.action, b.label, b.value) for b in message.buttons],
-            links=list(message.links), key=key)
+            links=list(message.links), key=key, title=message.title, fields=message.fields,
+            tone=message.tone)
+
+    # MessageUpdates ------------------------------------------------------------------------------
+    def update(self, *, ref: str, message: Message) -> None:
+        """Replace a card this bot posted (`conversation:activity`, as `post` returned it)."""
+        conversation, activity_id = _split(ref)
+        self.connector.update(self._service_url(conversation), conversation, activity_id,
+                              card_activity(self._card(message), summary=_summary(message.text)))
+
+    def reply(self, *, ref: str, message: Message) -> str:
+        """Post in the thread of a channel message: Teams threads a channel's replies under
+        the message whose id ends the conversation id (`;messageid=`)."""
+        conversation, activity_id = _split(ref)
+        thread = f"{conversation.partition(_THREAD)[0]}{_THREAD}{activity_id}"
+        return self._send(thread, self._card(message), message.text)
 
     def send_direct(self, *, person: str, message: Message) -> str:
         conversation, activity_id, _ = self.direct(person, self._card(message), message.text)
@@ -341,17 +356,18 @@ class TeamsPager:
         self.chat = chat
 
     def send_page(self, *, page: Page, incident: Incident, message: Message) -> str:
-        conversation, activity_id, _ = self.chat.direct(
-            page.person, self.card(incident, message.text, person=page.person), message.text)
+        card = self.card(incident, message.text, person=page.person, links=message.links)
+        conversation, activity_id, _ = self.chat.direct(page.person, card, message.text)
         return f"{conversation}:{activity_id}"
 
-    def card(self, incident: Incident, text: str, *, person: str) -> dict[str, Any]:
+    def card(self, incident: Incident, text: str, *, person: str,
+             links: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
         aad = self.chat.teams_id(person)
         by = self.chat._name(incident.acknowledged_by) if incident.acknowledged_by else None
         settled = None if incident.state == State.TRIGGERED else incident.state.value.capitalize()
         return cards.page_card(incident_ref=incident.ref, incident_id=incident.id or 0,
                                title=incident.title, text=text, acknowledged_by=by,
-                               user_ids=[aad] if aad else [], settled=settled)
+                               user_ids=[aad] if aad else [], settled=settled, links=links)
 
     def acknowledged(self, pages: Iterable[Page], *, incident: Incident, text: str) -> None:
         """Replace the cards of `pages` (sent by this pager) with the acknowledged card, so no

@@ -45,7 +45,11 @@ def test_a_page_card_has_acknowledge_and_refreshes_until_acknowledged() -> None:
                                   text="*P1* checkout :rotating_light:", acknowledged_by=None,
                                   user_ids=["aad-alice", "aad-alice"]))
     assert live["actions"] == [{"type": "Action.Execute", "verb": "ack", "title": "Acknowledge",
-                                "data": {"incident": 7}, "style": "positive"}]
+                                "data": {"incident": 7}, "style": "positive"},
+                               {"type": "Action.Execute", "verb": "pass", "title": "Escalate",
+                                "data": {"incident": 7}},
+                               {"type": "Action.Execute", "verb": "snooze", "title": "Snooze 5m",
+                                "data": {"incident": 7}}]
     assert live["refresh"] == {"action": {"type": "Action.Execute", "verb": "refresh",
                                           "data": {"incident": 7}}, "userIds": ["aad-alice"]}
     assert live["body"][1]["text"] == "**P1** checkout \U0001f6a8"

@@ -62,12 +62,16 @@ def test_declare_page_escalate_ack_by_card_capture_resolve_postmortem(
     assert made["membershipType"] == "standard"
     world.wait(lambda: AAD["alice"] in world.graph.team_members)
 
-    # Alice (primary) is paged: a 1:1 card with Acknowledge; nobody else yet.
+    # Alice (primary) is paged: a 1:1 card with Acknowledge, Escalate, Snooze and the runbook
+    # and dashboards; nobody else yet.
     [page] = world.wait(lambda: world.pages("alice"))
     assert page.path == f"conversations/{personal('alice')}/activities"
     card = page.body["attachments"][0]["content"]
-    assert [(a["type"], a["verb"], a["data"]) for a in card["actions"]] == [
-        ("Action.Execute", "ack", {"incident": incident.id})]
+    data = {"incident": incident.id}
+    assert [(a["type"], a.get("verb"), a.get("data")) for a in card["actions"]][:3] == [
+        ("Action.Execute", "ack", data), ("Action.Execute", "pass", data),
+        ("Action.Execute", "snooze", data)]
+    assert {a["title"] for a in card["actions"][3:]} >= {"Runbook", "Dashboard"}
     assert "Checkout down" in card_words(card)
     assert world.pages("bob") == []
 
