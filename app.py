@@ -39,7 +39,7 @@ from workflows.times import parse_time
 
 if TYPE_CHECKING:
     from bot.teams.chat import TeamsChat, TeamsPager
-    from workflows.ports import StatusPagePort
+    from workflows.ports import Mailer, StatusPagePort
 
 log = logging.getLogger("firebell")
 HERE = Path(__file__).resolve().parent
@@ -173,12 +173,19 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
             public_url=settings.public_url or "", phone_of=lambda person: catalog.person(person).phone,
         )
         pagers["sms"] = pagers["voice"] = twilio
+    mailer = _mailer(settings)
+    if mailer is not None:  # the `email` paging channel; without SMTP, email rules page by chat
+        from adapters.email_pager import EmailPager
+
+        pagers["email"] = EmailPager(mailer, email_of=lambda person: catalog.person(person).email,
+                                     channel_url=chat.channel_url)
     ctx = bootstrap(
         catalog=catalog, database_url=settings.database_url, store=store, chat=chat,
         clock=clock or SystemClock(), timers=timers, pagers=pagers, tickets=_tickets(settings),
         public_url=settings.public_url, dispatch=lambda _ctx: holder["dispatcher"].kick(),
     )
     holder["ctx"] = ctx
+    ctx.mailer = mailer
     if team_channel is not None:
         ctx.team_channel = team_channel
     ctx.leases["page"] = settings.firebell_page_lease_seconds
@@ -281,6 +288,29 @@ def _tickets(settings: Settings) -> TicketPort | None:
     return None
 
 
+def _mailer(settings: Settings) -> Mailer | None:
+    """SMTP when SMTP_URL or SMTP_HOST is set (adapters/smtp.py), else no email."""
+    from adapters.smtp import mailer_from_settings
+
+    return mailer_from_settings(
+        url=settings.smtp_url, host=settings.smtp_host, port=settings.smtp_port,
+        user=settings.smtp_user, password=settings.smtp_password,
+        starttls=settings.smtp_starttls, sender=settings.smtp_from)
+
+
+def email_warnings(settings: Settings, catalog: Catalog) -> list[str]:
+    """What `serve` and `config check` say when the catalog pages by email but SMTP is off."""
+    if settings.smtp_enabled:
+        return []
+    uses = [f"priority {name}" for name, response in catalog.priorities.response.items()
+            if "email" in response.channels]
+    uses += [f"person {p.id}" for p in catalog.people if any(r.channel == "email" for r in p.notify)]
+    if not uses:
+        return []
+    return [f"no email (SMTP_URL or SMTP_HOST unset): the `email` pages of {', '.join(uses)} go "
+            "by the person's other channels (chat) instead; stakeholder email is not sent"]
+
+
 def _status_page(settings: Settings, catalog: Catalog) -> StatusPagePort | None:
     """Atlassian Statuspage when STATUSPAGE_API_KEY and a page id (setting or catalog) are set."""
     page_id = settings.statuspage_page_id or catalog.status_page.statuspage.page_id
@@ -329,6 +359,7 @@ def _status_lines(settings: Settings) -> list[str]:
         f"teams: {on(settings.teams_enabled)}"
         + (" (POST /api/messages)" if settings.teams_enabled else ""),
         f"twilio: {on(settings.twilio_enabled)}",
+        f"email (SMTP): {on(settings.smtp_enabled)}",
         f"jira: {on(bool(settings.jira_url and settings.jira_api_token))}",
         f"github issues: {on(bool(settings.github_token and settings.github_repo))}",
         f"alert webhooks: {on(bool(settings.firebell_webhook_token))}",
@@ -346,7 +377,7 @@ def serve(settings: Settings) -> None:
     firebell = build(settings)  # migrates and versions changed schedules, once, here
     for line in _status_lines(settings):
         log.info(line)
-    for warning in delivery_warnings(settings):
+    for warning in delivery_warnings(settings) + email_warnings(settings, firebell.ctx.catalog):
         log.warning(warning)
     workers = settings.firebell_workers
     if workers > 1 and settings.slack_app_token:
@@ -452,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{len(problems)} problem(s) in {path}", file=sys.stderr)
             return 1
         print(f"{path}: OK")
+        for warning in email_warnings(settings, load_catalog(path)):
+            print(f"note: {warning}")
         return 0
     if args.command == "db":
         upgrade(settings.database_url)

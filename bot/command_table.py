@@ -16,9 +16,10 @@ from bot import incident_commands as incident
 from bot import intake_commands as intake
 from bot import oncall_commands as oncall
 from bot import parsers
+from bot import subscription_commands as following
 from bot.incident_ids import after_ref
 from bot.invocation import Args, Call, Reply
-from workflows import access
+from workflows import access, stakeholders
 from workflows.catalog.model import Catalog
 from workflows.followup import actions as action_items
 from workflows.followup import postmortem as postmortems
@@ -145,6 +146,12 @@ TABLE: tuple[Command, ...] = (
             intake.report, report),
     Command(("incident", "unrouted"), "`/incident unrouted`", "signals no service matched",
             ASK, parsers.nothing, intake.unrouted, None),
+    # following updates by email and chat (bot/subscription_commands.py -> workflows/stakeholders.py)
+    Command(("incident", "subscribe"), "`/incident subscribe [INC-n]`",
+            "follow an incident's updates (email and a direct message)",
+            ASK, parsers.incident, following.follow_incident, stakeholders.subscribe),
+    Command(("incident", "unsubscribe"), "`/incident unsubscribe [INC-n]`", "stop following it",
+            ASK, parsers.incident, following.unfollow_incident, stakeholders.unsubscribe),
     Command(("incident", "help"), "`/incident help`", "this text", ASK, parsers.nothing, _help, None),
     # who is on call, and changes to schedules (bot/oncall_commands.py -> workflows/oncall/)
     Command(("oncall",), "`/oncall [team|service|schedule]`", "who is on call now and next, per layer",
@@ -170,6 +177,13 @@ TABLE: tuple[Command, ...] = (
     Command(("oncall", "report"), "`/oncall report [team|schedule] [YYYY-MM]`",
             "on-call hours and schedule gaps (default: this month so far)",
             ASK, parsers.month_and_query, oncall.report, oncall_hours),
+    Command(("oncall", "subscribe"), "`/oncall subscribe <service>`",
+            "follow the stakeholder updates of a service's incidents",
+            ASK, parsers.rest, following.follow_service, stakeholders.subscribe),
+    Command(("oncall", "unsubscribe"), "`/oncall unsubscribe <service>`", "stop following a service",
+            ASK, parsers.rest, following.unfollow_service, stakeholders.unsubscribe),
+    Command(("oncall", "subscriptions"), "`/oncall subscriptions`", "what you follow",
+            ASK, parsers.nothing, following.followed, stakeholders.subscriptions),
     Command(("oncall", "pages"), "`/oncall pages [7d]`",
             "the paging report: pages per person and night, bad nights (default: 30 days)",
             ASK, parsers.rest, oncall.pages, report_for),

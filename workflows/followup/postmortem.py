@@ -36,6 +36,7 @@ from workflows.ports import (
     Message,
 )
 from workflows.render import render
+from workflows.stakeholders import notify_postmortem_published
 from workflows.unit import Unit
 
 _ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
@@ -129,6 +130,8 @@ def change_state(ctx: Context, *, incident_id: int, to: str, actor: str) -> Post
         records.save_postmortem(postmortem)
         record(uow, incident, kind="postmortem_state", at=now, actor=actor, text=target.label,
                data={"state": target.value})
+        if target == PostmortemState.PUBLISHED:
+            notify_postmortem_published(ctx, uow, incident, postmortem, actor=actor)
         uow.post(incident, Message(render(
             "postmortem_moved", incident=incident, state=target.label, actor=ctx.display(actor))))
     return postmortem
