@@ -149,3 +149,15 @@ def test_an_unreachable_smtp_server_is_retried(tmp_path: Path) -> None:
     finally:
         h.close()
         smtp.stop()
+
+
+def test_paging_by_email_without_smtp_is_said(tmp_path: Path) -> None:
+    from app import Settings, email_warnings
+    from workflows.catalog.load import load_catalog
+
+    catalog = load_catalog(str(_catalog(tmp_path)))
+    [warning] = email_warnings(Settings(_env_file=None), catalog)  # type: ignore[call-arg]
+    assert "SMTP_URL or SMTP_HOST unset" in warning and "person alice" in warning
+    assert email_warnings(Settings(_env_file=None, smtp_url="smtp://mail.example.com"),  # type: ignore[call-arg]
+                          catalog) == []
+    assert email_warnings(Settings(_env_file=None), load_catalog(str(DEMO_CATALOG))) == []  # type: ignore[call-arg]
