@@ -401,6 +401,10 @@ class SqlTransaction:
             query = query.where(EffectRow.incident_id == incident_id)
         return [_claimed(row) for row in self._session.exec(query)]
 
+    def effect_outcome(self, key: str) -> tuple[str, str | None] | None:
+        row = self._session.exec(select(EffectRow).where(EffectRow.key == key)).first()
+        return (row.status, row.result) if row else None
+
     # posts kept current and subscriptions ---------------------------------------------
     def post_ref(self, incident_id: int, purpose: str) -> str | None:
         row = self._session.exec(select(IncidentPostRow).where(

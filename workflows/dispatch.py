@@ -33,6 +33,7 @@ from workflows.ports import (
     FileUpload,
     FirebellError,
     KeyedPosting,
+    MessageUpdates,
     NotFound,
     Pinning,
     PlatformChats,
@@ -241,6 +242,19 @@ def _user_group(ctx: Context, effect: ClaimedEffect) -> None:
                                 people=[str(p) for p in effect.payload["people"]])
 
 
+def _edit(ctx: Context, effect: ClaimedEffect) -> None:
+    key = str(effect.payload["of"])
+    with ctx.reading() as uow:
+        outcome = uow.outbox.effect_outcome(key)
+    if outcome is None or outcome[0] == "failed" or not isinstance(ctx.chat, MessageUpdates):
+        return  # never posted, or not editable here: nothing shows it
+    status, ref = outcome
+    if status != "done":
+        raise ExternalServiceError(f"the message {key} is not posted yet", retryable=True)
+    if ref:
+        ctx.chat.update(ref=ref, message=message_from(effect.payload["message"]))
+
+
 def _settle_pages(ctx: Context, effect: ClaimedEffect) -> None:
     settle_pages(ctx, _incident(ctx, effect).id or 0)
 
@@ -262,4 +276,5 @@ PERFORMERS: dict[EffectKind, Callable[[Context, ClaimedEffect], object]] = {
     EffectKind.HOME: publish_homes,
     EffectKind.EMAIL: send_email,
     EffectKind.STATUS_PAGE: sync_status_page,
+    EffectKind.EDIT: _edit,
 }

@@ -34,6 +34,7 @@ class EffectKind(StrEnum):
     HOME = "home"  # the App Home of the people an incident concerns, published again
     EMAIL = "email"  # one email (a stakeholder update, a notice) to people or addresses
     STATUS_PAGE = "status_page"  # the public status page (Atlassian Statuspage) brought up to date
+    EDIT = "edit"  # a message posted by an earlier effect (found by its key) replaced
 
 
 # How long a claim holds an effect: longer than one attempt with all its retries can take
@@ -44,7 +45,7 @@ LEASE_SECONDS[EffectKind.PAGE.value] = 150.0
 
 # Chat housekeeping reads in the order things happened; pages and tickets stand alone.
 _UNORDERED = frozenset({EffectKind.PAGE, EffectKind.OPEN_TICKET, EffectKind.SETTLE_PAGES,
-                        EffectKind.HOME, EffectKind.EMAIL})
+                        EffectKind.HOME, EffectKind.EMAIL, EffectKind.EDIT})
 
 
 @dataclass(frozen=True)

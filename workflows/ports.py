@@ -279,6 +279,10 @@ class Outbox(Protocol):
         """Effects not done yet (all incidents when None), oldest first."""
         ...
 
+    def effect_outcome(self, key: str) -> tuple[str, str | None] | None:
+        """(status, result) of the effect written with `key` (a post's message id), if any."""
+        ...
+
 
 class Posts(Protocol):
     """Messages an incident keeps current (its live card, its announcement): where they are."""

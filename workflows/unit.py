@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from uuid import uuid4
 
 from workflows.followup.model import FollowUpRecords
 from workflows.intake.signals import IntakeTransaction
@@ -104,6 +105,12 @@ class Unit:
         """A direct message to one person (their chat id)."""
         self.owe(Effect(EffectKind.DIRECT, incident_id,
                         {"person": person, "message": message_payload(message)}, key=key))
+
+    def edit_posted(self, *, key: str, message: Message) -> None:
+        """Replace the message an earlier post effect (written with `key`) posted, once it has;
+        on a chat that cannot edit, nothing changes."""
+        self.owe(Effect(EffectKind.EDIT, None, {"of": key, "message": message_payload(message)},
+                        key=f"edit:{key}:{uuid4().hex}"))
 
     def set_user_group(self, *, group: str, people: list[str], key: str | None = None) -> None:
         """Make `people` the members of a chat user group (where the chat has them)."""

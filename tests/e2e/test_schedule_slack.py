@@ -43,6 +43,11 @@ def test_override_cover_take_history_and_undo_over_slack(h: Harness) -> None:
     [text] = h.fake.wait_for_response(key)
     assert "You are on call" in text, text
     assert primary(h, START) == ["bob"]
+    # The offer itself is edited in place: who took it and when, and no live Take button.
+    [edited] = h.fake.wait_for(lambda: h.fake.calls_to("chat.update", channel="C0PAYMENTS"))
+    assert edited.params["ts"] == h.fake.history["C0PAYMENTS"][0]["ts"]
+    assert "Bob Brandt took the cover of Alice Doe" in edited.params["text"]
+    assert "firebell_take" not in str(edited.params.get("blocks"))
     _, key = h.slack.button("take", buttons["firebell_take"], user="U0ERIN", channel="C0PAYMENTS")
     [text] = h.fake.wait_for_response(key)
     assert "took that shift first" in text

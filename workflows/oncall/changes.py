@@ -174,6 +174,12 @@ def take(ctx: Context, *, offer_id: int, person: str) -> ScheduleVersion:
     )  # fmt: skip
     _tell(ctx, taken.person, f"{_name(ctx, person)} took your {taken.kind} on {taken.schedule} "
           f"{_span(ctx, taken.schedule, start, taken.end)}.")  # fmt: skip
+    # The offer in the team channel says who took it and when, with no live Take button.
+    with ctx.unit() as uow:
+        uow.edit_posted(key=f"offer:{offer_id}", message=Message(render(
+            "offer_taken", offer=taken, who=_name(ctx, taken.person), by=_name(ctx, person),
+            span=_span(ctx, taken.schedule, taken.start, taken.end),
+            at=ctx.now(), zone=ctx.catalog.schedule_zone(taken.schedule))))
     return version
 
 

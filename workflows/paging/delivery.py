@@ -412,7 +412,7 @@ def settle_pages(ctx: Context, incident_id: int) -> None:
         incident = uow.incidents.get_incident(incident_id)
         pages = [p for p in uow.pages.pages(incident_id) if p.ref]
     by = ctx.display(incident.acknowledged_by) if incident.acknowledged_by else None
-    text = render("page_settled", incident=incident, by=by)
+    text = render("page_settled", incident=incident, by=by, zone=ctx.catalog.timezone)
     for pager in {id(p): p for p in ctx.pagers.values()}.values():
         if isinstance(pager, PageUpdates):
             pager.acknowledged(pages, incident=incident, text=text)
