@@ -101,6 +101,17 @@ def test_declare_page_escalate_ack_by_card_capture_resolve_postmortem(
                                    if s.method == "PUT" and s.path.startswith(alice_activity)])
     replaced = update.body["attachments"][0]["content"]
     assert "actions" not in replaced and "Acknowledged by Bob Brandt" in card_words(replaced)
+    # The live card in the incident's channel (posted once, with the facts as a FactSet) is
+    # replaced in place too: acknowledged by Bob, no Acknowledge action left.
+    [posted] = [s for s in world.microsoft.sent if s.method == "POST"
+                and '"FactSet"' in json.dumps(s.body) and channel in s.path]
+    assert '"verb": "ack"' in json.dumps(posted.body)
+    card_path = posted.path
+    [replaced_card, *_] = world.wait(lambda: [
+        s for s in world.microsoft.sent if s.method == "PUT" and s.path.startswith(card_path)
+        and "Acknowledged by Bob Brandt" in json.dumps(s.body)])
+    assert '"verb": "ack"' not in json.dumps(replaced_card.body)
+    assert '"verb": "status"' in json.dumps(replaced_card.body)
     # And when Teams shows it again, it refreshes itself to the acknowledged one.
     alice_sees = world.invoke("alice", "refresh", {"incident": incident.id})
     assert "actions" not in alice_sees and "Acknowledged by Bob Brandt" in card_words(alice_sees)
