@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot import command_forms as forms
 from bot import followup_commands as followup
 from bot import incident_commands as incident
 from bot import intake_commands as intake
@@ -49,6 +50,7 @@ class Command:
     handler: Handler  # calls `workflow` with the Args and renders the Reply
     workflow: Callable[..., object] | None  # the rule behind the command (None: help)
     hint: str = ""  # added to a usage error, e.g. ", e.g. `/oncall cover 2h`"
+    form: forms.FormSpec | None = None  # asked for instead when typed bare, where forms show
 
     def usage_line(self, catalog: Catalog) -> str:
         return self.usage.format(
@@ -87,21 +89,24 @@ TABLE: tuple[Command, ...] = (
             "acknowledge", parsers.incident, incident.ack, respond.acknowledge),
     Command(("incident", "status"), "`/incident status <Investigating|Identified|Monitoring|Resolved> <text>`",
             "post a status update (alone: show the incident's status)",
-            _status_verb, parsers.incident, incident.status, respond.post_status),
+            _status_verb, parsers.incident, incident.status, respond.post_status, form=forms.STATUS),
     Command(("incident", "severity"), "`/incident severity <{severities}>`", "change the severity",
-            "severity", parsers.incident_then, incident.severity, lifecycle.retriage),
+            "severity", parsers.incident_then, incident.severity, lifecycle.retriage,
+            form=forms.SEVERITY),
     Command(("incident", "priority"), "`/incident priority <P1|P2|P3|P4>`", "change the priority",
-            "priority", parsers.incident_then, incident.priority, lifecycle.retriage),
+            "priority", parsers.incident_then, incident.priority, lifecycle.retriage,
+            form=forms.SEVERITY),
     Command(("incident", "role"), "`/incident role <{roles}> @person`", "assign a role",
-            "role", parsers.incident_words(2), incident.role, respond.set_role),
+            "role", parsers.incident_words(2), incident.role, respond.set_role, form=forms.ROLE),
     Command(("incident", "page"), "`/incident page <team|@person>`", "page someone now",
-            "page", parsers.incident_then, incident.page, involve.page_now),
+            "page", parsers.incident_then, incident.page, involve.page_now, form=forms.PAGE),
     Command(("incident", "reassign"), "`/incident reassign <team|@person>`",
             "hand the incident to another team or person",
             "reassign", parsers.incident_then, incident.reassign, involve.reassign),
     Command(("incident", "escalate"), "`/incident escalate <{groups}> <reason>`",
             "bring in legal, security, executives … for a decision",
-            "escalate", parsers.incident_then, incident.escalate, involve.escalate_to_group),
+            "escalate", parsers.incident_then, incident.escalate, involve.escalate_to_group,
+            form=forms.ESCALATE),
     Command(("incident", "notified"), "`/incident notified <clock>`",
             "a notification clock's notice was sent",
             "notified", parsers.incident_then, incident.notified, clocks.mark_notified,
@@ -128,9 +133,14 @@ TABLE: tuple[Command, ...] = (
             "draft the postmortem from the timeline, or move it on",
             _postmortem_verb, parsers.incident_choice("", "draft", "review", "publish", "reopen", "status"),
             followup.postmortem, postmortems.draft_postmortem),
+    Command(("incident", "review"), "`/incident review <review|publish> [note]`",
+            "mark the postmortem reviewed or published, with a note for the record (alone: a form)",
+            "postmortem", parsers.incident_then, followup.review, postmortems.change_state,
+            form=forms.REVIEW),
     Command(("incident", "action"), '`/incident action "<what>" @owner due <date>`',
             "add an action item (date: 2026-12-01, tomorrow, 3d, fri)",
-            "action", parsers.action_item, followup.action, action_items.add_action),
+            "action", parsers.action_item, followup.action, action_items.add_action,
+            form=forms.ACTION),
     Command(("incident", "action", "done"), "`/incident action done <id>`", "complete an action item",
             "action", parsers.number, followup.action_done, action_items.complete_action,
             hint=" (e.g. AI-3)"),
@@ -207,6 +217,14 @@ def find(command: str, text: str) -> tuple[Command, str]:
     for _ in entry.words[1:]:
         _, _, rest = rest.strip().partition(" ")
     return entry, rest.strip()
+
+
+def entry(words: str) -> Command:
+    """The entry whose words are `words` ("incident status"): where a submitted form goes."""
+    found = next((c for c in TABLE if " ".join(c.words) == words), None)
+    if found is None or found.form is None:
+        raise InvalidRequest(f"this form's command '{words[:40]}' is not one Firebell knows")
+    return found
 
 
 def help_text(catalog: Catalog) -> str:

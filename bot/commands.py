@@ -11,8 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from bot import command_table
-from bot.incident_ids import split_ref
-from bot.invocation import Call, DeclareForm, Invocation, Reply, channel_incident
+from bot.forms import Submission
+from bot.incident_ids import after_ref, split_ref
+from bot.invocation import Args, Call, DeclareForm, Invocation, Reply, channel_incident
 from workflows import access
 from workflows.catalog.model import Person
 from workflows.context import Context
@@ -46,10 +47,12 @@ class Commands:
         channel_link: Callable[[str], str] = lambda channel: channel,
         calendar_url: Callable[[str], str | None] = lambda person: None,
         platform: Platform = CONSOLE,
+        action_forms: bool = False,
     ) -> None:
         self.ctx = ctx
         self.platform = platform
         self.forms = forms  # the platform can show a declaration form
+        self.action_forms = action_forms  # ... and the other forms (`Reply.ask`, bot/forms.py)
         self.mention = mention
         self.channel_link = channel_link
         self.calendar_url = calendar_url  # a person's secret calendar feed, when feeds are on
@@ -86,10 +89,41 @@ class Commands:
     def handle(self, invocation: Invocation) -> Reply:
         """Find the entry, check the person may, read the arguments, run it."""
         entry, text = command_table.find(invocation.command, invocation.text)
+        if self.action_forms and entry.form is not None and not after_ref(text):
+            return self._ask(entry, invocation, text)
         verb = entry.verb_for(text)
         if verb != access.ASK:
             self.require(invocation.user, verb, incident=lambda: self._ref(invocation, text))
         args = replace(entry.read(text, self.ctx.catalog), line=text)
+        return entry.handler(self._call(invocation), args)
+
+    def _ask(self, entry: command_table.Command, invocation: Invocation, text: str) -> Reply:
+        """The form of a command typed without its arguments (or its card's button)."""
+        assert entry.form is not None
+        verb = entry.verb_for(f"{text} form")  # the verb its submission will need
+        if verb != access.ASK:  # say so now, not after the form is filled in
+            self.require(invocation.user, verb, incident=lambda: self._ref(invocation, text))
+        number, _ = split_ref(text)
+        return Reply("", ask=entry.form.build(self._call(invocation), Args(incident=number)))
+
+    def read_form(self, submission: Submission) -> Args:
+        """The submitted form's answers as the arguments of its command; FormErrors per field
+        (a person not in the catalog, a missing answer) while the form can still show them."""
+        entry = command_table.entry(submission.command)
+        assert entry.form is not None
+        args = entry.form.read(submission.answers, self.person)
+        return replace(args, incident=submission.incident)
+
+    def submit(self, submission: Submission, args: Args) -> Reply:
+        """Run the form's command with `args` (from `read_form`): the access check, handler and
+        workflow of the typed command."""
+        entry = command_table.entry(submission.command)
+        invocation = Invocation(entry.words[0], text=args.line, user=submission.user,
+                                channel=submission.channel)
+        verb = entry.verb_for(args.line)
+        if verb != access.ASK:
+            self.require(submission.user, verb,
+                         incident=lambda: f"INC-{args.incident}" if args.incident else None)
         return entry.handler(self._call(invocation), args)
 
     def oncall(self, query: str) -> Reply:

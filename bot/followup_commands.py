@@ -30,15 +30,28 @@ def postmortem(call: Call, args: Args) -> Reply:
     return Reply(f"The postmortem of INC-{incident_id} is {done.state.label}.")
 
 
+def review(call: Call, args: Args) -> Reply:
+    """`review|publish [note]`: move the postmortem on, the note on the record."""
+    step, _, note = args.text.partition(" ")
+    incident_id = call.incident_id(args)
+    done = postmortems.change_state(call.ctx, incident_id=incident_id, to=step.lower(),
+                                    actor=call.actor, note=note.strip())
+    return Reply(f"The postmortem of INC-{incident_id} is {done.state.label}"
+                 + (" (your note is on the timeline)." if note.strip() else "."))
+
+
 def action(call: Call, args: Args) -> Reply:
     ctx = call.ctx
     incident_id = call.incident_id(args)
     owner = ctx.catalog.find_person(args.person or "")
     due_on = action_items.parse_due(args.options["due"], today=action_items.today(ctx))
+    wanted = args.options.get("ticket") != "no"  # the form's "Open a ticket", unticked
     added = action_items.add_action(ctx, incident_id=incident_id, title=args.text, owner=owner.id,
-                                    due_on=due_on, actor=call.actor)
+                                    due_on=due_on, actor=call.actor, open_ticket=wanted)
     item = added.item
     text = f"{item.ref} for {owner.name}, due {due_on.isoformat()}: {item.title}."
+    if not wanted:
+        return Reply(f"{text} No ticket, as asked: tracked in Firebell only.")
     if item.ticket:
         return Reply(f"{text} Ticket {item.ticket}.")
     if added.ticket_error:

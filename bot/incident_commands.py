@@ -63,7 +63,8 @@ def status(call: Call, args: Args) -> Reply:
 
 def severity(call: Call, args: Args) -> Reply:
     incident = lifecycle.retriage(call.ctx, incident_id=call.incident_id(args), actor=call.actor,
-                                  severity=args.text.lower())
+                                  severity=args.text.lower(),
+                                  priority=args.options.get("priority"))  # the form's override
     return Reply(f"{incident.ref} is now {incident.priority}.")
 
 
@@ -83,8 +84,10 @@ def role(call: Call, args: Args) -> Reply:
 
 
 def page(call: Call, args: Args) -> Reply:
-    people = involve.page_now(call.ctx, incident_id=call.incident_id(args), target=args.text,
-                              actor=call.actor)
+    incident_id = call.incident_id(args)
+    people = [person for target in args.words or (args.text,)  # the form: people and a team
+              for person in involve.page_now(call.ctx, incident_id=incident_id, target=target,
+                                             actor=call.actor)]
     return Reply("Paged " + ", ".join(str(call.ctx.display(p)) for p in people) + ".")
 
 

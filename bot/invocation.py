@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from workflows.context import Context
 from workflows.model import Incident
 from workflows.ports import InvalidRequest
+
+if TYPE_CHECKING:
+    from bot.forms import Form
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class Reply:
     text: str
     public: bool = False  # posted in the channel rather than shown only to the person
     form: DeclareForm | None = None
+    ask: Form | None = None  # a form to fill in instead of the missing arguments (bot/forms.py)
     incident: Incident | None = None
     extra: dict[str, str] = field(default_factory=dict)
 

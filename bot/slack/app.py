@@ -25,6 +25,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.calendars import person_feed_url
 from bot.commands import SLACK, Commands, DeclareForm, Invocation
+from bot.forms import Choice, Form, FormErrors, Submission
 from bot.slack.blocks import (
     ACTION_PREFIX,
     DECLARE_CALLBACK,
@@ -33,6 +34,7 @@ from bot.slack.blocks import (
     read_declare_form,
 )
 from bot.slack.chat import slack_message, web_client
+from bot.slack.forms import FORM_CALLBACK, form_view, matching, metadata_of, read_answers
 from bot.slack.home import HOME_CALENDAR, HOME_COVER, HOME_DECLARE, HOME_SWAP
 from bot.slack.text import decode, person_of, slack_user_of, to_slack
 from workflows.context import Context
@@ -51,7 +53,7 @@ log = logging.getLogger(__name__)
 USER_ERRORS = (FirebellError,)
 # Message subtypes that are people talking; edits, joins, topic changes ... are not.
 _SPOKEN = {None, "file_share", "thread_broadcast"}
-_BUTTONS = re.compile(ACTION_PREFIX + r"(ack|resolve|take)")  # take: a swap or cover offer
+_BUTTONS = re.compile(ACTION_PREFIX + r"(ack|resolve|take|status|role|escalate)$")  # take: a swap or cover offer
 _ONCALL_QUESTION = re.compile(
     r"(?:who(?:'s|\s+is)\s+on[\s-]?call|on[\s-]?call)(?:\s+(?:for|on|in|at))?\s*(?P<query>.*)",
     re.IGNORECASE | re.DOTALL,
@@ -83,6 +85,8 @@ def build_slack(*, ctx: Context, settings: Settings) -> App:
     app.command("/incident")(listeners.command)
     app.command("/oncall")(listeners.command)
     app.view(DECLARE_CALLBACK)(listeners.declare_submitted)
+    app.view(FORM_CALLBACK)(listeners.form_submitted)  # the other forms (bot/forms.py)
+    app.options("value")(listeners.suggest)  # an external select's options, as typed
     app.action(_BUTTONS)(listeners.button)
     app.action(re.compile(LINK_ACTION + r"_\d+"))(_only_ack)  # Slack opens the URL itself
     app.event("message")(listeners.message)
@@ -129,7 +133,7 @@ class _Listeners:
         self.work = work
         self.commands = Commands(
             ctx, forms=True, mention=self._mention, channel_link=lambda channel: f"#{channel}",
-            calendar_url=calendar_url, platform=SLACK,
+            calendar_url=calendar_url, platform=SLACK, action_forms=True,
         )
 
     def _later(self, fn: Callable[..., None], *args: Any) -> None:
@@ -166,6 +170,11 @@ class _Listeners:
         )
         with _answering(tell):
             reply = self.commands.handle(invocation)
+            if reply.ask is not None:
+                self._open_form(client, reply.ask, trigger_id=command["trigger_id"],
+                                channel=command.get("channel_id"),
+                                response_url=command.get("response_url"))
+                return
             if reply.form is not None:
                 client.views_open(trigger_id=command["trigger_id"],
                                   view=self._declare_view(reply.form, command))
@@ -239,7 +248,94 @@ class _Listeners:
                            text=f"{verb} {int(action['value'])}", user=user,
                            channel=channel)
             )
+            if reply.ask is not None:  # Update status, Set role, Escalate: their forms
+                self._open_form(client, reply.ask, trigger_id=body["trigger_id"], channel=channel,
+                                response_url=body.get("response_url"))
+                return
             tell(reply.text)
+
+    # the forms of bot/forms.py ----------------------------------------------------------
+    def _open_form(self, client: WebClient, form: Form, *, trigger_id: str, channel: str | None,
+                   response_url: str | None) -> None:
+        # Where to answer once submitted: the command's or button's response_url (30 minutes).
+        client.views_open(trigger_id=trigger_id, view=form_view(
+            form, metadata={"channel": channel or "", "response_url": response_url or ""},
+            slack_user=slack_user_of(self.ctx.catalog)))
+
+    def form_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any],
+                       client: WebClient) -> None:
+        """Answers that cannot be used (a person not in the catalog) are shown in the form,
+        which stays open; the command itself runs after the ack."""
+        metadata = metadata_of(view)
+        incident = metadata.get("incident")
+        submission = Submission(
+            command=str(metadata.get("command") or ""), answers=read_answers(view),
+            incident=incident if isinstance(incident, int) else None, user=body["user"]["id"],
+            channel=metadata.get("channel") or None)
+        try:
+            args = self.commands.read_form(submission)
+        except FormErrors as error:
+            ack(response_action="errors", errors=error.errors)
+            return
+        except Exception as error:  # told after the ack, like any failure of the command
+            ack()
+            self._later(self._form_failed, submission, metadata, client, error)
+            return
+        ack()
+        self._later(self._submit_form, submission, args, metadata, client)
+
+    def _submit_form(self, submission: Submission, args: Any, metadata: dict[str, Any],
+                     client: WebClient) -> None:
+        tell = self._tell_submitter(submission, metadata, client)
+        with _answering(tell):
+            tell(self.commands.submit(submission, args).text)
+
+    def _form_failed(self, submission: Submission, metadata: dict[str, Any], client: WebClient,
+                     error: Exception) -> None:
+        with _answering(self._tell_submitter(submission, metadata, client)):
+            raise error
+
+    def _tell_submitter(self, submission: Submission, metadata: dict[str, Any],
+                        client: WebClient) -> Tell:
+        response_url = str(metadata.get("response_url") or "")
+
+        def tell(text: str) -> None:
+            if response_url:
+                WebhookClient(response_url, timeout=10).send(
+                    text=self._out(text), response_type="ephemeral", replace_original=False)
+            elif submission.channel:
+                client.chat_postEphemeral(channel=submission.channel, user=submission.user,
+                                          text=self._out(text))
+            else:
+                client.chat_postMessage(channel=submission.user, text=self._out(text))
+
+        return tell
+
+    def suggest(self, ack: Ack, body: dict[str, Any]) -> None:
+        """`block_suggestion`: the options of an external select matching what is typed (a
+        catalog's 300 services for the declaration, any list past Slack's 100 options)."""
+        view, block = body.get("view") or {}, str(body.get("block_id") or "")
+        choices: list[Choice] = []
+        try:
+            if view.get("callback_id") == DECLARE_CALLBACK and block == "service":
+                choices = [Choice(s.name, s.id) for s in self.ctx.catalog.services]
+            elif view.get("callback_id") == FORM_CALLBACK:
+                choices = self._form_choices(view, block, body["user"]["id"])
+        except Exception:  # an empty list; the person can still close the form
+            log.exception("options for a Slack select failed")
+        ack(options=matching(choices, str(body.get("value") or "")))
+
+    def _form_choices(self, view: dict[str, Any], block: str, user: str) -> list[Choice]:
+        """The choices of one field of the form as it would be built now."""
+        metadata = metadata_of(view)
+        command, _, sub = str(metadata.get("command") or "").partition(" ")
+        incident = metadata.get("incident")
+        reply = self.commands.handle(Invocation(
+            command, f"{sub} {incident if isinstance(incident, int) else ''}".strip(), user=user,
+            channel=metadata.get("channel") or None))
+        if reply.ask is None:
+            return []
+        return list(reply.ask.field(block).choices)
 
     # Events API ------------------------------------------------------------------
     def message(self, event: dict[str, Any]) -> None:

@@ -6,6 +6,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from bot.forms import Choice
+from bot.slack.forms import select_element
 from bot.slack.text import SlackUserOf, to_slack
 from workflows.incident.declare import DeclareRequest
 from workflows.ports import Message
@@ -141,7 +143,9 @@ def declare_modal(
         "private_metadata": json.dumps(metadata),
         "blocks": [
             {"type": "input", "block_id": "title", "label": _plain("Title"), "element": title_input},
-            _select("service", "Service", services, service),
+            # Past 100 services an external select: the options come as typed (`matching`).
+            {"type": "input", "block_id": "service", "label": _plain("Service"),
+             "element": select_element([Choice(name, id) for name, id in services], service)},
             _select("severity", "Severity", ((s.capitalize(), s) for s in severities)),
             _select("urgency", "Urgency", ((u.capitalize(), u) for u in URGENCIES), "high"),
             _select("environment", "Environment", ((e.capitalize(), e) for e in ENVIRONMENTS),
@@ -161,7 +165,7 @@ def read_declare_form(view: dict[str, Any]) -> DeclareRequest:
 
     def value(block_id: str) -> str:
         element = state.get(block_id, {}).get("value", {})
-        if element.get("type") == "static_select":
+        if element.get("type") in ("static_select", "external_select"):
             return str((element.get("selected_option") or {}).get("value") or "")
         return str(element.get("value") or "")
 

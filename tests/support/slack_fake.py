@@ -193,7 +193,7 @@ class FakeSlack:
                               for f in files]}
         if method == "chat.postEphemeral":
             return {"message_ts": f"{time.time():.6f}"}
-        if method == "views.open":
+        if method in ("views.open", "views.push", "views.update"):
             view = params.get("view")
             view = json.loads(view) if isinstance(view, str) else view
             return {"view": {**(view or {}), "id": f"V{next(self._ids)}"}}

@@ -50,9 +50,10 @@ def parse_due(text: str, *, today: date) -> date:
 
 
 def add_action(
-    ctx: Context, *, incident_id: int, title: str, owner: str, due_on: date, actor: str
+    ctx: Context, *, incident_id: int, title: str, owner: str, due_on: date, actor: str,
+    open_ticket: bool = True,
 ) -> Added:
-    """Store an action item; with a ticket port, open its ticket once it is stored."""
+    """Store an action item; with a ticket port (and `open_ticket`), open its ticket once stored."""
     if not title.strip():
         raise InvalidRequest('an action item needs a text: `/incident action "<what>" @owner due <date>`')
     ctx.catalog.person(owner)  # an unknown owner is a clear error
@@ -68,7 +69,7 @@ def add_action(
         record(uow, incident, kind="action_added", at=ctx.now(), actor=actor,
                text=f"{item.ref} {item.title} (owner {ctx.display(owner)}, due {due_on.isoformat()})",
                data={"action": item.id})
-    if ctx.tickets is None:
+    if ctx.tickets is None or not open_ticket:
         return Added(item, None, ticketing=False)
     body = render("action_ticket", item=item, incident=incident, owner=ctx.display(owner))
     try:

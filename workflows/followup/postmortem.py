@@ -107,8 +107,10 @@ def draft_postmortem(ctx: Context, *, incident_id: int, actor: str) -> Draft:
     return Draft(postmortem, text, flags, added, problem, repeats)
 
 
-def change_state(ctx: Context, *, incident_id: int, to: str, actor: str) -> Postmortem:
-    """`review`, `publish` or `reopen` the postmortem."""
+def change_state(
+    ctx: Context, *, incident_id: int, to: str, actor: str, note: str = ""
+) -> Postmortem:
+    """`review`, `publish` or `reopen` the postmortem; `note` goes on the record with it."""
     if to not in _NEXT_STATE:
         raise InvalidRequest(f"unknown postmortem step '{to}': use {', '.join(_NEXT_STATE)}")
     target, allowed = _NEXT_STATE[to]
@@ -128,8 +130,9 @@ def change_state(ctx: Context, *, incident_id: int, to: str, actor: str) -> Post
         if target == PostmortemState.PUBLISHED:
             postmortem.published_at, postmortem.next_reminder_at = now, None
         records.save_postmortem(postmortem)
-        record(uow, incident, kind="postmortem_state", at=now, actor=actor, text=target.label,
-               data={"state": target.value})
+        record(uow, incident, kind="postmortem_state", at=now, actor=actor,
+               text=f"{target.label}: {note}" if note else target.label,
+               data={"state": target.value, **({"note": note} if note else {})})
         if target == PostmortemState.PUBLISHED:
             notify_postmortem_published(ctx, uow, incident, postmortem, actor=actor)
         uow.post(incident, Message(render(
