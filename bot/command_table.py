@@ -30,7 +30,7 @@ from workflows.intake.report import report
 from workflows.model import ROLES
 from workflows.oncall import changes
 from workflows.oncall.report import oncall_hours
-from workflows.paging import clocks
+from workflows.paging import clocks, escalation
 from workflows.paging.report import report_for
 from workflows.ports import InvalidRequest
 from workflows.render import render
@@ -87,6 +87,13 @@ TABLE: tuple[Command, ...] = (
             "declare", parsers.options, incident.declare_incident, declare),
     Command(("incident", "ack"), "`/incident ack`", "acknowledge the page for this channel's incident",
             "acknowledge", parsers.incident, incident.ack, respond.acknowledge),
+    Command(("incident", "pass"), "`/incident pass`",
+            "hand a page on: the next escalation step is paged now (the page's Escalate button)",
+            "acknowledge", parsers.incident, incident.pass_on, escalation.escalate_now),
+    Command(("incident", "snooze"), "`/incident snooze [5m]`",
+            "while paged: the escalation waits (5m, at most 30m in all); once acknowledged: the "
+            "update reminders wait (30m)",
+            "acknowledge", parsers.incident, incident.snooze, respond.snooze),
     Command(("incident", "status"), "`/incident status <Investigating|Identified|Monitoring|Resolved> <text>`",
             "post a status update (alone: show the incident's status)",
             _status_verb, parsers.incident, incident.status, respond.post_status, form=forms.STATUS),

@@ -8,7 +8,7 @@ from bot.options import truthy
 from workflows.incident import involve, lifecycle, queries, respond
 from workflows.incident.declare import DeclareRequest, declare
 from workflows.model import ROLES
-from workflows.paging import clocks
+from workflows.paging import clocks, escalation
 from workflows.ports import InvalidRequest
 from workflows.render import render
 
@@ -47,6 +47,20 @@ def ack(call: Call, args: Args) -> Reply:
     return Reply(f"You acknowledged {incident.ref}.", incident=incident)
 
 
+def pass_on(call: Call, args: Args) -> Reply:
+    people = escalation.escalate_now(call.ctx, incident_id=call.incident_id(args), actor=call.actor)
+    if not people:
+        return Reply("The escalation policy has no more steps: page someone with "
+                     "`/incident page <team|@person>`.")
+    return Reply(f"Escalated: paging {', '.join(call.ctx.display(p) or p for p in people)}.")
+
+
+def snooze(call: Call, args: Args) -> Reply:
+    what = respond.snooze(call.ctx, incident_id=call.incident_id(args), person=call.actor,
+                          delay=args.text.strip() or None)
+    return Reply(f"Snoozed {what}.")
+
+
 def status(call: Call, args: Args) -> Reply:
     incident_id = call.incident_id(args)
     stage, _, text = args.text.partition(" ")
@@ -56,9 +70,19 @@ def status(call: Call, args: Args) -> Reply:
             f"{incident.ref} {incident.priority} · {incident.state.value} · stage "
             f"{incident.stage.value} · commander {call.ctx.display(incident.commander) or 'none'}"
         )
+    words = text.split()
+    flags = {w.lower().removeprefix("--") for w in words if w.lower() in AUDIENCE_FLAGS}
+    text = " ".join(w for w in words if w.lower() not in AUDIENCE_FLAGS)
+    audience = ("internal", *(a for a in ("stakeholders", "public") if a in flags))
     respond.post_status(call.ctx, incident_id=incident_id, stage=stage, text=text.strip(),
-                        author=call.actor)
-    return Reply("Status update posted.")
+                        author=call.actor, audience=audience)
+    shared = [a for a in audience[1:]]
+    return Reply("Status update posted" + (f" (also to {' and '.join(shared)})" if shared else "")
+                 + ".")
+
+
+# `/incident status identified --stakeholders --public <text>`: who else reads the update.
+AUDIENCE_FLAGS = frozenset({"--stakeholders", "--public"})
 
 
 def severity(call: Call, args: Args) -> Reply:

@@ -26,6 +26,7 @@ from slack_sdk.webhook import WebhookClient
 from bot.calendars import person_feed_url
 from bot.commands import SLACK, Commands, DeclareForm, Invocation
 from bot.forms import Choice, Form, FormErrors, Submission
+from bot.questions import oncall_query
 from bot.slack.blocks import (
     ACTION_PREFIX,
     DECLARE_CALLBACK,
@@ -53,11 +54,7 @@ log = logging.getLogger(__name__)
 USER_ERRORS = (FirebellError,)
 # Message subtypes that are people talking; edits, joins, topic changes ... are not.
 _SPOKEN = {None, "file_share", "thread_broadcast"}
-_BUTTONS = re.compile(ACTION_PREFIX + r"(ack|resolve|take|status|role|escalate)$")  # take: a swap or cover offer
-_ONCALL_QUESTION = re.compile(
-    r"(?:who(?:'s|\s+is)\s+on[\s-]?call|on[\s-]?call)(?:\s+(?:for|on|in|at))?\s*(?P<query>.*)",
-    re.IGNORECASE | re.DOTALL,
-)
+_BUTTONS = re.compile(ACTION_PREFIX + r"(ack|resolve|take|pass|snooze|subscribe|status|role|escalate)$")  # take: a swap or cover offer
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 
 Tell = Callable[[str], object]
@@ -397,11 +394,10 @@ class _Listeners:
             say(text=self._out(text), thread_ts=thread)
 
         question = self._in(_MENTION.sub("", event.get("text") or "")).strip()
-        match = _ONCALL_QUESTION.search(question)
-        if match is None:
+        query = oncall_query(question)
+        if query is None:
             tell('Ask me "who is on call for <team or service>?", or try `/incident help`.')
             return
-        query = match.group("query").strip().rstrip("?!. ").strip()
         with _answering(tell):
             tell(self.commands.oncall(query).text)
 

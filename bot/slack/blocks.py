@@ -27,6 +27,7 @@ TONE_MARKS = {"critical": ":red_circle:", "warning": ":large_orange_circle:",
 HEADER_LIMIT = 150  # Slack's limits: a header's text, a field's text, fields per section,
 FIELD_LIMIT = 2000  # elements per actions block, characters of a button's label
 FIELDS_PER_SECTION = 10
+MESSAGE_BLOCKS = 50  # a message's blocks
 ACTIONS_LIMIT = 25
 BUTTON_LABEL_LIMIT = 75
 LINK_ACTION = ACTION_PREFIX + "link"  # a URL button: Slack opens it; the click is only acked
@@ -52,10 +53,6 @@ def message_blocks(
               for label, value in message.fields]
     for start in range(0, len(fields), FIELDS_PER_SECTION):
         blocks.append({"type": "section", "fields": fields[start:start + FIELDS_PER_SECTION]})
-    if message.text.strip() or not blocks:
-        text = to_slack(message.text, slack_user=slack_user)
-        blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
-                   for chunk in _chunks(text, SECTION_LIMIT)]
     elements: list[Block] = []
     for button in message.buttons:
         element: Block = {
@@ -71,9 +68,18 @@ def message_blocks(
         elements.append({"type": "button", "action_id": f"{LINK_ACTION}_{number}",
                          "text": {"type": "plain_text", "text": _cut(label, BUTTON_LABEL_LIMIT)},
                          "url": url[:3000]})
-    for start in range(0, len(elements), ACTIONS_LIMIT):
-        blocks.append({"type": "actions", "elements": elements[start:start + ACTIONS_LIMIT]})
-    return blocks
+    actions = [{"type": "actions", "elements": elements[start:start + ACTIONS_LIMIT]}
+               for start in range(0, len(elements), ACTIONS_LIMIT)]
+    if message.text.strip() or not blocks:
+        text = to_slack(message.text, slack_user=slack_user)
+        chunks = _chunks(text, SECTION_LIMIT)
+        room = MESSAGE_BLOCKS - len(blocks) - len(actions)
+        if len(chunks) > room:  # Slack refuses more blocks: the rest is said to be cut
+            cut = sum(len(c) for c in chunks[room - 1:])
+            chunks = [*chunks[:room - 1], f"… ({cut} more characters not shown)"]
+        blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
+                   for chunk in chunks]
+    return blocks + actions
 
 
 def _cut(text: str, size: int) -> str:

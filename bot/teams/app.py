@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from bot.commands import TEAMS, Commands, DeclareForm, Invocation, Reply
+from bot.questions import oncall_query
 from bot.teams import cards
 from bot.teams.auth import BotFrameworkAuth, Unauthorized
 from bot.teams.connector import BotConnector
@@ -47,12 +48,6 @@ CARD_ACTION = "adaptiveCard/action"
 _COMMANDS = ("incident", "oncall")
 _REFRESHED = {"ack", "resolve", cards.REFRESH_VERB}
 _FORMS = ("status", "role", "action")  # typed bare in an incident channel: a card to fill in  # buttons of a page card: answer with it
-_ONCALL_QUESTION = re.compile(
-    r"^(?:who(?:'s|\s+is)\s+on[\s-]?call|who\s+do\s+i\s+page|on[\s-]?call)"
-    r"(?:\s+right\s+now|\s+now)?(?:\s+(?:for|on|in|at|about))?\s*(?P<query>.*)$",
-    re.IGNORECASE | re.DOTALL,
-)
-_NOW = re.compile(r"\s*\b(?:right\s+)?now\s*$", re.IGNORECASE)
 _TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
 _HINT = ('Ask me "who is on call for <team or service>?", or type `incident help`.')
 
@@ -174,10 +169,9 @@ class TeamsFrontEnd:
                                                    channel=channel))
         if command.lower() == "help":
             return self.commands.handle(Invocation("incident", "help", user=user, channel=channel))
-        question = _ONCALL_QUESTION.match(line)
-        if question is not None:
-            query = _NOW.sub("", question.group("query").strip().rstrip("?!. "))
-            return self.commands.oncall(query.strip())
+        query = oncall_query(line)
+        if query is not None:
+            return self.commands.oncall(query)
         return Reply(_HINT)
 
     def _reply(self, ref: ConversationRef, reply: Reply) -> None:
