@@ -17,6 +17,7 @@ from itertools import count
 from typing import Any
 from urllib.parse import parse_qsl
 
+from tests.support.blockkit import block_kit_problems
 from tests.support.fake_faults import Arrival, Fault, FaultPlan, Where
 
 BOT_USER = "U0FIREBELL"
@@ -147,6 +148,12 @@ class FakeSlack:
             return {"channel": self.channels.get(channel, {"id": channel})}
         if method == "conversations.open":
             return {"channel": {"id": f"D{params.get('users')}"}}
+        if method in ("chat.postMessage", "chat.update"):
+            raw = params.get("blocks") or []
+            problems = block_kit_problems(blocks=json.loads(raw) if isinstance(raw, str) else raw)
+            if problems:  # what Slack answers to blocks past its limits
+                return {"ok": False, "error": "invalid_blocks",
+                        "response_metadata": {"messages": problems}}
         if method == "chat.postMessage":
             ts = f"{time.time():.6f}"
             message = {"type": "message", "ts": ts, "text": params.get("text"), "user": BOT_USER,
@@ -196,11 +203,15 @@ class FakeSlack:
         if method in ("views.open", "views.push", "views.update"):
             view = params.get("view")
             view = json.loads(view) if isinstance(view, str) else view
+            if block_kit_problems(view=view or {}):
+                return {"ok": False, "error": "invalid_arguments",
+                        "response_metadata": {"messages": block_kit_problems(view=view or {})}}
             return {"view": {**(view or {}), "id": f"V{next(self._ids)}"}}
         if method == "views.publish":  # an App Home: Slack refuses a view beyond its limits
             view = params.get("view")
             view = json.loads(view) if isinstance(view, str) else view or {}
-            if view.get("type") != "home" or not 0 < len(view.get("blocks") or []) <= 100:
+            if view.get("type") != "home" or not 0 < len(view.get("blocks") or []) <= 100 \
+                    or block_kit_problems(view=view):
                 return {"ok": False, "error": "invalid_arguments"}
             self.homes[str(params.get("user_id"))] = view
             return {"view": {**view, "id": f"V{next(self._ids)}"}}
