@@ -209,3 +209,33 @@ def test_a_name_that_fits_several_is_answered_with_the_choices(h: Harness) -> No
     _, key = h.slack.command("/oncall", "platform")  # one meaning: answered
     [text] = h.fake.wait_for_response(key)
     assert "<@U0ERIN>" in text
+
+
+def test_a_card_whose_post_slack_took_but_never_answered_is_posted_once(
+        h: Harness, clock: FakeClock) -> None:
+    """Slack posts the card, then the answer is lost (past the client's timeout): the retry
+    finds the card by its key, pins it and edits it; the channel never reads two cards."""
+    def is_card(params: dict[str, Any]) -> bool:
+        return "card:" in str(params.get("metadata"))
+
+    lost = h.fake.inject("chat.postMessage", where=is_card, accept_then_sleep=16, times=1)
+    incident_id = _declare(h)
+    lost.wait_arrival()
+    [incident] = [i for i in h.incidents() if i.id == incident_id]
+
+    def retried() -> bool:  # the retry waits its backoff on the test's clock
+        clock.advance(timedelta(seconds=3))
+        h.firebell.dispatcher.kick()
+        return bool(h.fake.calls_to("pins.add", channel=incident.channel))
+
+    h.fake.wait_for(retried, timeout=60)
+    cards = [c for c in h.fake.calls_to("chat.postMessage", channel=incident.channel)
+             if is_card(c.params)]
+    assert len(cards) == 1
+    _, key = h.slack.command("/incident", f"ack {incident_id}", user="U0ALICE")
+    h.fake.wait_for_response(key)
+    card_ts = [m["ts"] for m in h.fake.history[incident.channel] if "card:" in str(m.get("metadata"))]
+    h.fake.wait_for(lambda: [c for c in h.fake.calls_to("chat.update", channel=incident.channel)
+                             if c.params["ts"] == card_ts[0] and "Acknowledged" in str(c.params)])
+    assert len([c for c in h.fake.calls_to("chat.postMessage", channel=incident.channel)
+                if is_card(c.params)]) == 1

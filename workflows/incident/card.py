@@ -183,7 +183,7 @@ def _keep_current(
         ref = found or chat.post_keyed(channel=channel, message=message, key=key)
     else:
         ref = chat.post(channel=channel, message=message)
-    if pin and not found and isinstance(chat, Pinning):
+    if pin and isinstance(chat, Pinning):  # again on a retry: the cut-off attempt may not have
         chat.pin(channel=channel, message_id=ref)
     with ctx.unit() as uow:
         if not uow.posts.keep_post(incident.id, purpose, ref, at=ctx.now()):
