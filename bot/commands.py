@@ -89,13 +89,20 @@ class Commands:
     def handle(self, invocation: Invocation) -> Reply:
         """Find the entry, check the person may, read the arguments, run it."""
         entry, text = command_table.find(invocation.command, invocation.text)
-        if self.action_forms and entry.form is not None and not after_ref(text):
+        if self.action_forms and entry.form is not None and not after_ref(text) and (
+                entry.verb_for(text) != access.ASK or self._may(invocation.user,
+                                                                entry.verb_for(f"{text} form"))):
+            # A bare command that reads (`status` shows the state) reads for whoever may not
+            # fill its form in.
             return self._ask(entry, invocation, text)
         verb = entry.verb_for(text)
         if verb != access.ASK:
             self.require(invocation.user, verb, incident=lambda: self._ref(invocation, text))
         args = replace(entry.read(text, self.ctx.catalog), line=text)
         return entry.handler(self._call(invocation), args)
+
+    def _may(self, user: str, verb: str) -> bool:
+        return verb == access.ASK or access.may(self.ctx.catalog, self.person(user), verb) is None
 
     def _ask(self, entry: command_table.Command, invocation: Invocation, text: str) -> Reply:
         """The form of a command typed without its arguments (or its card's button)."""
