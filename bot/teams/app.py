@@ -10,7 +10,14 @@ replies and pages go to), and:
   run after, the reply sent into the conversation through the Bot Connector (like Slack's lazy
   listeners). A channel message is also offered to the timeline (`bot/teams/capture.py`).
 - an `adaptiveCard/action` invoke (a card's `Action.Execute`) runs the same command and answers
-  with the refreshed card in the HTTP response, so no stale button stays live.
+  with the refreshed card in the HTTP response, so no stale button stays live. A command with a
+  form (bot/forms.py), typed bare or pressed on the live card (Update status, Set role,
+  Escalate), answers with the form as a card (bot/teams/forms.py); submitted (verb
+  `form:<command>`), its inputs are read by the form's own reader into the typed command's
+  arguments and run through the command table, and the invoke is answered with what it did, or
+  with the form again, saying what to correct.
+- an `application/search` invoke (a form's typeahead past 100 choices) is answered with the
+  choices matching what is typed.
 - `conversationUpdate` / `installationUpdate` (the bot added) only store the reference.
 """
 
@@ -32,22 +39,24 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from bot.commands import TEAMS, Commands, DeclareForm, Invocation, Reply
+from bot.forms import Choice, Form, FormErrors, Submission
 from bot.questions import oncall_query
-from bot.teams import cards
+from bot.teams import cards, forms
 from bot.teams.auth import BotFrameworkAuth, Unauthorized
 from bot.teams.connector import BotConnector
 from storage.teams_store import PERSONAL, ConversationRef, SqlTeamsStore
 from workflows.context import Context
-from workflows.model import ROLES, Incident
+from workflows.model import Incident
 from workflows.ports import FirebellError
 
 log = logging.getLogger(__name__)
 
 CARD = "application/vnd.microsoft.card.adaptive"
 CARD_ACTION = "adaptiveCard/action"
+SEARCH = "application/search"  # a typeahead's Data.Query
+SEARCH_RESPONSE = "application/vnd.microsoft.search.searchResponse"
 _COMMANDS = ("incident", "oncall")
 _REFRESHED = {"ack", "resolve", cards.REFRESH_VERB}
-_FORMS = ("status", "role", "action")  # typed bare in an incident channel: a card to fill in  # buttons of a page card: answer with it
 _TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
 _HINT = ('Ask me "who is on call for <team or service>?", or type `incident help`.')
 
@@ -69,7 +78,7 @@ class TeamsFrontEnd:
         self.work = work or ThreadPoolExecutor(max_workers=16, thread_name_prefix="teams-work")
         self.commands = Commands(
             ctx, forms=True, mention=self._mention, channel_link=self._channel_link,
-            calendar_url=calendar_url, platform=TEAMS,
+            calendar_url=calendar_url, platform=TEAMS, action_forms=True,
         )
         self.capture = _capture()
 
@@ -94,10 +103,12 @@ class TeamsFrontEnd:
         await run_in_threadpool(self._remember, ref, activity)
         kind = activity.get("type")
         if kind == "invoke":
-            if activity.get("name") != CARD_ACTION:
-                return JSONResponse({}, status_code=200)
-            answer = await run_in_threadpool(self._invoke, activity)
-            return JSONResponse(answer)
+            name = activity.get("name")
+            if name == CARD_ACTION:
+                return JSONResponse(await run_in_threadpool(self._invoke, activity))
+            if name == SEARCH:
+                return JSONResponse(await run_in_threadpool(self._search, activity))
+            return JSONResponse({}, status_code=200)
         if kind in ("message", "messageUpdate", "messageDelete"):
             self._later(self._message, ref, activity)
         return Response(status_code=200)
@@ -128,33 +139,9 @@ class TeamsFrontEnd:
             self._send(ref, _text_activity(text))
 
         with _answering(tell):
-            form = self._form(activity)
-            if form is not None:
-                self._send(ref, _card_activity(form))
-                return
             reply = self._run(activity)
             if reply is not None:
-                self._reply(ref, reply)
-
-    def _form(self, activity: Mapping[str, Any]) -> dict[str, Any] | None:
-        """`incident status`, `incident role` or `incident action` with nothing after them, in
-        an incident's channel: the card to fill in (submitted, it runs the same command)."""
-        words = _words(activity).lstrip("/").lower().split()
-        if len(words) != 2 or words[0] != "incident" or words[1] not in _FORMS:
-            return None
-        with self.ctx.reading() as uow:
-            incident = uow.incidents.incident_by_channel(_channel(activity))
-        if incident is None or incident.id is None:
-            return None  # the command itself says which incident it needs
-        people = [(p.name, p.id) for p in self.ctx.catalog.people]
-        if words[1] == "status":
-            return cards.status_form(incident_ref=incident.ref, incident_id=incident.id)
-        if words[1] == "role":
-            return cards.role_form(incident_ref=incident.ref, incident_id=incident.id,
-                                   roles=[(label, role) for role, label in ROLES.items()],
-                                   people=people)
-        return cards.action_form(incident_ref=incident.ref, incident_id=incident.id,
-                                 people=people)
+                self._reply(ref, reply, channel=_channel(activity))
 
     def _run(self, activity: Mapping[str, Any]) -> Reply | None:
         user, channel = _user(activity), _channel(activity)
@@ -174,8 +161,10 @@ class TeamsFrontEnd:
             return self.commands.oncall(query)
         return Reply(_HINT)
 
-    def _reply(self, ref: ConversationRef, reply: Reply) -> None:
-        if reply.form is not None:
+    def _reply(self, ref: ConversationRef, reply: Reply, *, channel: str) -> None:
+        if reply.ask is not None:  # a command typed without its arguments: its form
+            self._send(ref, _card_activity(self._form_card(reply.ask, channel=channel)))
+        elif reply.form is not None:
             self._send(ref, _card_activity(self._declare_card(reply.form)))
         elif reply.text:
             self._send(ref, _text_activity(reply.text))
@@ -198,6 +187,8 @@ class TeamsFrontEnd:
         verb, data = action.get("verb"), action.get("data") or {}
         if not isinstance(verb, str) or not isinstance(data, dict):
             return _card_answer(cards.message_card(text=":warning: This card sent no action."))
+        if verb.startswith(forms.FORM_VERB):
+            return self._submitted(activity, verb, data)
         incident_id = _int(data.get("incident") or data.get("value"))
         text = ""
         try:
@@ -205,6 +196,8 @@ class TeamsFrontEnd:
                 command, _, rest = cards.read_form(verb, data).partition(" ")
                 reply = self.commands.handle(Invocation(
                     command, rest, user=_user(activity), channel=_channel(activity)))
+                if reply.ask is not None:  # Update status, Set role, Escalate: their forms
+                    return _card_answer(self._form_card(reply.ask, channel=_channel(activity)))
                 if reply.form is not None:
                     return _card_answer(self._declare_card(reply.form))
                 text = reply.text
@@ -231,6 +224,88 @@ class TeamsFrontEnd:
             text=text or f"{incident.priority} · {incident.service} · {incident.state.value}",
             acknowledged_by=self.ctx.display(incident.acknowledged_by),
         )
+
+    # the forms of bot/forms.py ------------------------------------------------------------------
+    def _form_card(self, form: Form, *, channel: str | None, values: Mapping[str, Any] | None = None,
+                   errors: Mapping[str, str] | None = None, warning: str = "") -> dict[str, Any]:
+        return forms.form_card(form, metadata={"channel": channel or ""}, people=self._people(),
+                               teams_id=self._teams_id, values=values, errors=errors,
+                               warning=warning)
+
+    def _people(self) -> list[Choice]:
+        """Whom a person field offers: the catalog's people Teams knows (their Entra id)."""
+        return [Choice(p.name, p.teams) for p in self.ctx.catalog.people if p.teams]
+
+    def _teams_id(self, person: str) -> str | None:
+        return next((p.teams for p in self.ctx.catalog.people if p.id == person), None)
+
+    def _submitted(self, activity: Mapping[str, Any], verb: str,
+                   data: Mapping[str, Any]) -> dict[str, Any]:
+        """A submitted form: read by the form's reader, run as the typed command. Answers that
+        cannot be used (a person not in the catalog, a missing one) or a refusal bring the form
+        back with what was filled in and what to correct; done, a card saying what happened."""
+        command, metadata, answers = forms.read_submission(verb, data)
+        submission = Submission(
+            command=command, answers=answers, incident=_int(metadata.get("incident")),
+            user=_user(activity), channel=str(metadata.get("channel") or "") or _channel(activity))
+        try:
+            reply = self.commands.submit(submission, self.commands.read_form(submission))
+        except FormErrors as error:
+            return self._form_again(submission, data, errors=error.errors)
+        except FirebellError as error:
+            return self._form_again(submission, data, warning=f":warning: {error}")
+        except Exception:
+            log.exception("a Teams form failed")
+            return _card_answer(cards.message_card(
+                text=":warning: Something went wrong in Firebell; the details are in its log."))
+        title = str(metadata.get("title") or "")
+        return _card_answer(cards.message_card(title=title or None, text=reply.text or "Done.",
+                                               tone="good"))
+
+    def _form_again(self, submission: Submission, values: Mapping[str, Any], *,
+                    errors: Mapping[str, str] | None = None, warning: str = "") -> dict[str, Any]:
+        """The form as it would open now, filled in as submitted, with what to correct; if it
+        cannot open any more (no longer allowed, say), the reason."""
+        try:
+            form = self._form_of(submission.command, submission.incident, user=submission.user,
+                                 channel=submission.channel)
+        except FirebellError as error:
+            return _card_answer(cards.message_card(text=f":warning: {error}"))
+        if form is None:
+            return _card_answer(cards.message_card(text=warning or ":warning: Not done."))
+        return _card_answer(self._form_card(form, channel=submission.channel, values=values,
+                                            errors=errors, warning=warning))
+
+    def _form_of(self, command: str, incident: int | None, *, user: str,
+                 channel: str | None) -> Form | None:
+        """The form of `command` ("incident status") about `incident`, built as the bare command
+        builds it now (with its access check)."""
+        words, _, sub = command.partition(" ")
+        number = "" if incident is None else str(incident)
+        reply = self.commands.handle(Invocation(words, f"{sub} {number}".strip(), user=user,
+                                                channel=channel))
+        return reply.ask
+
+    def _search(self, activity: Mapping[str, Any]) -> dict[str, Any]:
+        """`application/search` from a form's typeahead (a list past 100 choices): the choices
+        matching what is typed, of the field the card's dataset names."""
+        value = _mapping(activity.get("value"))
+        options = _mapping(value.get("queryOptions"))
+        command, field, incident = forms.search_of(_text(value.get("dataset")))
+        choices: list[Choice] = []
+        try:
+            form = self._form_of(command, incident, user=_user(activity),
+                                 channel=_channel(activity))
+            if form is not None and any(f.name == field for f in form.fields):
+                kind = form.field(field).kind
+                choices = self._people() if kind in ("person", "people") else list(
+                    form.field(field).choices)
+        except Exception:  # no choices; the person can still close the card
+            log.exception("choices for a Teams typeahead failed")
+        results = forms.matching(choices, _text(value.get("queryText")),
+                                 skip=_int(options.get("skip")) or 0,
+                                 top=_int(options.get("top")) or forms.SEARCH_RESULTS)
+        return {"statusCode": 200, "type": SEARCH_RESPONSE, "value": {"results": results}}
 
     # how people and channels are shown ----------------------------------------------------
     def _mention(self, person: str) -> str:
@@ -310,6 +385,10 @@ def _words(activity: Mapping[str, Any]) -> str:
             text = text.replace(entity["text"], " ")
     text = re.sub(r"<at>[^<]*</at>", " ", text, count=1) if not _entities(activity) else text
     return " ".join(html.unescape(_TAG.sub(" ", text)).split())
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _int(value: Any) -> int | None:

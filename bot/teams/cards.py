@@ -1,11 +1,13 @@
-"""Adaptive Cards (schema 1.5) for Teams: pages, messages and the forms, and the way back from a
-submitted card to the words a person would type.
+"""Adaptive Cards (schema 1.5) for Teams: pages, messages and the declaration form, and the way
+back from a pressed button to the words a person would type. (The command table's other forms,
+bot/forms.py, are rendered by bot/teams/forms.py.)
 
 Words come from templates (`workflows/render.py`); this module only turns them into card JSON.
 Every button and form is a Universal Action (`Action.Execute`): Teams sends it to the bot as an
 `adaptiveCard/action` invoke with the `verb` and `data` below, and `read_form` turns that into
-the same command line a person types (`incident declare service=checkout ...`), so a card adds
-no process rule of its own: the command table (`bot/command_table.py`) does the rest.
+the same command line a person types (`incident declare service=checkout ...`, `incident status
+7`: a button of a command with a form opens that form), so a card adds no process rule of its
+own: the command table (`bot/command_table.py`) does the rest.
 """
 
 from __future__ import annotations
@@ -22,8 +24,6 @@ Card = dict[str, Any]
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 VERSION = "1.5"
 REFRESH_VERB = "refresh"  # a stale page card asks the bot for its current state
-FORM_VERBS = ("declare", "status", "role", "action")
-STAGES = ("Investigating", "Identified", "Monitoring", "Resolved")
 ENVIRONMENTS = ("production", "staging", "development")
 URGENCIES = ("high", "low")
 DECLARE_FLAGS = (
@@ -87,7 +87,8 @@ def text_blocks(text: str) -> list[Card]:
 
 
 # cards ----------------------------------------------------------------------------------------
-def _card(body: list[Card], actions: Sequence[Card] = (), *, refresh: Card | None = None) -> Card:
+def adaptive_card(body: list[Card], actions: Sequence[Card] = (), *,
+                  refresh: Card | None = None) -> Card:
     card: Card = {"type": "AdaptiveCard", "$schema": SCHEMA, "version": VERSION, "body": body}
     if actions:
         card["actions"] = list(actions)
@@ -130,14 +131,14 @@ def page_card(
         line = f"Acknowledged by {acknowledged_by}" if acknowledged_by else str(settled)
         body.append({"type": "TextBlock", "text": f"\u2705 {line}",
                      "wrap": True, "color": "Good", "spacing": "Medium"})
-        return _card(body)
+        return adaptive_card(body)
     refresh: Card = {"action": {"type": "Action.Execute", "verb": REFRESH_VERB, "data": data}}
     if user_ids:
         refresh["userIds"] = list(dict.fromkeys(user_ids))[:_REFRESH_USERS]
     actions = [execute("ack", "Acknowledge", data, style="positive"),
                execute("pass", "Escalate", data), execute("snooze", "Snooze 5m", data)]
     actions += [{"type": "Action.OpenUrl", "title": label, "url": url} for label, url in links]
-    return _card(body, actions, refresh=refresh)
+    return adaptive_card(body, actions, refresh=refresh)
 
 
 # A message's tone as the style of the container around its heading (Adaptive Cards 1.2+).
@@ -162,10 +163,10 @@ def message_card(
     in the channel's messages (`TeamsChat.find_posted`)."""
     body: list[Card] = []
     if title:
-        heading: Card = {"type": "Container", "items": [_heading(to_teams(title))]}
+        container: Card = {"type": "Container", "items": [heading(to_teams(title))]}
         if tone in TONE_STYLES:
-            heading["style"] = TONE_STYLES[tone]
-        body.append(heading)
+            container["style"] = TONE_STYLES[tone]
+        body.append(container)
     facts = [{"title": label, "value": to_teams(value)} for label, value in fields]
     if facts:
         body.append({"type": "FactSet", "facts": facts})
@@ -175,14 +176,14 @@ def message_card(
         body[0]["id"] = key_id(key)
     actions = [execute(verb, label, {"value": value}) for verb, label, value in buttons]
     actions += [{"type": "Action.OpenUrl", "title": label, "url": url} for label, url in links]
-    return _card(body, actions)
+    return adaptive_card(body, actions)
 
 
 def key_id(key: str) -> str:
     return f"firebell-key:{key}"
 
 
-def _heading(text: str) -> Card:
+def heading(text: str) -> Card:
     return {"type": "TextBlock", "text": text, "weight": "Bolder", "size": "Medium", "wrap": True}
 
 
@@ -220,7 +221,7 @@ def declare_form(
                 "valueOff": "false", "value": "true" if flag == "drill" and drill else "false"}
                for flag, label in DECLARE_FLAGS]
     body: list[Card] = [
-        _heading("Declare an incident"),
+        heading("Declare an incident"),
         title_input,
         _choice_set("service", "Service", services, service),
         _choice_set("severity", "Severity", ((s.capitalize(), s) for s in severities)),
@@ -231,46 +232,7 @@ def declare_form(
          "isMultiline": True, "isRequired": False},
         *toggles,
     ]
-    return _card(body, [execute("declare", "Declare", {}, style="positive")])
-
-
-def status_form(*, incident_ref: str, incident_id: int) -> Card:
-    """A status update (stage and words): submitted with verb `status`."""
-    body: list[Card] = [
-        _heading(f"Status update for {incident_ref}"),
-        _choice_set("stage", "Stage", ((s, s) for s in STAGES)),
-        {"type": "Input.Text", "id": "text", "label": "What changed?", "isMultiline": True,
-         "isRequired": True, "errorMessage": "Say what changed"},
-    ]
-    return _card(body, [execute("status", "Post update", {"incident": incident_id})])
-
-
-def role_form(
-    *, incident_ref: str, incident_id: int, roles: Iterable[tuple[str, str]],
-    people: Iterable[tuple[str, str]],
-) -> Card:
-    """Assign a role (roles and people as (label, id)): submitted with verb `role`."""
-    body: list[Card] = [
-        _heading(f"Assign a role in {incident_ref}"),
-        _choice_set("role", "Role", roles),
-        {**_choice_set("person", "Person", people), "style": "filtered"},
-    ]
-    return _card(body, [execute("role", "Assign", {"incident": incident_id})])
-
-
-def action_form(
-    *, incident_ref: str, incident_id: int, people: Iterable[tuple[str, str]],
-) -> Card:
-    """Add an action item (what, owner, due date): submitted with verb `action`."""
-    body: list[Card] = [
-        _heading(f"Action item for {incident_ref}"),
-        {"type": "Input.Text", "id": "what", "label": "What needs doing?", "isRequired": True,
-         "errorMessage": "Say what needs doing"},
-        {**_choice_set("owner", "Owner", people), "style": "filtered"},
-        {"type": "Input.Date", "id": "due", "label": "Due", "isRequired": True,
-         "errorMessage": "Choose a due date"},
-    ]
-    return _card(body, [execute("action", "Add action item", {"incident": incident_id})])
+    return adaptive_card(body, [execute("declare", "Declare", {}, style="positive")])
 
 
 # and back ---------------------------------------------------------------------------------------
@@ -291,14 +253,6 @@ def read_form(verb: str, data: Mapping[str, Any]) -> str:
             words.append(value("title"))
         return _line("incident", "declare", words)
     incident = value("incident") or value("value")
-    if verb == "status":  # the words after the stage are read as typed, never split on quotes
-        line = _line("incident", "status", [incident, value("stage")])
-        return f"{line} {value('text')}".rstrip()
-    if verb == "role":
-        return _line("incident", "role", [incident, value("role"), "@" + value("person")])
-    if verb == "action":
-        return _line("incident", "action",
-                     [incident, value("what"), "@" + value("owner"), "due", value("due")])
     if not re.fullmatch(r"[a-z][a-z_]*", verb):
         raise InvalidRequest(f"this card's action '{verb[:40]}' is not one Firebell knows")
     command = "oncall" if verb in _ONCALL_VERBS else "incident"

@@ -199,9 +199,10 @@ def message(service_url: str, text: str, *, user: str = ALICE,
 
 class TeamsHarness:
     """Firebell built by `app.build` with Teams on (Slack off), serving real HTTP, Microsoft
-    faked by a `FakeMicrosoft`."""
+    faked by a `FakeMicrosoft`; the catalog is `teams_catalog`'s unless one is given."""
 
-    def __init__(self, tmp_path: Path, *, clock: Any, **settings: Any) -> None:
+    def __init__(self, tmp_path: Path, *, clock: Any, catalog: Path | None = None,
+                 **settings: Any) -> None:
         import httpx
 
         from app import Settings, build
@@ -209,7 +210,7 @@ class TeamsHarness:
 
         self.microsoft = FakeMicrosoft().start()
         self.settings = Settings(
-            firebell_config=str(teams_catalog(tmp_path)),
+            firebell_config=str(catalog or teams_catalog(tmp_path)),
             database_url=f"sqlite:///{tmp_path / 'firebell.db'}",
             slack_bot_token=None, slack_signing_secret=None, slack_app_token=None,
             twilio_account_sid=None, teams_app_id=APP_ID, teams_app_password=APP_PASSWORD,

@@ -211,7 +211,9 @@ def test_the_declare_form_with_bad_data_says_why_and_declares_nothing(
 def test_status_role_and_action_are_cards_to_fill_in_in_the_incident_channel(
         world: TeamsWorld) -> None:
     """Typed bare in the incident's channel (mentioning the bot), `incident status`, `role` and
-    `action` answer with a card; submitted, each runs the same command Slack users type."""
+    `action` answer with the command table's forms as cards; submitted (the submit's data merged
+    with the inputs' values, as Teams sends them), each runs the same command Slack users type.
+    (Every form, and the live card's buttons: tests/teams/test_teams_forms.py.)"""
     world.say("alice", DECLARE)
     channel = world.wait(lambda: [i.channel for i in world.incidents() if i.channel])[0]
     [incident] = world.incidents()
@@ -227,16 +229,19 @@ def test_status_role_and_action_are_cards_to_fill_in_in_the_incident_channel(
         assert world.post(activity).status_code == 200
         sent = world.wait(lambda t=thread, b=before: world.to(t)[b:])[0]
         forms[word] = sent.body["attachments"][0]["content"]
-    assert [a["verb"] for a in forms["status"]["actions"]] == ["status"]
+    assert [a["verb"] for a in forms["status"]["actions"]] == ["form:incident status"]
     assert {i["id"] for i in forms["role"]["body"] if "id" in i} >= {"role", "person"}
+    assert {i["id"] for i in forms["action"]["body"] if "id" in i} >= {"what", "owner", "due"}
 
-    card = world.invoke("alice", "status", {"incident": incident.id, "stage": "identified",
-                                            "text": "bad deploy > rolled back"},
-                        conversation=thread)
+    def submit(word: str, values: dict[str, str]) -> dict[str, object]:
+        [action] = forms[word]["actions"]
+        return world.invoke("alice", action["verb"], {**action["data"], **values},
+                            conversation=thread)
+
+    card = submit("status", {"stage": "Identified", "text": "bad deploy > rolled back"})
     assert "Status update posted" in card_words(card)
     [update] = world.events(incident.id, "status_update")
     assert "bad deploy > rolled back" in update.text
-    card = world.invoke("alice", "role", {"incident": incident.id, "role": "comms",
-                                          "person": "erin"}, conversation=thread)
+    submit("role", {"role": "comms", "person": AAD["erin"]})
     [incident] = world.incidents()
     assert incident.roles.get("comms") == "erin"
