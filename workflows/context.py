@@ -12,6 +12,7 @@ from uuid import uuid4
 from workflows.catalog.model import Catalog, Team
 from workflows.catalog.sections import Announcements
 from workflows.model import Incident, TimelineEvent
+from workflows.observe import Meter, NoMeter
 from workflows.outbox import LEASE_SECONDS
 from workflows.ports import (
     ChatPort,
@@ -41,6 +42,7 @@ class Context:
     tickets: TicketPort | None = None
     mailer: Mailer | None = None  # SMTP: stakeholder updates and notices by email
     status_page: StatusPagePort | None = None  # a hosted status page beside Firebell's own
+    meter: Meter = field(default_factory=NoMeter)  # measurements (Prometheus in `serve`)
     public_url: str | None = None
     # Called once a unit of work committed effects: wakes the dispatcher (`serve`), or performs
     # them in the committing thread before it returns (`workflows.dispatch.inline`: console,
@@ -73,6 +75,8 @@ class Context:
             self._write_effects(uow)
         for when in uow.wakeups:
             self.timers.wake_at(when)
+        for then in uow.committed:
+            then()
         if uow.owed:
             self.effects_committed()
 

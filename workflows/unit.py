@@ -9,7 +9,7 @@ step's state and its effects are durable together or not at all; the dispatcher 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from uuid import uuid4
@@ -47,6 +47,7 @@ class Unit:
         self.posts: Posts = tx
         self.subscriptions: Subscriptions = tx
         self.owed: list[Effect] = []
+        self.committed: list[Callable[[], None]] = []  # run once the transaction committed
         self.wakeups: list[datetime] = []
         self._followups: FollowUpRecords | None = None
         self._intake: IntakeTransaction | None = None
@@ -75,6 +76,11 @@ class Unit:
         except BaseException:
             del self.owed[owed:], self.wakeups[wakeups:]
             raise
+
+    def after_commit(self, then: Callable[[], None]) -> None:
+        """Run `then` once this unit of work is committed (never if it rolls back): what
+        reports a fact (a log line, a measurement) waits for the fact."""
+        self.committed.append(then)
 
     # effect verbs -------------------------------------------------------------------------
     def owe(self, effect: Effect) -> None:
