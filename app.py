@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+import examples
 from adapters.dispatcher import EffectDispatcher
 from adapters.timers import SchedulerTimers
 from bot.console.sandbox import CONSOLE_DATABASE
@@ -42,8 +43,7 @@ if TYPE_CHECKING:
     from workflows.ports import Mailer, StatusPagePort
 
 log = logging.getLogger("firebell")
-HERE = Path(__file__).resolve().parent
-DEMO_CATALOG = HERE / "examples" / "demo.yaml"
+DEMO_CATALOG = examples.path("demo.yaml")
 STOP_GRACE_SECONDS = 10.0  # on SIGTERM: how long effects in flight may take to finish
 KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
 

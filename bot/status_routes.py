@@ -8,14 +8,14 @@ from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from workflows.render import TEMPLATES
+from workflows.render import templates_loader
 from workflows.status_page import PublicIncident, StatusPage, status_page
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def _utc(value: datetime | None) -> str:
 @lru_cache(maxsize=1)
 def _environment() -> SandboxedEnvironment:
     # Its own environment: HTML is escaped (the chat templates are plain text and are not).
-    env = SandboxedEnvironment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True,
+    env = SandboxedEnvironment(loader=templates_loader(), autoescape=True,
                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["utc"] = _utc
     return env

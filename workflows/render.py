@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    TemplateError,
+)
 from jinja2.sandbox import SandboxedEnvironment
 
 from workflows.ports import FirebellError
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+def templates_loader() -> BaseLoader:
+    """Firebell's own templates: package data of the `templates` package, found through its
+    import spec, so a wheel install reads them as the source tree does."""
+    return PackageLoader("templates", ".")
 
 
 class TemplateProblem(FirebellError):
@@ -25,9 +35,9 @@ def _local(value: Any, zone: str = "UTC", fmt: str = "%Y-%m-%d %H:%M %Z") -> str
 
 @lru_cache(maxsize=8)
 def environment(extra_dir: str | None = None) -> SandboxedEnvironment:
-    paths = [extra_dir, str(TEMPLATES)] if extra_dir else [str(TEMPLATES)]
+    own = templates_loader()
     env = SandboxedEnvironment(
-        loader=FileSystemLoader(paths),
+        loader=ChoiceLoader([FileSystemLoader(extra_dir), own]) if extra_dir else own,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
