@@ -32,6 +32,9 @@ class SchedulerTimers:
         self._lock = threading.Lock()
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._poll_seconds = poll_seconds
+        # When the due work last ran through (wall clock): /metrics shows it, so that a scheduler
+        # that stopped, or whose every run fails, is seen before a page is missed.
+        self.last_run: datetime | None = None
 
     def start(self) -> None:
         self._scheduler.add_job(
@@ -71,6 +74,7 @@ class SchedulerTimers:
             if housekeeping and self._on_poll is not None:
                 self._on_poll()
             self._work()
+            self.last_run = datetime.now(UTC)
         except Exception:
             # A failed run must not stop the scheduler; the deadline is still due and retried.
             log.exception("acting on due deadlines failed")

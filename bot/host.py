@@ -6,6 +6,7 @@ root that builds it (`app.Firebell` is one).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
 from bot.settings import Settings
@@ -17,6 +18,9 @@ from workflows.context import Context
 class Running(Protocol):
     @property
     def running(self) -> bool: ...
+
+    # When the scheduler last ran its due work through (None: not yet), for /metrics.
+    last_run: datetime | None
 
 
 class Host(Protocol):

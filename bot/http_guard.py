@@ -6,23 +6,54 @@ from its Content-Length before a byte is read, or as soon as the bytes streamed 
 a body still arriving BODY_SECONDS after the request began is refused with 408. A client that
 goes away mid-body ends its request quietly: there is nobody left to answer, and nothing of
 Firebell's failed.
+
+The webhook endpoints' answers are counted here too (`counted`, and the guard's own refusals):
+`webhook_requests_total{endpoint, outcome}` on the meter, outcome `accepted` or the status.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 
 import anyio
 from starlette.datastructures import Headers
-from starlette.requests import ClientDisconnect
-from starlette.responses import PlainTextResponse
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from workflows.observe import Meter, NoMeter
 
 MAX_BODY = 1024 * 1024
 BODY_SECONDS = 10.0
 # Times the API takes ("?at=", "?since="): anything outside is a typo, and the calendar
 # arithmetic near year 1 or 9999 overflows.
 _LENGTH = re.compile(r"[0-9]{1,18}")
+# The webhook endpoints whose answers are counted, by path: a fixed set, so that no caller can
+# make up label values.
+WEBHOOK_ENDPOINTS = {
+    "/webhooks/alertmanager": "alertmanager", "/v2/enqueue": "pagerduty",
+    "/webhooks/jira": "jira", "/webhooks/github": "github", "/slack/events": "slack",
+}
+
+
+def count_answer(meter: Meter, *, endpoint: str, status: int) -> None:
+    """One webhook request answered: `accepted` (2xx) or refused with `status`."""
+    outcome = "accepted" if 200 <= status < 300 else str(status)
+    meter.count("webhook_requests_total", endpoint=endpoint, outcome=outcome)
+
+
+def counted(
+    endpoint: str, handler: Callable[[Request], Awaitable[Response]], meter: Callable[[], Meter]
+) -> Callable[[Request], Awaitable[Response]]:
+    """`handler`, with each of its answers counted under `endpoint` on `meter()`."""
+
+    async def answer(request: Request) -> Response:
+        response = await handler(request)
+        count_answer(meter(), endpoint=endpoint, status=response.status_code)
+        return response
+
+    return answer
 
 
 class _TooLarge(Exception):
@@ -37,8 +68,9 @@ class BodyGuard:
     """ASGI middleware: 413 past `max_body` bytes, 408 past `seconds`, quiet on disconnects."""
 
     def __init__(self, app: ASGIApp, *, max_body: int = MAX_BODY,
-                 seconds: float = BODY_SECONDS) -> None:
+                 seconds: float = BODY_SECONDS, meter: Meter | None = None) -> None:
         self.app, self.max_body, self.seconds = app, max_body, seconds
+        self.meter = meter or NoMeter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,3 +118,5 @@ class BodyGuard:
         # Connection: close, so the rest of the body is not read as the next request.
         response = PlainTextResponse(text, status_code=status, headers={"Connection": "close"})
         await response(scope, receive, send)
+        if (endpoint := WEBHOOK_ENDPOINTS.get(scope.get("path", ""))) is not None:
+            count_answer(self.meter, endpoint=endpoint, status=status)

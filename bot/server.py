@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from slack_bolt.adapter.starlette.handler import to_bolt_request
@@ -26,13 +27,14 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.calendars import calendar_routes
-from bot.http_guard import BodyGuard
+from bot.http_guard import BodyGuard, counted
 from bot.postmortem_routes import postmortem_routes
 from bot.slack.replays import Answer, SlackReplays
 from bot.status_routes import status_routes
 from bot.twilio import twilio_routes
 from bot.webhooks import webhook_routes
 from storage.db import writable
+from storage.gauges import read_gauges
 from workflows.incident import queries
 from workflows.model import Incident
 from workflows.paging import report as reports
@@ -42,6 +44,8 @@ from workflows.times import parse_time
 if TYPE_CHECKING:
     from bot.host import Host
 
+log = logging.getLogger(__name__)
+
 
 def build_http_app(
     firebell: Host, *, extra_routes: Iterable[BaseRoute] = (), lifespan: Any = None
@@ -50,7 +54,8 @@ def build_http_app(
     token = firebell.settings.firebell_api_token
     return Starlette(
         routes=[*routes(firebell), *extra_routes],
-        middleware=[Middleware(BodyGuard), Middleware(ApiToken, token=token)],
+        middleware=[Middleware(BodyGuard, meter=firebell.ctx.meter),
+                    Middleware(ApiToken, token=token)],
         lifespan=lifespan,
     )
 
@@ -96,8 +101,10 @@ class ApiToken:
 
 
 def routes(firebell: Host) -> list[BaseRoute]:
+    # This Firebell's database gauges, beside the process-wide default registry (the meter's
+    # counters and histograms, process and Python metrics): each replica serves its own.
     registry = CollectorRegistry()
-    registry.register(_IncidentCollector(firebell))
+    registry.register(_StoreCollector(firebell))
     # Everything below is blocking (SQL, Bolt's dispatch): it runs in the thread pool, never on
     # the event loop.
 
@@ -150,7 +157,7 @@ def routes(firebell: Host) -> list[BaseRoute]:
         )
 
     async def metrics(request: Request) -> Response:
-        body = await run_in_threadpool(generate_latest, registry)
+        body = await run_in_threadpool(lambda: generate_latest(REGISTRY) + generate_latest(registry))
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def incidents(request: Request) -> Response:
@@ -201,7 +208,8 @@ def routes(firebell: Host) -> list[BaseRoute]:
     return [
         Route("/api/messages", teams, methods=["POST"]),
         Route("/api/v1/reports/paging", paging_report, methods=["GET"]),
-        Route("/slack/events", slack_events, methods=["POST"]),
+        Route("/slack/events", counted("slack", slack_events, lambda: firebell.ctx.meter),
+              methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/api/v1/incidents", incidents, methods=["GET"]),
@@ -256,22 +264,57 @@ def _incident_json(incident: Incident) -> dict[str, Any]:
     }
 
 
-class _IncidentCollector(Collector):
-    """Open incidents by state and priority, read from the store at scrape time."""
+class _StoreCollector(Collector):
+    """Read at scrape time: open incidents by state and priority, effects pending and how long
+    the oldest has waited, pages in doubt, and when the scheduler last ran its due work."""
 
     def __init__(self, firebell: Host) -> None:
         self.firebell = firebell
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        gauge = GaugeMetricFamily(
+        up = GaugeMetricFamily("firebell_database_up",
+                               "1 when this scrape could read the database, else 0")
+        try:
+            now = self.firebell.ctx.now()
+            gauges = read_gauges(self.firebell.store.engine, now=now)
+        except Exception:  # the process metrics are still worth serving; the gauge says why not
+            log.warning("/metrics could not read the database", exc_info=True)
+            up.add_metric([], 0)
+            yield up
+            yield from self._scheduler()
+            return
+        up.add_metric([], 1)
+        yield up
+        incidents = GaugeMetricFamily(
             "firebell_open_incidents", "Open incidents by state and priority",
             labels=["state", "priority"],
         )
-        counts: dict[tuple[str, str], int] = {}
-        with self.firebell.store.transaction() as tx:
-            for incident in tx.list_incidents(open_only=True, limit=10_000):
-                key = (incident.state.value, incident.priority)
-                counts[key] = counts.get(key, 0) + 1
-        for (state, priority), count in sorted(counts.items()):
-            gauge.add_metric([state, priority], count)
-        yield gauge
+        for (state, priority), count in sorted(gauges.open_incidents.items()):
+            incidents.add_metric([state, priority], count)
+        yield incidents
+        pending = GaugeMetricFamily("firebell_effects_pending",
+                                    "Effects owed and not yet performed, by kind", labels=["kind"])
+        for kind, count in sorted(gauges.effects_pending.items()):
+            pending.add_metric([kind], count)
+        yield pending
+        since = gauges.oldest_waiting_since
+        yield GaugeMetricFamily(
+            "firebell_effects_oldest_pending_age_seconds",
+            "How long the longest-waiting due effect has been owed (0: none waits)",
+            value=max(0.0, (now - since).total_seconds()) if since else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "firebell_pages_in_doubt",
+            "Pages claimed for sending whose delivery is not known yet (status sending)",
+            value=gauges.pages_in_doubt,
+        )
+        yield from self._scheduler()
+
+    def _scheduler(self) -> Iterable[GaugeMetricFamily]:
+        last_run = self.firebell.timers.last_run
+        if last_run is not None:  # absent until the first run: alert on absent() or its age
+            yield GaugeMetricFamily(
+                "firebell_scheduler_last_run_timestamp_seconds",
+                "When this process's scheduler last ran its due work through (Unix time)",
+                value=last_run.timestamp(),
+            )

@@ -22,10 +22,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.alert_payloads import alertmanager_signals, pagerduty_signal
+from bot.http_guard import counted
 from workflows.intake.intake import intake
 from workflows.intake.noise import noise_report
 from workflows.intake.signals import Signal
 from workflows.intake.ticket_changes import apply_ticket_change
+from workflows.observe import Meter
 from workflows.ports import (
     ExternalServiceError,
     FirebellError,
@@ -218,10 +220,13 @@ def webhook_routes(firebell: Host) -> list[BaseRoute]:
             for r in rows
         ]})
 
-    return [
-        Route("/webhooks/alertmanager", alertmanager, methods=["POST"]),
-        Route("/v2/enqueue", enqueue, methods=["POST"]),
-        Route("/webhooks/jira", jira, methods=["POST"]),
-        Route("/webhooks/github", github, methods=["POST"]),
+    def meter() -> Meter:
+        return ctx.meter
+
+    return [  # every answer of a webhook counted (webhook_requests_total)
+        Route("/webhooks/alertmanager", counted("alertmanager", alertmanager, meter), methods=["POST"]),
+        Route("/v2/enqueue", counted("pagerduty", enqueue, meter), methods=["POST"]),
+        Route("/webhooks/jira", counted("jira", jira, meter), methods=["POST"]),
+        Route("/webhooks/github", counted("github", github, meter), methods=["POST"]),
         Route("/api/v1/reports/noise", noise, methods=["GET"]),
     ]
