@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import examples
 from adapters.dispatcher import EffectDispatcher
+from adapters.metrics import PrometheusMeter
 from adapters.timers import SchedulerTimers
 from bot.console.sandbox import CONSOLE_DATABASE
 from bot.logs import configure_logging
@@ -185,6 +186,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
         public_url=settings.public_url, dispatch=lambda _ctx: holder["dispatcher"].kick(),
     )
     holder["ctx"] = ctx
+    ctx.meter = PrometheusMeter()  # /metrics: prometheus_client's default registry
     ctx.mailer = mailer
     if team_channel is not None:
         ctx.team_channel = team_channel
