@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
+from workflows import observe
 from workflows.context import Context
 from workflows.followup.sweep import sweep_followups
 from workflows.incident.ack_due import on_ack_due
@@ -40,6 +42,9 @@ def run_due(ctx: Context, *, limit: int = 1000) -> int:
             if deadline is not None:
                 incident = uow.incidents.get_incident(deadline.incident_id, for_update=True)
                 HANDLERS[deadline.kind](ctx, uow, incident, deadline)
+                late = (ctx.now() - deadline.due_at).total_seconds()
+                uow.after_commit(partial(observe.deadline_ran, ctx.meter,
+                                         kind=deadline.kind.value, late_seconds=late))
         if deadline is None:
             break
         done += 1

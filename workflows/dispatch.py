@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
+from workflows import observe
 from workflows.context import Context, record
 from workflows.home import publish_homes
 from workflows.incident.card import refresh_announcement, refresh_card
@@ -67,6 +68,7 @@ def perform(
     try:
         result = PERFORMERS[effect.kind](ctx, effect)
     except ExternalServiceError as error:
+        observe.external_error(ctx.meter, service=SERVICES.get(effect.kind, "chat"))
         if error.retryable and effect.attempts < MAX_ATTEMPTS:
             backoff = min(2 ** effect.attempts, 60)
             with ctx.unit() as uow:
@@ -258,6 +260,16 @@ def _edit(ctx: Context, effect: ClaimedEffect) -> None:
 def _settle_pages(ctx: Context, effect: ClaimedEffect) -> None:
     settle_pages(ctx, _incident(ctx, effect).id or 0)
 
+
+# Whose failure an effect's failure is (external_errors_total{service}); the rest are chat's.
+SERVICES: dict[EffectKind, str] = {
+    EffectKind.PAGE: "pager",
+    EffectKind.SETTLE_PAGES: "pager",
+    EffectKind.OPEN_TICKET: "tickets",
+    EffectKind.UPDATE_TICKET: "tickets",
+    EffectKind.EMAIL: "email",
+    EffectKind.STATUS_PAGE: "status_page",
+}
 
 PERFORMERS: dict[EffectKind, Callable[[Context, ClaimedEffect], object]] = {
     EffectKind.CREATE_CHANNEL: _create_channel,

@@ -18,6 +18,7 @@ Metric names (a `Meter` turns them into `firebell_<name>`):
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Protocol
 
@@ -43,8 +44,16 @@ class NoMeter:
 
 
 def _line(event: str, **fields: object) -> None:
-    words = " ".join(f"{key}={value}" for key, value in fields.items() if value is not None)
-    log.info("%s %s", event, words)
+    """`event key=value ...`; the fields also ride on the record (`event`, `fields`), so a JSON
+    log (bot/logs.py) gets them as keys."""
+    given = {key: value for key, value in fields.items() if value is not None}
+    words = " ".join(f"{key}={_word(value)}" for key, value in given.items())
+    log.info("%s %s", event, words, extra={"event": event, "fields": given})
+
+
+def _word(value: object) -> str:
+    text = str(value)
+    return json.dumps(text) if not text or any(c in text for c in ' "=') else text
 
 
 def page_sent(meter: Meter, *, incident: str, person: str, channel: str, attempt: int,

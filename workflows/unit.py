@@ -69,12 +69,12 @@ class Unit:
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """What is done inside, effects included, is undone alone if it raises."""
-        owed, wakeups = len(self.owed), len(self.wakeups)
+        owed, wakeups, committed = len(self.owed), len(self.wakeups), len(self.committed)
         try:
             with self._tx.savepoint():
                 yield
         except BaseException:
-            del self.owed[owed:], self.wakeups[wakeups:]
+            del self.owed[owed:], self.wakeups[wakeups:], self.committed[committed:]
             raise
 
     def after_commit(self, then: Callable[[], None]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from workflows import observe
 from workflows.context import Context, record
 from workflows.durations import format_duration
 from workflows.incident.ack_due import schedule_ack_due
@@ -40,6 +41,7 @@ def declare(ctx: Context, request: DeclareRequest) -> Incident:
     """
     with ctx.unit() as uow:
         incident = declare_in(ctx, uow, request)
+        uow.after_commit(lambda: observe_opened(ctx, incident, source="declared"))
     with ctx.unit() as uow:
         # As it is now: with its channel when that was made already (always, when effects are
         # performed by the committing thread).
@@ -87,6 +89,12 @@ def declare_in(
     _welcome(ctx, uow, incident, paged=paged)
     open_ticket_effect(ctx, uow, incident)
     return incident
+
+
+def observe_opened(ctx: Context, incident: Incident, *, source: str) -> None:
+    """Report an opened incident (`source`: declared | alert | report), once it is committed."""
+    observe.incident_opened(ctx.meter, incident=incident.ref, priority=incident.priority,
+                            source=source, service=incident.service)
 
 
 def start_response(ctx: Context, uow: Unit, incident: Incident) -> list[str]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
+from workflows import observe
 from workflows.business_time import deadline as business_deadline
 from workflows.context import Context, record
 from workflows.durations import format_duration
@@ -27,7 +29,7 @@ def mitigate(ctx: Context, *, incident_id: int, actor: str) -> Incident:
     """Impact is stopped (TTM); the fix and the watch are still ahead."""
     with ctx.unit() as uow:
         incident = _get(uow, incident_id, allowed=(State.TRIGGERED, State.ACKNOWLEDGED))
-        _stop_paging(uow, incident)
+        _stop_paging(ctx, uow, incident)
         incident.state, incident.mitigated_at = State.MITIGATED, ctx.now()
         incident.stage = Stage.MONITORING
         uow.incidents.save_incident(incident)
@@ -51,11 +53,15 @@ def resolve_in(
         uow, incident_id, allowed=(State.TRIGGERED, State.ACKNOWLEDGED, State.MITIGATED)
     )
     now = ctx.now()
-    _stop_paging(uow, incident)
+    _stop_paging(ctx, uow, incident)
     incident.state, incident.stage, incident.resolved_at = State.RESOLVED, Stage.RESOLVED, now
     incident.mitigated_at = incident.mitigated_at or now
     uow.incidents.save_incident(incident)
     record(uow, incident, kind="resolved", at=now, actor=actor)
+    seconds = (now - incident.declared_at).total_seconds()
+    uow.after_commit(lambda: observe.resolved(
+        ctx.meter, incident=incident.ref, priority=incident.priority, by=actor,
+        after_seconds=seconds))
     sync_ticket_effect(ctx, uow, incident, f"resolved by {ctx.display(actor)}")
     publish_resolution(ctx, uow, incident)
     watch = ctx.catalog.response_for(incident.priority).monitor_for
@@ -120,7 +126,7 @@ def close(ctx: Context, *, incident_id: int, actor: str) -> Incident:
         incident = uow.incidents.get_incident(incident_id, for_update=True)
         if incident.state == State.CLOSED:
             raise InvalidRequest(f"{incident.ref} is already closed")
-        _stop_paging(uow, incident)
+        _stop_paging(ctx, uow, incident)
         if incident.is_open:  # closed without a resolve: a public page hears it now
             publish_resolution(ctx, uow, incident)
         incident.resolved_at = incident.resolved_at or ctx.now()
@@ -211,7 +217,7 @@ def _postmortem_due(ctx: Context, incident: Incident) -> str | None:
     return due.astimezone(ZoneInfo(ctx.catalog.timezone)).strftime("%a %d %b %H:%M %Z")
 
 
-def _stop_paging(uow: Unit, incident: Incident) -> None:
+def _stop_paging(ctx: Context, uow: Unit, incident: Incident) -> None:
     assert incident.id is not None
     if incident.state == State.TRIGGERED:  # pages went out with a live Acknowledge button
         settle_page_messages(uow, incident)
@@ -220,6 +226,8 @@ def _stop_paging(uow: Unit, incident: Incident) -> None:
         if page.status == PageStatus.QUEUED:
             page.status = PageStatus.CANCELLED
             uow.pages.save_page(page)
+            uow.after_commit(partial(observe.pages_settled, ctx.meter, channel=page.channel,
+                                     outcome="cancelled", count=1))
 
 
 def _get(uow: Unit, incident_id: int, *, allowed: tuple[State, ...]) -> Incident:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
+from workflows import observe
 from workflows.context import Context, record
 from workflows.durations import format_duration, parse_duration
 from workflows.model import ROLES, Deadline, DeadlineKind, Incident, PageStatus, Stage, State
@@ -43,15 +45,19 @@ def acknowledge_in(
     uow.deadlines.cancel_deadlines(
         incident_id=incident_id, kinds=(DeadlineKind.ESCALATE, DeadlineKind.ACK_DUE)
     )
+    cancelled: Counter[str] = Counter()  # by channel: pages that will never go out
     for page in uow.pages.pages(incident_id):
         if page.status == PageStatus.QUEUED:
             page.status = PageStatus.CANCELLED  # not sent yet: no need any more
+            cancelled[page.channel] += 1
         elif page.status in (PageStatus.SENT, PageStatus.SENDING) and page.person == person:
             page.status = PageStatus.ACKNOWLEDGED
         else:
             continue
         uow.pages.save_page(page)
-    after = format_duration(int((now - incident.declared_at).total_seconds()))
+    seconds = (now - incident.declared_at).total_seconds()
+    uow.after_commit(lambda: _observe_ack(ctx, incident, person, seconds, cancelled))
+    after = format_duration(int(seconds))
     record(uow, incident, kind="acknowledged", at=now, actor=person, text=f"after {after}")
     uow.post(incident,
         Message(render("acknowledged", incident=incident, person=ctx.display(person), after=after)),
@@ -59,6 +65,14 @@ def acknowledge_in(
     uow.refresh(incident)
     settle_page_messages(uow, incident)
     return incident
+
+
+def _observe_ack(ctx: Context, incident: Incident, person: str, seconds: float,
+                 cancelled: Counter[str]) -> None:
+    observe.acknowledged(ctx.meter, incident=incident.ref, priority=incident.priority,
+                         person=person, after_seconds=seconds)
+    for channel, count in cancelled.items():
+        observe.pages_settled(ctx.meter, channel=channel, outcome="cancelled", count=count)
 
 
 def acknowledge_page(ctx: Context, *, person: str, incident_id: int | None = None) -> Incident:

@@ -15,10 +15,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
+from workflows import observe
 from workflows.context import Context, record
 from workflows.incident import lifecycle, respond
-from workflows.incident.declare import DeclareRequest, declare_in
+from workflows.incident.declare import DeclareRequest, declare_in, observe_opened
 from workflows.intake.routing import Route, Unrouted, route
 from workflows.intake.signals import (
     Action,
@@ -69,13 +71,37 @@ def intake(ctx: Context, signals: Sequence[Signal]) -> list[Outcome]:
             try:
                 with uow.savepoint():
                     outcomes.append(_act(ctx, uow, itx, plan))
+                said = _said(plan)
             except FirebellError:
                 # Stored, and the sender was right to count it as accepted; a retry would be a
                 # duplicate. A group left without incident is opened by `retry_pending`.
                 log.exception("acting on %s %s failed", plan.signal.source, plan.signal.dedup_key)
                 outcomes.append(Outcome(plan.signal.dedup_key, plan.created,
                                         isinstance(plan.routed, Route)))
+                said = "failed"
+            uow.after_commit(partial(
+                _observe_signal, ctx, plan.signal, said, outcomes[-1].incident_id))
     return outcomes
+
+
+def _said(plan: _Plan) -> str:
+    """What became of an accepted signal, in one word for the operator's log."""
+    action = plan.signal.action
+    if action in (Action.RESOLVE, Action.ACKNOWLEDGE):
+        # An alert that is not open (resolved already, or never seen) changes nothing.
+        return "ignored" if plan.alert is None else (
+            "resolved" if action == Action.RESOLVE else "acknowledged")
+    if not plan.created:
+        return "repeated"
+    if not isinstance(plan.routed, Route):
+        return "unrouted"
+    return "opened" if plan.new_group else "joined"
+
+
+def _observe_signal(ctx: Context, signal: Signal, said: str, incident_id: int | None) -> None:
+    observe.signal_accepted(ctx.meter, source=signal.source, outcome=said,
+                            incident=f"INC-{incident_id}" if incident_id else None,
+                            key=signal.dedup_key[:80])
 
 
 def retry_pending(ctx: Context, *, older_than: timedelta = timedelta(minutes=1)) -> int:
@@ -202,6 +228,8 @@ def _open_incident(
         reporter=signal.reporter,
     ))
     assert incident.id is not None
+    uow.after_commit(lambda: observe_opened(
+        ctx, incident, source="report" if signal.source == "report" else "alert"))
     for alert in itx.set_group_incident(group_id=plan.group.id, incident_id=incident.id):
         record(uow, incident, kind="alert", at=ctx.now(), text=_alert_text(alert),
                data=_alert_data(alert), source_id=f"alert:{alert.id}")

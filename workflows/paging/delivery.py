@@ -13,11 +13,14 @@ lost nor sent twice, and never "in doubt" while the first attempt is still talki
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Protocol, runtime_checkable
 
+from workflows import observe
 from workflows.catalog.model import Catalog, Person
 from workflows.context import Context, record
 from workflows.durations import format_duration
@@ -30,6 +33,7 @@ from workflows.unit import Unit
 PHONE_CHANNELS = ("sms", "voice")
 # Delivery states a provider reports that mean the person was not reached.
 UNDELIVERED = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled"})
+_PHONE = re.compile(r"\+?\d[\d ().-]{5,}\d")
 
 
 @runtime_checkable
@@ -156,6 +160,8 @@ def deliver_page(ctx: Context, page_id: int, *, retry: bool = False, reason: str
         page.status, page.sent_at, page.error = PageStatus.CANCELLED, None, stale
         with ctx.unit() as uow:
             uow.pages.save_page(page)
+            uow.after_commit(partial(observe.pages_settled, ctx.meter, channel=page.channel,
+                                     outcome="cancelled", count=1))
         return
     ack_within = format_duration(ctx.catalog.response_for(incident.priority).ack_within.seconds)
     if incident.channel is not None and page.channel == "chat":
@@ -177,6 +183,7 @@ def deliver_page(ctx: Context, page_id: int, *, retry: bool = False, reason: str
         page.status, page.sent_at = PageStatus.SENT, ctx.now()
     except ExternalServiceError as error:
         page.status, page.error = PageStatus.FAILED, str(error)
+    outcome = "sent" if page.status == PageStatus.SENT else "failed"
     with ctx.unit() as uow:
         current = _page(uow, page)
         if current.status != PageStatus.SENDING:
@@ -184,6 +191,7 @@ def deliver_page(ctx: Context, page_id: int, *, retry: bool = False, reason: str
             current.ref, current.sent_at = current.ref or page.ref, page.sent_at
             page = current
         uow.pages.save_page(page)
+        uow.after_commit(_observe_page(ctx, uow, incident, page, outcome=outcome))
         if page.status == PageStatus.FAILED:
             _page_failed(ctx, uow, incident, page, why=page.error or "failed")
 
@@ -209,7 +217,9 @@ def _settle_in_doubt(ctx: Context, page: Page, claimed_at: datetime) -> None:
             if current.status == PageStatus.SENDING and current.sent_at == claimed_at:
                 current.status = PageStatus.SENT
                 uow.pages.save_page(current)
-                record(uow, uow.incidents.get_incident(page.incident_id), kind="page_in_doubt",
+                incident = uow.incidents.get_incident(page.incident_id)
+                uow.after_commit(_observe_page(ctx, uow, incident, current, outcome="sent"))
+                record(uow, incident, kind="page_in_doubt",
                        at=ctx.now(), actor=page.person, data={"page": page.id, "ref": page.ref},
                        text=f"{page.channel} page to {page.person} was reported by the provider "
                             f"({page.ref}): sent")
@@ -242,11 +252,29 @@ def _settle_in_doubt(ctx: Context, page: Page, claimed_at: datetime) -> None:
             text = (f"{page.channel} page to {page.person} was cut off (restart or lost answer) "
                     "and the provider has no trace of it: sending again")
         uow.pages.save_page(current)
+        if ref is not None:
+            uow.after_commit(_observe_page(ctx, uow, incident, current, outcome="sent"))
         record(uow, incident, kind="page_in_doubt", at=ctx.now(), actor=page.person, text=text,
                data={"page": page.id, "ref": ref})
         if ref is None:
             assert current.id is not None
             uow.owe(delivery(page.incident_id, current.id))
+
+
+def _observe_page(
+    ctx: Context, uow: Unit, incident: Incident, page: Page, *, outcome: str
+) -> Callable[[], None]:
+    """The log line and count of a delivery that ended. `attempt`: how many times this person
+    was paged through this channel for the incident, this page included."""
+    attempt = sum(1 for p in uow.pages.pages(page.incident_id)
+                  if p.person == page.person and p.channel == page.channel
+                  and (p.id or 0) <= (page.id or 0))
+    # The pager's reason, with any phone number in it cut to its last digits.
+    error = (_PHONE.sub(lambda m: "..." + m.group()[-2:], page.error or "failed")
+             if outcome == "failed" else None)
+    return lambda: observe.page_sent(ctx.meter, incident=incident.ref, person=page.person,
+                                     channel=page.channel, attempt=attempt, outcome=outcome,
+                                     error=error)
 
 
 def _page(uow: Unit, page: Page) -> Page:

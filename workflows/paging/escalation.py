@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from workflows import observe
 from workflows.catalog.model import Catalog
 from workflows.context import Context, record
 from workflows.durations import format_duration
@@ -215,6 +216,9 @@ def _next_step(
     )
     uow.post(incident, Message(text))
     uow.invite(incident, people)
+    uow.after_commit(lambda: observe.escalated(
+        ctx.meter, incident=incident.ref, step=step, round=round, people=len(people),
+        reason="handed_on" if actor else "timeout"))
     return people
 
 
