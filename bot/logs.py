@@ -71,7 +71,7 @@ class JsonFormatter(logging.Formatter):
 FORMATS = ("text", "json")
 # Chatty below WARNING: APScheduler writes two lines per wake-up, httpx one per vendor request,
 # uvicorn's server its start-up banner (Firebell logs its own "listening on" line).
-QUIET = ("apscheduler", "httpx", "httpcore", "uvicorn.error")
+QUIET = ("apscheduler", "httpx", "httpcore", "twilio.http_client", "uvicorn.error")
 ACCESS = "uvicorn.access"
 _QUERY = re.compile(r"\?.*", re.DOTALL)
 # A path segment that may be a credential: long, and letters mixed with digits.
