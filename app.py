@@ -376,6 +376,7 @@ def serve(settings: Settings) -> None:
 
     from bot.server import build_http_app
 
+    configure_logging(settings.log_level, settings.log_format)
     firebell = build(settings)  # migrates and versions changed schedules, once, here
     for line in _status_lines(settings):
         log.info(line)
@@ -389,8 +390,9 @@ def serve(settings: Settings) -> None:
         # Each process is a replica: its own scheduler, the database deciding who acts on what.
         firebell.store.dispose()
         log.info("%d server processes", workers)
+        log.info("listening on %s", _listen_url(settings))
         uvicorn.run("app:worker_app", factory=True, workers=workers, host=settings.host,
-                    port=settings.port, log_level="warning", log_config=None,
+                    port=settings.port, log_level=None, log_config=None,
                     timeout_keep_alive=KEEP_ALIVE_SECONDS)
         return
     http_app = build_http_app(firebell, lifespan=_lifespan(firebell))
@@ -401,10 +403,17 @@ def serve(settings: Settings) -> None:
     # On SIGTERM uvicorn stops accepting and finishes the requests in flight; then the lifespan
     # stops Firebell (effects in flight get STOP_GRACE_SECONDS). Not a `finally` after
     # uvicorn.run: uvicorn re-raises the signal once it is done, and the process ends there.
-    # log_config=None: uvicorn's records go through the root logger's one-line formatter.
-    uvicorn.run(http_app, host=settings.host, port=settings.port, log_level="warning",
+    # log_config=None, log_level=None: uvicorn's records (its access log too) go through the root
+    # logger's handler, at the levels configure_logging set.
+    log.info("listening on %s", _listen_url(settings))
+    uvicorn.run(http_app, host=settings.host, port=settings.port, log_level=None,
                 log_config=None, timeout_keep_alive=KEEP_ALIVE_SECONDS,
                 timeout_graceful_shutdown=int(STOP_GRACE_SECONDS))
+
+
+def _listen_url(settings: Settings) -> str:
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"http://{host}:{settings.port}"
 
 
 def _lifespan(firebell: Firebell) -> Any:
@@ -429,8 +438,9 @@ def worker_app() -> Any:
     """The ASGI app of one process of `firebell serve` with FIREBELL_WORKERS > 1."""
     from bot.server import build_http_app
 
-    configure_logging(logging.INFO)  # a spawned process: main() did not run in it
-    firebell = build(Settings())
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)  # spawned: main() did not run
+    firebell = build(settings)
     return build_http_app(firebell, lifespan=_lifespan(firebell))
 
 

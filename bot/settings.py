@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -64,6 +67,18 @@ class Settings(BaseSettings):
     firebell_calendar_secret: str | None = None  # signs calendar feed URLs (bot/calendars.py)
     # The console's own database (URL or SQLite file); never DATABASE_URL, which is serve's.
     firebell_console_database: str | None = None
+    # How much `serve` logs (INFO: a line per page, escalation, ack, resolve, signal, request)
+    # and how: text, one line per record, or json, one JSON object per line.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _any_case(cls, value: object, info: ValidationInfo) -> object:
+        """LOG_LEVEL=info and LOG_FORMAT=JSON mean what they say."""
+        if not isinstance(value, str):
+            return value
+        return value.strip().upper() if info.field_name == "log_level" else value.strip().lower()
 
     @property
     def twilio_enabled(self) -> bool:
