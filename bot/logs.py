@@ -6,7 +6,8 @@ and cannot start a forged record) and a message stops after MAX_MESSAGE characte
 keeps its lines, each indented, so none of them reads as a record of its own.
 
 Bolt logs request bodies below WARNING (a request that failed its signature check, the body of a
-request whose listener failed): those records are dropped, a body is never logged.
+request whose listener failed): those records are dropped; its warnings that quote a body (an
+unhandled request) are written without it. A body is never logged.
 
 `LOG_FORMAT=json` writes one JSON object per line instead: time, level, logger, message, and the
 fields of an event (`firebell.events`: page, escalation, acknowledged ...) as keys of their own.
@@ -85,8 +86,20 @@ def safe_path(path: str) -> str:
                     for part in bare.split("/")) + ("?[query]" if query else "")
 
 
+# Bolt warnings that quote the request's body (an unhandled request, a middleware that did not
+# answer): logged without it.
+_QUOTES_BODY = ("Unhandled request", "A global middleware")
+
+
 def _not_a_body(record: logging.LogRecord) -> bool:
-    return record.levelno >= logging.WARNING or not record.name.startswith("slack_bolt")
+    if not record.name.startswith("slack_bolt"):
+        return True
+    if record.levelno < logging.WARNING:
+        return False
+    message = record.getMessage()
+    if message.startswith(_QUOTES_BODY):
+        record.msg, record.args = message.split(" (", 1)[0] + " (its body is not logged)", ()
+    return True
 
 
 def _safe_access(record: logging.LogRecord) -> bool:
