@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -16,15 +17,24 @@ import examples
 from adapters.dispatcher import EffectDispatcher
 from adapters.metrics import PrometheusMeter
 from adapters.timers import SchedulerTimers
+from bot.cli import Parser, UsageError, error_line, settings_help, version
 from bot.console.sandbox import CONSOLE_DATABASE
 from bot.logs import configure_logging
-from bot.settings import Settings
+from bot.settings import Settings, load_settings
+from bot.startup import (
+    chat_unset,
+    check_slack,
+    delivery_warnings,
+    status_lines,
+    unreachable_people,
+    workers_lines,
+)
 from storage.db import upgrade
 from storage.request_log import SqlRequestLog
 from storage.schedule_store import SqlScheduleStore
 from storage.store import SqlStore
 from workflows.catalog.load import check_catalog, load_catalog
-from workflows.catalog.model import Catalog, CatalogError, Team
+from workflows.catalog.model import Catalog, Team
 from workflows.catalog.sections import Announcements
 from workflows.clock import SystemClock
 from workflows.context import Context
@@ -162,7 +172,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
         chat = ConsoleChat()  # channel posts are printed to stdout; nobody reads them there
         # A page printed to the server's stdout reaches nobody: it fails, with the reason.
         pagers["chat"] = NoPager(channels=frozenset({"chat"}),
-                                 reason=f"no chat: {_unset(settings, _SLACK)} unset")
+                                 reason=f"no chat: {chat_unset(settings)} unset")
     if settings.twilio_enabled:
         from adapters.twilio_pager import TwilioPager
 
@@ -324,51 +334,16 @@ def _status_page(settings: Settings, catalog: Catalog) -> StatusPagePort | None:
                                api_url=settings.statuspage_api_url)
 
 
-_SLACK = ("slack_bot_token", "slack_signing_secret")
-_TWILIO = ("twilio_account_sid", "twilio_auth_token", "twilio_from_number")
-
-
-def _unset(settings: Settings, names: tuple[str, ...]) -> str:
-    return ", ".join(name.upper() for name in names if not getattr(settings, name))
-
-
-def delivery_warnings(settings: Settings) -> list[str]:
-    """What `serve` says at start-up when a way of reaching people is off, naming the settings
-    that are missing; no chat and no pager means nobody can be paged at all."""
-    no_chat = f"no chat ({_unset(settings, _SLACK)} unset)"
-    no_pager = f"no pager ({_unset(settings, _TWILIO)} unset)"
-    chat = settings.slack_enabled or settings.teams_enabled  # Teams is the chat when Slack is off
-    if not chat and not settings.twilio_enabled:
-        return [f"NOBODY CAN BE PAGED: {no_chat} and {no_pager}. Pages are recorded as failed, "
-                "not sent; channel posts only go to this process's stdout."]
-    if not chat:
-        return [f"{no_chat}: chat pages are recorded as failed, only SMS and voice reach people; "
-                "channel posts only go to this process's stdout."]
-    if not settings.twilio_enabled:
-        chats = " and ".join(name for name, on in (("Slack", settings.slack_enabled),
-                                                   ("Teams", settings.teams_enabled)) if on)
-        return [f"{no_pager}: pages go by {chats} chat only, no SMS or voice."]
-    return []
-
-
-def _status_lines(settings: Settings) -> list[str]:
-    def on(flag: bool) -> str:
-        return "on" if flag else "off"
-
-    slack_mode = " (socket mode)" if settings.slack_app_token else " (HTTP: POST /slack/events)"
-    return [
-        f"slack: {on(settings.slack_enabled)}" + (slack_mode if settings.slack_enabled else ""),
-        f"teams: {on(settings.teams_enabled)}"
-        + (" (POST /api/messages)" if settings.teams_enabled else ""),
-        f"twilio: {on(settings.twilio_enabled)}",
-        f"email (SMTP): {on(settings.smtp_enabled)}",
-        f"jira: {on(bool(settings.jira_url and settings.jira_api_token))}",
-        f"github issues: {on(bool(settings.github_token and settings.github_repo))}",
-        f"alert webhooks: {on(bool(settings.firebell_webhook_token))}",
-        f"JSON API: {on(bool(settings.firebell_api_token))}",
-        f"statuspage: {on(bool(settings.statuspage_api_key))}",
-        f"personal calendar feeds: {on(bool(settings.firebell_calendar_secret))}",
-    ]
+def _start_up_report(settings: Settings, catalog: Catalog, *, slack: tuple[int, str] | None,
+                     workers: int) -> None:
+    """Once, in the main process: each integration on or off (naming what a half-configured one
+    lacks), Slack's workspace, and loud warnings when people cannot be paged."""
+    lines = status_lines(settings, catalog) + ([slack] if slack else [])
+    warnings = (delivery_warnings(settings) + unreachable_people(settings, catalog)
+                + email_warnings(settings, catalog))
+    lines += [(logging.WARNING, warning) for warning in warnings]
+    for level, line in lines + workers_lines(settings, catalog, workers=workers):
+        log.log(level, line)
 
 
 def serve(settings: Settings) -> None:
@@ -377,19 +352,17 @@ def serve(settings: Settings) -> None:
     from bot.server import build_http_app
 
     configure_logging(settings.log_level, settings.log_format)
+    # A token Slack refuses stops the start here, before anything is migrated or listened on.
+    slack = check_slack(settings) if settings.slack_enabled else None
     firebell = build(settings)  # migrates and versions changed schedules, once, here
-    for line in _status_lines(settings):
-        log.info(line)
-    for warning in delivery_warnings(settings) + email_warnings(settings, firebell.ctx.catalog):
-        log.warning(warning)
     workers = settings.firebell_workers
     if workers > 1 and settings.slack_app_token:
         log.warning("Slack Socket Mode keeps one connection: running 1 process, not %d", workers)
         workers = 1
+    _start_up_report(settings, firebell.ctx.catalog, slack=slack, workers=workers)
     if workers > 1:
         # Each process is a replica: its own scheduler, the database deciding who acts on what.
         firebell.store.dispose()
-        log.info("%d server processes", workers)
         log.info("listening on %s", _listen_url(settings))
         uvicorn.run("app:worker_app", factory=True, workers=workers, host=settings.host,
                     port=settings.port, log_level=None, log_config=None,
@@ -444,24 +417,38 @@ def worker_app() -> Any:
     return build_http_app(firebell, lifespan=_lifespan(firebell))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="firebell", description="Self-hosted incident response")
+def _parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="firebell", description="Self-hosted incident response")
+    parser.add_argument("--version", action="version", version=f"firebell {version()}")
+    parser.add_argument("--debug", action="store_true",
+                        help="log at DEBUG and show the traceback of an error")
+    # `firebell serve --debug` too; SUPPRESS: a subcommand leaves a top-level --debug alone.
+    common = Parser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="log at DEBUG and show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the bot (HTTP server, Slack, scheduler)")
-    console = sub.add_parser("console", help="a terminal chat running the same workflows")
+
+    def command(parent: Any, name: str, **options: Any) -> argparse.ArgumentParser:
+        return parent.add_parser(name, parents=[common], **options)  # type: ignore[no-any-return]
+
+    command(sub, "serve", help="run the bot (HTTP server, Slack, scheduler)",
+            description="Run the bot: the HTTP server, Slack and Teams, the scheduler.",
+            epilog=settings_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    console = command(sub, "console", help="a terminal chat running the same workflows")
     console.add_argument("--database", default=None, help="URL or SQLite file (default: "
                          f"FIREBELL_CONSOLE_DATABASE, else {CONSOLE_DATABASE}; never DATABASE_URL)")
-    demo = sub.add_parser("demo", help="play a scripted incident offline, at accelerated time")
+    demo = command(sub, "demo", help="play a scripted incident offline, at accelerated time")
     demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second")
     demo.add_argument("--database", default=None, help="SQLite file (default: a temporary one)")
-    config = sub.add_parser("config", help="catalog tools")
+    config = command(sub, "config", help="catalog tools")
     config_sub = config.add_subparsers(dest="config_command", required=True)
-    check = config_sub.add_parser("check", help="validate the catalog; list every mistake")
+    check = command(config_sub, "check", help="validate the catalog; list every mistake")
     check.add_argument("path", nargs="?", default=None)
-    db = sub.add_parser("db", help="database tools")
+    db = command(sub, "db", help="database tools")
     db_sub = db.add_subparsers(dest="db_command", required=True)
-    db_sub.add_parser("upgrade", help="apply the Alembic migrations")
-    simulate = sub.add_parser("simulate", help="print who would be paged, when and how; sends nothing")
+    command(db_sub, "upgrade", help="apply the Alembic migrations")
+    simulate = command(sub, "simulate",
+                       help="print who would be paged, when and how; sends nothing")
     simulate.add_argument("--service", required=True)
     simulate.add_argument("--priority", help="P1..P4 (or give --severity and --urgency)")
     simulate.add_argument("--severity")
@@ -471,29 +458,79 @@ def main(argv: list[str] | None = None) -> int:
     simulate.add_argument("--at", help="ISO time; without a zone, the catalog's (default: now)")
     simulate.add_argument("--drill", action="store_true")
     simulate.add_argument("--flags", default="", help="security,privacy,compliance")
-    report = sub.add_parser("report", help="reports")
+    report = command(sub, "report", help="reports")
     report_sub = report.add_subparsers(dest="report_command", required=True)
-    paging = report_sub.add_parser("paging", help="pages per person and night, ack times")
+    paging = command(report_sub, "paging", help="pages per person and night, ack times")
     paging.add_argument("--since", help="ISO date or time (default: 30 days ago)")
     paging.add_argument("--until", help="ISO date or time (default: now)")
-    teams = sub.add_parser("teams", help="Microsoft Teams tools")
+    teams = command(sub, "teams", help="Microsoft Teams tools")
     teams_sub = teams.add_subparsers(dest="teams_command", required=True)
-    package = teams_sub.add_parser("package", help="write the Teams app package (manifest, icons)")
+    package = command(teams_sub, "package",
+                      help="write the Teams app package (manifest, icons)")
     package.add_argument("--out", default="firebell-teams.zip", help="the zip to write")
-    export = sub.add_parser("postmortem", help="print an incident's postmortem draft (Markdown)")
-    export.add_argument("incident", help="12, #12 or INC-12")
-    args = parser.parse_args(argv)
-    configure_logging(logging.INFO)
-    settings = Settings()
+    export = command(sub, "postmortem", help="print an incident's postmortem draft (Markdown)")
+    export.add_argument("incident", type=_incident_argument, help="12, #12 or INC-12")
+    return parser
 
+
+def _incident_argument(text: str) -> int:
+    from bot.incident_ids import incident_number
+
+    try:
+        number = incident_number(text)
+    except FirebellError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if number is None:
+        raise argparse.ArgumentTypeError(f"not an incident: {text!r} (write 12, #12 or INC-12)")
+    return number
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`firebell <command>`. Every error is one line `firebell: error: ...` on stderr, exit
+    status 2 for a usage error and 1 for anything else; the traceback only when debugging."""
+    debug = os.environ.get("LOG_LEVEL", "").strip().upper() == "DEBUG"
+    database: str | None = None  # what the command works on, named when it cannot be opened
+    try:
+        args = _parser().parse_args(argv)
+        debug = debug or args.debug
+        settings = load_settings()
+        if args.debug:
+            settings = settings.model_copy(update={"log_level": "DEBUG"})
+        debug = settings.log_level == "DEBUG"
+        configure_logging(settings.log_level, settings.log_format)
+        database = _database_of(args, settings)
+        return _run(args, settings)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # noqa: BLE001 (the edge: every error becomes one line)
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        line, status = error_line(error, database=database)
+        print(line, file=sys.stderr)
+        return status
+
+
+def _database_of(args: argparse.Namespace, settings: Settings) -> str | None:
+    from bot.console.sandbox import sandbox_database_url
+
+    if args.command == "console":
+        return sandbox_database_url(
+            args.database or settings.firebell_console_database or CONSOLE_DATABASE)
+    if args.command == "demo":
+        return sandbox_database_url(args.database) if args.database else None
+    return None if args.command in ("config", "teams") else settings.database_url
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "config":
         path = args.path or settings.firebell_config
         problems = check_catalog(path)
         for problem in problems:
             print(problem)
         if problems:
-            print(f"{len(problems)} problem(s) in {path}", file=sys.stderr)
-            return 1
+            raise FirebellError(f"{len(problems)} problem(s) in {path} (listed above)")
         print(f"{path}: OK")
         for warning in email_warnings(settings, load_catalog(path)):
             print(f"note: {warning}")
@@ -502,31 +539,26 @@ def main(argv: list[str] | None = None) -> int:
         upgrade(settings.database_url)
         print("database is up to date")
         return 0
-    if args.command in ("simulate", "report"):
-        try:
-            return _simulate(settings, args) if args.command == "simulate" else \
-                _paging_report(settings, args)
-        except FirebellError as error:  # a bad catalog, time or name: said, not a traceback
-            print(f"firebell {args.command}: {error}", file=sys.stderr)
-            return 2
+    if args.command == "simulate":
+        return _simulate(settings, args)
+    if args.command == "report":
+        return _paging_report(settings, args)
     if args.command == "teams":
         from bot.teams.package import write_package
 
-        try:
-            print(f"wrote {write_package(settings, args.out)}: upload it in the Teams admin center")
-        except FirebellError as error:
-            print(f"firebell teams package: {error}", file=sys.stderr)
-            return 2
+        print(f"wrote {write_package(settings, args.out)}: upload it in the Teams admin center")
         return 0
     if args.command == "postmortem":
         from bot.console.chat import ConsoleChat
-        from bot.postmortem_routes import print_postmortem
         from workflows.clock import ManualTimers
+        from workflows.followup.postmortem import markdown
 
-        return print_postmortem(build_console_context(
+        ctx = build_console_context(
             catalog_path=settings.firebell_config, database_url=settings.database_url,
             clock=SystemClock(), timers=ManualTimers(), chat=ConsoleChat(), pagers={},
-        ), args.incident)
+        )
+        print(markdown(ctx, incident_id=args.incident))
+        return 0
     if args.command == "demo":
         from bot.console.demo import run_demo
 
@@ -538,16 +570,16 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_console(settings=settings, build=build_console_context,
                            default_catalog=DEMO_CATALOG, database=args.database)
-    try:
-        serve(settings)
-    except CatalogError as error:
-        print(error, file=sys.stderr)
-        return 1
+    serve(settings)
     return 0
 
 
-def _when(text: str | None, zone: str, default: datetime) -> datetime:
-    return parse_time(text, zone=zone) if text else default
+def _when(option: str, text: str | None, zone: str, default: datetime) -> datetime:
+    """The time an option gives; a usage error naming the option when it cannot be read."""
+    try:
+        return parse_time(text, zone=zone) if text else default
+    except FirebellError as error:
+        raise UsageError(f"{option}: {error}") from None
 
 
 def _simulate(settings: Settings, args: argparse.Namespace) -> int:
@@ -555,7 +587,7 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
     from workflows.render import render
 
     catalog = load_catalog(settings.firebell_config)
-    at = _when(args.at, catalog.timezone, datetime.now(UTC))
+    at = _when("--at", args.at, catalog.timezone, datetime.now(UTC))
     channels = {"chat"} | ({"sms", "voice"} if settings.twilio_enabled else set())
     try:
         plan = escalation_plan(
@@ -565,8 +597,8 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
             flags=tuple(f for f in args.flags.split(",") if f),
         )
     except (LookupError, FirebellError) as error:  # an unknown service, priority, ...: named
-        print(f"firebell simulate: {error}", file=sys.stderr)
-        return 2
+        message = error.args[0] if isinstance(error, LookupError) and error.args else error
+        raise UsageError(f"simulate: {message}") from None
     if not settings.twilio_enabled:
         plan.notes.append("Twilio is off (TWILIO_* unset): SMS and voice pages would not go out")
     if not settings.slack_enabled:
@@ -583,10 +615,10 @@ def _paging_report(settings: Settings, args: argparse.Namespace) -> int:
     from workflows.paging.report import report_for
 
     catalog = load_catalog(settings.firebell_config)
-    upgrade(settings.database_url)
     now = datetime.now(UTC)
-    until = _when(args.until, catalog.timezone, now)
-    since = _when(args.since, catalog.timezone, until - timedelta(days=30))
+    until = _when("--until", args.until, catalog.timezone, now)
+    since = _when("--since", args.since, catalog.timezone, until - timedelta(days=30))
+    upgrade(settings.database_url)  # once the arguments are known to be good
     ctx = bootstrap(catalog=catalog, database_url=settings.database_url, chat=_NoChat(),
                     clock=SystemClock(), timers=_NoTimers(), pagers={})
     report = report_for(ctx, start=since, end=until)

@@ -1,11 +1,19 @@
-"""Every setting of DESIGN.md, read once by `app.py` (the composition root) and handed down."""
+"""Every setting of DESIGN.md, read once by `app.py` (the composition root) and handed down.
+
+Each field is one environment variable (its name in capitals, e.g. `slack_bot_token` is
+`SLACK_BOT_TOKEN`), also read from a `.env` file in the working directory; the environment wins.
+Its `description` is what `firebell serve --help` prints, so every field has one.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+from typing import Any, Literal
 
-from pydantic import ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from workflows.errors import FirebellError
 
 
 class Settings(BaseSettings):
@@ -13,64 +21,107 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    firebell_config: str = "firebell.yaml"
-    database_url: str = "sqlite:///firebell.db"
-    host: str = "127.0.0.1"
-    port: int = 3000
-    slack_bot_token: str | None = None
-    slack_signing_secret: str | None = None
-    slack_app_token: str | None = None
-    slack_api_url: str = "https://slack.com/api/"
-    teams_app_id: str | None = None
-    teams_app_password: str | None = None
-    teams_tenant_id: str | None = None
-    teams_team_id: str | None = None  # the team (Graph group id) incident channels are made in
-    teams_login_url: str = "https://login.microsoftonline.com"
-    teams_openid_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
-    teams_graph_url: str = "https://graph.microsoft.com/v1.0"
-    twilio_account_sid: str | None = None
-    twilio_auth_token: str | None = None
-    twilio_from_number: str | None = None
-    twilio_api_url: str = "https://api.twilio.com"
-    twilio_extra_numbers: str | None = None  # more numbers pages come from, comma-separated (vCard)
-    jira_url: str | None = None
-    jira_user: str | None = None
-    jira_api_token: str | None = None
-    jira_project: str | None = None
-    github_token: str | None = None
-    github_repo: str | None = None
-    github_api_url: str = "https://api.github.com"
-    firebell_webhook_token: str | None = None
-    firebell_api_token: str | None = None
-    jira_webhook_secret: str | None = None  # signs Jira admin webhooks (POST /webhooks/jira)
-    github_webhook_secret: str | None = None  # signs GitHub webhooks (POST /webhooks/github)
-    public_url: str | None = None
+    firebell_config: str = Field("firebell.yaml", description=(
+        "the catalog (YAML): people, teams, services, schedules, escalation policies, priorities"))
+    database_url: str = Field("sqlite:///firebell.db", description=(
+        "SQLAlchemy URL; SQLite embedded, PostgreSQL for production and several replicas"))
+    host: str = Field("127.0.0.1", description="HTTP listen address")
+    port: int = Field(3000, ge=0, le=65535, description="HTTP listen port")
+    slack_bot_token: str | None = Field(None, description=(
+        "Slack bot token (xoxb-...); with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN turns Slack on"))
+    slack_signing_secret: str | None = Field(None, description=(
+        "Slack signing secret: checks POST /slack/events (HTTP mode)"))
+    slack_app_token: str | None = Field(None, description=(
+        "Slack app token (xapp-...): when set, Socket Mode is used instead of HTTP"))
+    slack_api_url: str = Field("https://slack.com/api/", description=(
+        "base URL of Slack's Web API (tests point it at a local server)"))
+    teams_app_id: str | None = Field(None, description=(
+        "the Azure Bot's Microsoft App ID; with TEAMS_APP_PASSWORD and TEAMS_TENANT_ID turns "
+        "Teams on"))
+    teams_app_password: str | None = Field(None, description="the Azure Bot's client secret")
+    teams_tenant_id: str | None = Field(None, description="the Entra tenant of the Azure Bot")
+    teams_team_id: str | None = Field(None, description=(
+        "the Teams team (Graph group id) incident channels are created in"))
+    teams_login_url: str = Field("https://login.microsoftonline.com", description=(
+        "base of the Entra token endpoint ({TEAMS_LOGIN_URL}/{TEAMS_TENANT_ID}/oauth2/v2.0/token)"))
+    teams_openid_url: str = Field(
+        "https://login.botframework.com/v1/.well-known/openidconfiguration", description=(
+            "Bot Framework OpenID metadata whose jwks_uri holds the keys of inbound tokens"))
+    teams_graph_url: str = Field("https://graph.microsoft.com/v1.0",
+                                 description="Microsoft Graph base URL")
+    twilio_account_sid: str | None = Field(None, description=(
+        "Twilio account SID; with TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER turns SMS and voice "
+        "pages on"))
+    twilio_auth_token: str | None = Field(None, description=(
+        "Twilio auth token (also checks X-Twilio-Signature)"))
+    twilio_from_number: str | None = Field(None, description=(
+        "the number pages come from (+15550109999)"))
+    twilio_api_url: str = Field("https://api.twilio.com",
+                                description="base URL of Twilio's REST API")
+    twilio_extra_numbers: str | None = Field(None, description=(
+        "more numbers pages come from, comma-separated (for the vCard)"))
+    jira_url: str | None = Field(None, description=(
+        "Jira base URL; with JIRA_USER, JIRA_API_TOKEN and JIRA_PROJECT turns Jira tickets on"))
+    jira_user: str | None = Field(None, description="the Jira account tickets are made by")
+    jira_api_token: str | None = Field(None, description="that account's API token")
+    jira_project: str | None = Field(None, description="the Jira project key tickets go to")
+    github_token: str | None = Field(None, description=(
+        "GitHub token; with GITHUB_REPO turns GitHub Issues tickets on (when Jira is off)"))
+    github_repo: str | None = Field(None, description="owner/name of the repository for issues")
+    github_api_url: str = Field("https://api.github.com", description=(
+        "GitHub's REST API base (also GitHub Enterprise)"))
+    firebell_webhook_token: str | None = Field(None, description=(
+        "bearer token alert webhooks must present; without it (and catalog integrations) the "
+        "alert webhooks are off"))
+    firebell_api_token: str | None = Field(None, description=(
+        "bearer token of the JSON API (/api/v1/...); without it the API is off"))
+    jira_webhook_secret: str | None = Field(None, description=(
+        "signs Jira admin webhooks (POST /webhooks/jira)"))
+    github_webhook_secret: str | None = Field(None, description=(
+        "signs GitHub webhooks (POST /webhooks/github)"))
+    public_url: str | None = Field(None, description=(
+        "the bot's own public base URL (Twilio callbacks, calendar links)"))
     # A hosted Atlassian Statuspage kept in step with public updates (adapters/statuspage.py);
     # the page id may come from the catalog's status_page.statuspage.page_id instead.
-    statuspage_api_key: str | None = None
-    statuspage_page_id: str | None = None
-    statuspage_api_url: str = "https://api.statuspage.io/v1"
+    statuspage_api_key: str | None = Field(None, description=(
+        "Atlassian Statuspage API key; with a page id keeps that page in step with public "
+        "updates"))
+    statuspage_page_id: str | None = Field(None, description=(
+        "the Statuspage page (or the catalog's status_page.statuspage.page_id)"))
+    statuspage_api_url: str = Field("https://api.statuspage.io/v1",
+                                    description="Statuspage's REST API base")
     # Email (adapters/smtp.py): SMTP_URL (smtp://user:pass@host:587?starttls=true, smtps://...
     # for implicit TLS), or host, port, user, password and STARTTLS one by one; SMTP_FROM sends.
-    smtp_url: str | None = None
-    smtp_host: str | None = None
-    smtp_port: int | None = None  # default: 465 for smtps, 587 with STARTTLS, else 25
-    smtp_user: str | None = None
-    smtp_password: str | None = None
-    smtp_starttls: bool = False
-    smtp_from: str | None = None
-    firebell_poll_seconds: float = 15.0
-    firebell_workers: int = 1  # server processes (replicas on one host); >1 wants PostgreSQL
+    smtp_url: str | None = Field(None, description=(
+        "email: smtp://user:pass@host:587?starttls=true or smtps://user:pass@host:465"))
+    smtp_host: str | None = Field(None, description="email server, instead of SMTP_URL")
+    smtp_port: int | None = Field(None, ge=1, le=65535, description=(
+        "email server port (default: 465 for smtps, 587 with STARTTLS, else 25)"))
+    smtp_user: str | None = Field(None, description="email login")
+    smtp_password: str | None = Field(None, description="email password")
+    smtp_starttls: bool = Field(False, description="use STARTTLS with SMTP_HOST")
+    smtp_from: str | None = Field(None, description=(
+        "the sender address (default: the user if it is an address, else firebell@<host>)"))
+    firebell_poll_seconds: float = Field(15.0, gt=0, description=(
+        "how often the scheduler also looks for due deadlines and housekeeping"))
+    firebell_workers: int = Field(1, ge=1, description=(
+        "server processes of `serve` (replicas on one host); more than 1 wants PostgreSQL"))
     # How long a page's delivery is held before another attempt may settle it with the provider;
     # must outlive Twilio's whole retry budget (~58 s).
-    firebell_page_lease_seconds: float = 150.0
-    firebell_calendar_secret: str | None = None  # signs calendar feed URLs (bot/calendars.py)
+    firebell_page_lease_seconds: float = Field(150.0, gt=0, description=(
+        "how long a page's delivery is held before another attempt may settle it; keep it above "
+        "Twilio's retry budget (~58 s)"))
+    firebell_calendar_secret: str | None = Field(None, description=(
+        "signs calendar feed URLs (/calendars/...)"))
     # The console's own database (URL or SQLite file); never DATABASE_URL, which is serve's.
-    firebell_console_database: str | None = None
-    # How much `serve` logs (INFO: a line per page, escalation, ack, resolve, signal, request)
-    # and how: text, one line per record, or json, one JSON object per line.
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    log_format: Literal["text", "json"] = "text"
+    firebell_console_database: str | None = Field(None, description=(
+        "the database of `firebell console` (URL or SQLite file; default firebell-console.db), "
+        "never DATABASE_URL"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="how much `serve` logs: DEBUG, INFO (a line per page, escalation, "
+        "ack, resolve, signal and request), WARNING, ERROR")
+    log_format: Literal["text", "json"] = Field("text", description=(
+        "text (one line per record) or json (one JSON object per line, an event's fields as keys)"))
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
@@ -95,3 +146,36 @@ class Settings(BaseSettings):
     @property
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
+
+
+class SettingsError(FirebellError):
+    """A setting's value cannot be used; the message names each setting and where it came from."""
+
+
+def load_settings(**values: Any) -> Settings:
+    """The settings, or SettingsError naming every bad value in one line (`PORT: 'abc' is not a
+    number (from the environment)`) instead of pydantic's report."""
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        raise SettingsError("; ".join(_problem(e) for e in error.errors())) from None
+
+
+_SAYS = {
+    "int_parsing": "is not a number",
+    "float_parsing": "is not a number",
+    "int_from_float": "is not a whole number",
+    "bool_parsing": "is not true or false (write true/false, yes/no or 1/0)",
+}
+
+
+def _problem(error: Any) -> str:
+    name = str(error["loc"][0]).upper() if error.get("loc") else "a setting"
+    given = error.get("input")
+    says = _SAYS.get(error["type"])
+    if says is None:  # "Input should be greater than or equal to 1" -> "should be ..."
+        message = str(error["msg"]).removeprefix("Input ")
+        says = message[:1].lower() + message[1:]
+    where = "the environment" if name in {key.upper() for key in os.environ} else ".env"
+    value = f"{str(given)[:60]!r} " if isinstance(given, str | int | float) else ""
+    return f"{name}: {value}{says} (from {where})"

@@ -43,6 +43,9 @@ class FakeSlack:
         self.user_groups: dict[str, list[str]] = {}
         self.uploads: dict[str, dict[str, Any]] = {}  # file id -> name, title, content
         self.homes: dict[str, dict[str, Any]] = {}  # user id -> the App Home view published last
+        # When set, auth.test answers {"ok": false, "error": auth_error}: a refused bot token
+        # ("invalid_auth", "token_revoked" ...), as Slack answers it.
+        self.auth_error: str | None = None
         self._fail_next: dict[str, int] = {}  # method -> Retry-After seconds
         self.faults = FaultPlan()  # delays, hangs, failures, and every call's arrival
         self._lock = threading.Lock()
@@ -133,6 +136,8 @@ class FakeSlack:
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         channel = str(params.get("channel", ""))
         if method == "auth.test":
+            if self.auth_error:
+                return {"ok": False, "error": self.auth_error}
             return {"url": "https://firebell-test.slack.com/", "team": "Firebell Test",
                     "user": "firebell", "team_id": TEAM, "user_id": BOT_USER, "bot_id": BOT_ID}
         if method == "conversations.create":

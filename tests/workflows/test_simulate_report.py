@@ -141,5 +141,5 @@ def test_simulate_command_names_an_unknown_service_and_the_known_ones(tmp_path: 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip() == (
-        "firebell simulate: unknown service 'chekout' (known: checkout, checkout-staging)")
+        "firebell: error: simulate: unknown service 'chekout' (known: checkout, checkout-staging)")
     assert result.stdout == ""
