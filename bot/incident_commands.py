@@ -70,9 +70,10 @@ def status(call: Call, args: Args) -> Reply:
             f"{incident.ref} {incident.priority} · {incident.state.value} · stage "
             f"{incident.stage.value} · commander {call.ctx.display(incident.commander) or 'none'}"
         )
-    words = text.split()
-    flags = {w.lower().removeprefix("--") for w in words if w.lower() in AUDIENCE_FLAGS}
-    text = " ".join(w for w in words if w.lower() not in AUDIENCE_FLAGS)
+    flags: set[str] = set()
+    while (flag := _leading_flag(text)) is not None:  # the words after them stay as typed
+        flags.add(flag.lower().removeprefix("--"))
+        text = text.lstrip()[len(flag):]
     audience = ("internal", *(a for a in ("stakeholders", "public") if a in flags))
     respond.post_status(call.ctx, incident_id=incident_id, stage=stage, text=text.strip(),
                         author=call.actor, audience=audience)
@@ -83,6 +84,11 @@ def status(call: Call, args: Args) -> Reply:
 
 # `/incident status identified --stakeholders --public <text>`: who else reads the update.
 AUDIENCE_FLAGS = frozenset({"--stakeholders", "--public"})
+
+
+def _leading_flag(text: str) -> str | None:
+    first = text.lstrip().split(maxsplit=1)[:1]
+    return first[0] if first and first[0].lower() in AUDIENCE_FLAGS else None
 
 
 def severity(call: Call, args: Args) -> Reply:

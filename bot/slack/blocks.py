@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.forms import Choice
 from bot.slack.forms import select_element
-from bot.slack.text import SlackUserOf, to_slack
+from bot.slack.text import SlackUserOf, neutralise, to_slack
 from workflows.incident.declare import DeclareRequest
 from workflows.ports import Message
 
@@ -45,8 +45,9 @@ def message_blocks(
     if message.title:
         mark = TONE_MARKS.get(message.tone or "", "")
         header = f"{mark} {message.title}" if mark else message.title
+        # plain_text is shown as it is: a title's `<!channel>` must not ping from a header
         blocks.append({"type": "header", "text": {"type": "plain_text", "emoji": True,
-                                                   "text": _cut(header, HEADER_LIMIT)}})
+                                                   "text": _cut(neutralise(header), HEADER_LIMIT)}})
     fields = [{"type": "mrkdwn",
                "text": _cut(f"*{to_slack(label)}*\n{to_slack(value, slack_user=slack_user)}",
                             FIELD_LIMIT)}
@@ -58,7 +59,8 @@ def message_blocks(
         element: Block = {
             "type": "button",
             "action_id": ACTION_PREFIX + button.action,
-            "text": {"type": "plain_text", "text": _cut(button.label, BUTTON_LABEL_LIMIT)},
+            "text": {"type": "plain_text", "text": _cut(neutralise(button.label),
+                                                        BUTTON_LABEL_LIMIT)},
             "value": button.value,
         }
         if button.style:
@@ -66,7 +68,8 @@ def message_blocks(
         elements.append(element)
     for number, (label, url) in enumerate(message.links):
         elements.append({"type": "button", "action_id": f"{LINK_ACTION}_{number}",
-                         "text": {"type": "plain_text", "text": _cut(label, BUTTON_LABEL_LIMIT)},
+                         "text": {"type": "plain_text",
+                                  "text": _cut(neutralise(label), BUTTON_LABEL_LIMIT)},
                          "url": url[:3000]})
     actions = [{"type": "actions", "elements": elements[start:start + ACTIONS_LIMIT]}
                for start in range(0, len(elements), ACTIONS_LIMIT)]

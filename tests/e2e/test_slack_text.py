@@ -132,8 +132,13 @@ def _posts(h: Harness, channel: str) -> list[dict[str, Any]]:
 
 
 def _block_text(params: dict[str, Any]) -> str:
-    return "".join(block["text"]["text"] for block in params.get("blocks") or []
-                   if block["type"] == "section")
+    """The words of a message's blocks: headers, section texts and fields."""
+    words = []
+    for block in params.get("blocks") or []:
+        if block["type"] in ("section", "header") and "text" in block:
+            words.append(block["text"]["text"])
+        words += [field["text"] for field in block.get("fields") or []]
+    return "".join(words)
 
 
 # (a) real-shape payloads -------------------------------------------------------------------
