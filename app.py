@@ -493,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         debug = debug or args.debug
-        settings = load_settings()
+        settings = load_settings(environment=os.environ)
         if args.debug:
             settings = settings.model_copy(update={"log_level": "DEBUG"})
         debug = settings.log_level == "DEBUG"

@@ -7,7 +7,7 @@ Its `description` is what `firebell serve --help` prints, so every field has one
 
 from __future__ import annotations
 
-import os
+from collections.abc import Collection
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
@@ -152,13 +152,16 @@ class SettingsError(FirebellError):
     """A setting's value cannot be used; the message names each setting and where it came from."""
 
 
-def load_settings(**values: Any) -> Settings:
+def load_settings(*, environment: Collection[str] = (), **values: Any) -> Settings:
     """The settings, or SettingsError naming every bad value in one line (`PORT: 'abc' is not a
-    number (from the environment)`) instead of pydantic's report."""
+    number (from the environment)`) instead of pydantic's report. `environment`: the names
+    set in the process's environment (app.py hands them over; only app.py reads it), to say
+    where a bad value came from."""
+    given = {name.upper() for name in environment}
     try:
         return Settings(**values)
     except ValidationError as error:
-        raise SettingsError("; ".join(_problem(e) for e in error.errors())) from None
+        raise SettingsError("; ".join(_problem(e, given) for e in error.errors())) from None
 
 
 _SAYS = {
@@ -169,13 +172,13 @@ _SAYS = {
 }
 
 
-def _problem(error: Any) -> str:
+def _problem(error: Any, environment: set[str]) -> str:
     name = str(error["loc"][0]).upper() if error.get("loc") else "a setting"
     given = error.get("input")
     says = _SAYS.get(error["type"])
     if says is None:  # "Input should be greater than or equal to 1" -> "should be ..."
         message = str(error["msg"]).removeprefix("Input ")
         says = message[:1].lower() + message[1:]
-    where = "the environment" if name in {key.upper() for key in os.environ} else ".env"
+    where = "the environment" if name in environment else ".env"
     value = f"{str(given)[:60]!r} " if isinstance(given, str | int | float) else ""
     return f"{name}: {value}{says} (from {where})"
