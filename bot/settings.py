@@ -113,6 +113,29 @@ class Settings(BaseSettings):
         "Twilio's retry budget (~58 s)"))
     firebell_calendar_secret: str | None = Field(None, description=(
         "signs calendar feed URLs (/calendars/...)"))
+    # The web view (bot/web/): who may sign in, and how. Nobody gets in anonymously; without a
+    # session secret and one of the three ways in, the web view is off.
+    firebell_session_secret: str | None = Field(None, description=(
+        "signs the web view's session cookies (a long random string, the same on every replica); "
+        "with a sign-in way below turns the web view on"))
+    firebell_auth_header: str | None = Field(None, description=(
+        "web sign-in by a trusted reverse proxy: the request header naming the person (email or "
+        "catalog id), e.g. X-Forwarded-Email; the proxy must strip it from clients' requests"))
+    slack_client_id: str | None = Field(None, description=(
+        "\"Sign in with Slack\" (OpenID Connect) for the web view: the Slack app's client id"))
+    slack_client_secret: str | None = Field(None, description=(
+        "the Slack app's client secret, for \"Sign in with Slack\""))
+    slack_oidc_url: str = Field("https://slack.com", description=(
+        "base of Slack's OpenID Connect provider ({SLACK_OIDC_URL}/.well-known/"
+        "openid-configuration; tests point it at a local server)"))
+    entra_client_id: str | None = Field(None, description=(
+        "Microsoft Entra sign-in for the web view: the app registration's client id"))
+    entra_client_secret: str | None = Field(None, description=(
+        "the Entra app registration's client secret"))
+    entra_tenant_id: str | None = Field(None, description=(
+        "the Entra tenant people sign in from (default: TEAMS_TENANT_ID)"))
+    entra_login_url: str = Field("https://login.microsoftonline.com", description=(
+        "base of Entra sign-in ({ENTRA_LOGIN_URL}/{tenant}/v2.0/.well-known/openid-configuration)"))
     # The console's own database (URL or SQLite file); never DATABASE_URL, which is serve's.
     firebell_console_database: str | None = Field(None, description=(
         "the database of `firebell console` (URL or SQLite file; default firebell-console.db), "
