@@ -203,6 +203,13 @@ class SqlIntakeTransaction:
         )
         return [_alert(row) for row in rows]
 
+    def incident_alerts(self, incident_id: int) -> list[Alert]:
+        rows = self._c.execute(
+            select(ALERTS).join(GROUPS, ALERTS.c.group_id == GROUPS.c.id)
+            .where(GROUPS.c.incident_id == incident_id).order_by(ALERTS.c.id)
+        )
+        return [_alert(row) for row in rows]
+
     def groups_without_incident(self, *, before: datetime) -> list[AlertGroup]:
         rows = self._c.execute(
             select(GROUPS).where(
