@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from storage.db import aware, from_row, is_sqlite, make_engine, to_row, utc
 from storage.effect_tables import EffectRow
+from storage.insight_store import SqlInsights
 from storage.intake_store import SqlIntakeTransaction
 from storage.postmortem_store import SqlFollowUps
 from storage.stakeholder_tables import IncidentPostRow, SubscriptionRow
@@ -453,6 +454,9 @@ class SqlTransaction:
 
     def intake(self) -> SqlIntakeTransaction:
         return SqlIntakeTransaction(self._session.connection(), sqlite=self._sqlite)
+
+    def insights(self) -> SqlInsights:
+        return SqlInsights(self._session)
 
 
 class SqlStore:

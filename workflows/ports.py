@@ -25,6 +25,7 @@ from workflows.oncall.model import Offer, ScheduleVersion
 
 if TYPE_CHECKING:
     from workflows.followup.model import FollowUpRecords
+    from workflows.insights import InsightRecords
     from workflows.outbox import ClaimedEffect, Effect
 
 
@@ -329,6 +330,10 @@ class Transaction(Incidents, Timeline, Pages, Deadlines, Outbox, Posts, Subscrip
 
     def followups(self) -> FollowUpRecords:
         """Postmortems and action items, in this same transaction."""
+        ...
+
+    def insights(self) -> InsightRecords:
+        """The reads behind the insights and the incident listing, in this same transaction."""
         ...
 
 

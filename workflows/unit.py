@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import uuid4
 
 from workflows.followup.model import FollowUpRecords
@@ -29,6 +30,9 @@ from workflows.ports import (
     Timeline,
     Transaction,
 )
+
+if TYPE_CHECKING:
+    from workflows.insights import InsightRecords
 
 # What shows an incident, refreshed together when it changes.
 _SHOWN = (EffectKind.TOPIC, EffectKind.CARD, EffectKind.ANNOUNCE, EffectKind.HOME)
@@ -58,6 +62,11 @@ class Unit:
         if self._followups is None:
             self._followups = self._tx.followups()
         return self._followups
+
+    @property
+    def insights(self) -> InsightRecords:
+        """The reads behind the insights (workflows/insights.py), in this transaction."""
+        return self._tx.insights()
 
     @property
     def intake(self) -> IntakeTransaction:

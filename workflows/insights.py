@@ -1,0 +1,392 @@
+"""Insights over the incident history: response times, frequency, repeats, nights paged.
+
+Every figure is read from the store, never from chat. Definitions (the seeds' words):
+
+- TTD: the first alert's start (its `startsAt`, else when its first signal came) -> declared.
+  None for an incident a person declared without any alert.
+- TTA, TTM, TTR: declared -> acknowledged, mitigated (else resolved), resolved.
+- An incident counts in the period it was **declared**, once, in the catalog's zone (a week is
+  an ISO week of local dates, so DST changes move nothing); its TTR may run past the period.
+- Drills are practice: never counted.
+
+Each function returns plain dataclasses; `rows_json` and `rows_csv` turn any list of them into
+JSON-ready dicts or CSV text, so the CLI, the JSON API and the web pages print the same numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import date, datetime, time, timedelta
+from enum import Enum
+from typing import Any, Literal, Protocol
+from zoneinfo import ZoneInfo
+
+from workflows.context import Context
+from workflows.errors import InvalidRequest
+from workflows.intake.noise import noise_report
+from workflows.intake.signals import NoiseRow
+from workflows.model import Incident
+from workflows.oncall.report import Hours
+from workflows.oncall.report import oncall_hours as _oncall_hours
+from workflows.paging.report import report_for as _paging_report
+
+By = Literal["week", "month"]
+BY_VALUES: tuple[By, ...] = ("week", "month")
+METRICS = ("ttd", "tta", "ttm", "ttr")
+BAD_NIGHT_PAGES = 2  # more than this many pages between 22:00 and 07:00 is a bad night
+
+
+# Records the store hands over ---------------------------------------------------------------
+@dataclass(frozen=True)
+class IncidentFacts:
+    """What the metrics need of one incident (one row, no timeline)."""
+
+    id: int
+    service: str
+    team: str
+    priority: str
+    declared_at: datetime
+    declared_by: str | None
+    acknowledged_at: datetime | None
+    mitigated_at: datetime | None
+    resolved_at: datetime | None
+    first_signal_at: datetime | None  # earliest start of its alerts; None: no alert
+    cause: str | None  # the postmortem's cause tag
+    fingerprints: tuple[str, ...] = ()  # "<source>/<dedup key>" of its alerts
+
+
+@dataclass(frozen=True)
+class IncidentQuery:
+    """Filters of an incident listing; `state`: "open" | "all"."""
+
+    state: str = "open"
+    team: str | None = None
+    service: str | None = None
+    priority: str | None = None
+    since: datetime | None = None  # declared at or after
+    until: datetime | None = None  # declared before
+    limit: int = 50
+    before_id: int | None = None  # the cursor: incidents with a smaller id (newest first)
+
+
+class InsightRecords(Protocol):
+    """The reads behind the insights, in one store transaction."""
+
+    def incident_facts(self, *, since: datetime, until: datetime) -> list[IncidentFacts]:
+        """Incidents declared in [since, until], not drills, oldest first."""
+        ...
+
+    def find_incidents(self, query: IncidentQuery) -> list[Incident]:
+        """Incidents matching `query`, newest (highest id) first, at most `query.limit`."""
+        ...
+
+
+# Results ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Stat:
+    """Seconds: how many incidents had the figure, and their mean, median and 90th percentile."""
+
+    count: int
+    mean: float | None
+    median: float | None
+    p90: float | None
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Stat:
+        if not values:
+            return cls(0, None, None, None)
+        return cls(len(values), statistics.fmean(values), float(statistics.median(values)),
+                   percentile(values, 90))
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """Response times of one group (`dimension` "priority" | "team" | "all") in one period."""
+
+    period: str  # "2026-W13" | "2026-03"
+    start: date  # the period's first local day
+    dimension: str
+    group: str  # "P1", a team id, or "all"
+    incidents: int
+    ttd: Stat
+    tta: Stat
+    ttm: Stat
+    ttr: Stat
+
+
+@dataclass(frozen=True)
+class FrequencyRow:
+    period: str
+    start: date
+    priority: str
+    incidents: int
+
+
+@dataclass(frozen=True)
+class RepeatRow:
+    """Incidents that share a cause on one service: the postmortem's cause tag (`kind` "cause")
+    or an alert fingerprint (`kind` "alert"). `repeats`: those within the catalog's repeat
+    window of an earlier one with the same cause."""
+
+    kind: str
+    cause: str
+    service: str
+    incidents: int
+    repeats: int
+    incident_ids: tuple[int, ...]
+    last_declared_at: datetime
+
+
+@dataclass(frozen=True)
+class NightRow:
+    """Pages one person had in one night (22:00-07:00 in their zone), by the night's first date."""
+
+    person: str
+    name: str
+    night: date
+    pages: int
+    bad: bool  # more than BAD_NIGHT_PAGES
+
+
+@dataclass(frozen=True)
+class IncidentPage:
+    incidents: list[Incident]
+    next_cursor: str | None
+
+
+# The metrics --------------------------------------------------------------------------------
+def response_times(
+    ctx: Context, *, since: datetime, until: datetime, by: By = "week", zone: str | None = None
+) -> list[Bucket]:
+    """TTD/TTA/TTM/TTR per period, per priority and per team (and "all"), oldest period first."""
+    facts = _facts(ctx, since, until)
+    tz = ZoneInfo(zone or ctx.catalog.timezone)
+    groups: dict[tuple[str, date, str, str], list[IncidentFacts]] = defaultdict(list)
+    for fact in facts:
+        period, start = period_of(fact.declared_at, by=by, zone=tz)
+        for dimension, group in (("all", "all"), ("priority", fact.priority), ("team", fact.team)):
+            groups[(period, start, dimension, group)].append(fact)
+    order = {"all": 0, "priority": 1, "team": 2}
+    buckets = []
+    for (period, start, dimension, group), members in groups.items():
+        values = {m: [s for f in members if (s := seconds(f, m)) is not None] for m in METRICS}
+        buckets.append(Bucket(period, start, dimension, group, len(members),
+                              *(Stat.of(values[m]) for m in METRICS)))
+    return sorted(buckets, key=lambda b: (b.start, order[b.dimension], b.group))
+
+
+def frequency(
+    ctx: Context, *, since: datetime, until: datetime, by: By = "week", zone: str | None = None
+) -> list[FrequencyRow]:
+    """Incidents declared per period and priority (every period in range, zeros included)."""
+    tz = ZoneInfo(zone or ctx.catalog.timezone)
+    counts: dict[tuple[str, date, str], int] = defaultdict(int)
+    priorities = {f.priority for f in _facts(ctx, since, until)} or set()
+    for fact in _facts(ctx, since, until):
+        period, start = period_of(fact.declared_at, by=by, zone=tz)
+        counts[(period, start, fact.priority)] += 1
+    rows = []
+    for period, start in periods(since, until, by=by, zone=tz):
+        for priority in sorted(priorities):
+            rows.append(FrequencyRow(period, start, priority, counts.get((period, start, priority), 0)))
+    return rows
+
+
+def repeat_causes(ctx: Context, *, since: datetime, until: datetime) -> list[RepeatRow]:
+    """Causes (postmortem cause tags, and alert fingerprints) behind more than one incident on
+    a service declared in [since, until), most repeated first."""
+    window = timedelta(seconds=ctx.catalog.postmortem.repeat_window.seconds)
+    # Earlier incidents make the first ones in the period repeats too.
+    facts = _facts(ctx, since - window, until)
+    keyed: dict[tuple[str, str, str], list[IncidentFacts]] = defaultdict(list)
+    for fact in facts:
+        if fact.cause:
+            keyed[("cause", fact.cause, fact.service)].append(fact)
+        for fingerprint in fact.fingerprints:
+            keyed[("alert", fingerprint, fact.service)].append(fact)
+    rows = []
+    for (kind, cause, service), members in keyed.items():
+        inside = [f for f in members if since <= f.declared_at < until]
+        if not inside:
+            continue
+        repeats = sum(
+            1 for f in inside
+            if any(o.id != f.id and f.declared_at - window <= o.declared_at <= f.declared_at
+                   and (o.declared_at, o.id) < (f.declared_at, f.id) for o in members)
+        )
+        if len(inside) < 2 and repeats == 0:
+            continue
+        rows.append(RepeatRow(kind, cause, service, len(inside), repeats,
+                              tuple(f.id for f in inside), max(f.declared_at for f in inside)))
+    return sorted(rows, key=lambda r: (-r.repeats, -r.incidents, r.kind, r.cause, r.service))
+
+
+def pages_per_night(ctx: Context, *, since: datetime, until: datetime) -> list[NightRow]:
+    """Per person and night, the pages between 22:00 and 07:00 in their zone (from the paging
+    report, which counts the channels of one page once and leaves drills out)."""
+    report = _paging_report(ctx, start=since, end=until)
+    rows = [NightRow(p.person, p.name, night, count, count > BAD_NIGHT_PAGES)
+            for p in report for night, count in p.nights.items()]
+    return sorted(rows, key=lambda r: (r.night, r.person))
+
+
+def noise(ctx: Context, *, since: datetime, until: datetime) -> list[NoiseRow]:
+    """The noise report (workflows/intake/noise.py) for the period."""
+    return noise_report(ctx, since=since, until=until)
+
+
+def oncall_hours(ctx: Context, *, since: datetime, until: datetime) -> list[Hours]:
+    """Hours on call per person and schedule, every schedule (workflows/oncall/report.py)."""
+    return _oncall_hours(ctx.catalog, schedule_ids=[s.id for s in ctx.catalog.schedules],
+                         start=since, end=until)
+
+
+def find_incidents(ctx: Context, query: IncidentQuery) -> IncidentPage:
+    """Incidents newest first, filtered, a page at a time: `next_cursor` gives the next page."""
+    if query.state not in ("open", "all"):
+        raise InvalidRequest(f"state must be open or all, not '{query.state}'")
+    if not 1 <= query.limit <= 500:
+        raise InvalidRequest(f"limit must be between 1 and 500, not {query.limit}")
+    with ctx.reading() as uow:
+        found = uow.insights.find_incidents(
+            IncidentQuery(**{**_as_dict(query), "limit": query.limit + 1}))
+    more = len(found) > query.limit
+    found = found[: query.limit]
+    return IncidentPage(found, str(found[-1].id) if more and found else None)
+
+
+def parse_cursor(text: str | None) -> int | None:
+    """The id a cursor stands for; InvalidRequest when it is not one of ours."""
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise InvalidRequest(f"cursor '{text}' is not one this API gave out")
+    return int(text)
+
+
+# Helpers shared by the front-ends -----------------------------------------------------------
+def seconds(fact: IncidentFacts, metric: str) -> float | None:
+    """One incident's TTD/TTA/TTM/TTR in seconds (never negative), None where unknown."""
+    start: datetime | None = fact.declared_at
+    end: datetime | None
+    if metric == "ttd":
+        start, end = fact.first_signal_at, fact.declared_at
+        if start is None:
+            return None
+    elif metric == "tta":
+        end = fact.acknowledged_at
+    elif metric == "ttm":
+        end = fact.mitigated_at or fact.resolved_at
+    elif metric == "ttr":
+        end = fact.resolved_at
+    else:
+        raise ValueError(metric)
+    if start is None or end is None:
+        return None
+    return max(0.0, (end - start).total_seconds())
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile by linear interpolation between closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def period_of(when: datetime, *, by: By, zone: ZoneInfo) -> tuple[str, date]:
+    """The period ("2026-W13" / "2026-03") and its first day, of the local date of `when`."""
+    day = when.astimezone(zone).date()
+    if by == "week":
+        year, week, weekday = day.isocalendar()
+        return f"{year}-W{week:02d}", day - timedelta(days=weekday - 1)
+    return f"{day.year}-{day.month:02d}", day.replace(day=1)
+
+
+def periods(since: datetime, until: datetime, *, by: By, zone: ZoneInfo) -> list[tuple[str, date]]:
+    """Every period that [since, until) touches, in order."""
+    found: list[tuple[str, date]] = []
+    last = (until - timedelta(microseconds=1)).astimezone(zone).date()
+    day = since.astimezone(zone).date()
+    while day <= last:
+        period = period_of(datetime.combine(day, time(12), zone), by=by, zone=zone)
+        if not found or found[-1] != period:
+            found.append(period)
+        day += timedelta(days=1)
+    return found
+
+
+def check_by(text: str) -> By:
+    if text not in BY_VALUES:
+        raise InvalidRequest(f"by must be week or month, not '{text}'")
+    return text  # type: ignore[return-value]
+
+
+def rows_json(rows: Iterable[Any]) -> list[dict[str, Any]]:
+    """Any list of these dataclasses as JSON-ready dicts (dates ISO, a Stat as a nested dict)."""
+    return [_json(row) for row in rows]
+
+
+def rows_csv(rows: Iterable[Any]) -> str:
+    """Any list of these dataclasses as CSV, a Stat flattened into `<name>_mean` and so on."""
+    flat = [_flat(row) for row in rows]
+    out = io.StringIO()
+    if flat:
+        writer = csv.DictWriter(out, fieldnames=list(flat[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(flat)
+    return out.getvalue()
+
+
+def _facts(ctx: Context, since: datetime, until: datetime) -> list[IncidentFacts]:
+    if since >= until:
+        raise InvalidRequest(f"the period is empty: since {since.isoformat()} is not before "
+                             f"until {until.isoformat()}")
+    with ctx.reading() as uow:
+        return [f for f in uow.insights.incident_facts(since=since, until=until)
+                if f.declared_at < until]
+
+
+def _as_dict(record: Any) -> dict[str, Any]:
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _value(v) for k, v in value.items()}
+    if isinstance(value, float):
+        return round(value, 3)
+    return value
+
+
+def _json(row: Any) -> dict[str, Any]:
+    out = {}
+    for name, value in _as_dict(row).items():
+        out[name] = _json(value) if is_dataclass(value) else _value(value)
+    if isinstance(row, Hours):
+        out["total"] = round(row.total, 3)
+    return out
+
+
+def _flat(row: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in _json(row).items():
+        if isinstance(value, dict):
+            out.update({f"{name}_{k}": v for k, v in value.items()})
+        elif isinstance(value, list):
+            out[name] = " ".join(str(v) for v in value)
+        else:
+            out[name] = value
+    return out
