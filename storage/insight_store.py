@@ -15,8 +15,8 @@ from storage.db import aware, utc
 from storage.intake_tables import AlertGroupRow, AlertRow
 from storage.postmortem_tables import PostmortemRow
 from storage.tables import IncidentRow
-from workflows.insights import IncidentFacts, IncidentQuery
-from workflows.model import OPEN_STATES, Incident
+from workflows.insight_model import IncidentFacts, IncidentQuery
+from workflows.model import OPEN_STATES
 
 
 class SqlInsights:
@@ -65,11 +65,9 @@ class SqlInsights:
             for row in rows
         ]
 
-    def find_incidents(self, query: IncidentQuery) -> list[Incident]:
-        from storage.store import _incident  # the one row -> record mapping
-
+    def find_incidents(self, query: IncidentQuery) -> list[int]:
         i = IncidentRow
-        q = select(i).order_by(col(i.id).desc()).limit(query.limit)
+        q = select(i.id).order_by(col(i.id).desc()).limit(query.limit)
         if query.state == "open":
             q = q.where(col(i.state).in_([s.value for s in OPEN_STATES]))
         for column, value in ((i.team, query.team), (i.service, query.service),
@@ -82,7 +80,7 @@ class SqlInsights:
             q = q.where(col(i.declared_at) < utc(query.until))
         if query.before_id is not None:
             q = q.where(col(i.id) < query.before_id)
-        return [_incident(row) for row in self._session.exec(q)]
+        return [int(found) for found in self._session.exec(q) if found is not None]
 
 
 def _when(value: object) -> datetime | None:

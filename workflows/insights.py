@@ -24,11 +24,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime, time, timedelta
 from enum import Enum
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from workflows.context import Context
 from workflows.errors import InvalidRequest
+from workflows.insight_model import IncidentFacts, IncidentQuery
 from workflows.intake.noise import noise_report
 from workflows.intake.signals import NoiseRow
 from workflows.model import Incident
@@ -40,51 +41,6 @@ By = Literal["week", "month"]
 BY_VALUES: tuple[By, ...] = ("week", "month")
 METRICS = ("ttd", "tta", "ttm", "ttr")
 BAD_NIGHT_PAGES = 2  # more than this many pages between 22:00 and 07:00 is a bad night
-
-
-# Records the store hands over ---------------------------------------------------------------
-@dataclass(frozen=True)
-class IncidentFacts:
-    """What the metrics need of one incident (one row, no timeline)."""
-
-    id: int
-    service: str
-    team: str
-    priority: str
-    declared_at: datetime
-    declared_by: str | None
-    acknowledged_at: datetime | None
-    mitigated_at: datetime | None
-    resolved_at: datetime | None
-    first_signal_at: datetime | None  # earliest start of its alerts; None: no alert
-    cause: str | None  # the postmortem's cause tag
-    fingerprints: tuple[str, ...] = ()  # "<source>/<dedup key>" of its alerts
-
-
-@dataclass(frozen=True)
-class IncidentQuery:
-    """Filters of an incident listing; `state`: "open" | "all"."""
-
-    state: str = "open"
-    team: str | None = None
-    service: str | None = None
-    priority: str | None = None
-    since: datetime | None = None  # declared at or after
-    until: datetime | None = None  # declared before
-    limit: int = 50
-    before_id: int | None = None  # the cursor: incidents with a smaller id (newest first)
-
-
-class InsightRecords(Protocol):
-    """The reads behind the insights, in one store transaction."""
-
-    def incident_facts(self, *, since: datetime, until: datetime) -> list[IncidentFacts]:
-        """Incidents declared in [since, until], not drills, oldest first."""
-        ...
-
-    def find_incidents(self, query: IncidentQuery) -> list[Incident]:
-        """Incidents matching `query`, newest (highest id) first, at most `query.limit`."""
-        ...
 
 
 # Results ------------------------------------------------------------------------------------
@@ -254,8 +210,10 @@ def find_incidents(ctx: Context, query: IncidentQuery) -> IncidentPage:
     if not 1 <= query.limit <= 500:
         raise InvalidRequest(f"limit must be between 1 and 500, not {query.limit}")
     with ctx.reading() as uow:
-        found = uow.insights.find_incidents(
+        ids = uow.insights.find_incidents(
             IncidentQuery(**{**_as_dict(query), "limit": query.limit + 1}))
+        by_id = uow.incidents.incidents_by_id(ids)
+    found = [by_id[i] for i in ids if i in by_id]
     more = len(found) > query.limit
     found = found[: query.limit]
     return IncidentPage(found, str(found[-1].id) if more and found else None)

@@ -25,7 +25,7 @@ from workflows.oncall.model import Offer, ScheduleVersion
 
 if TYPE_CHECKING:
     from workflows.followup.model import FollowUpRecords
-    from workflows.insights import InsightRecords
+    from workflows.insight_model import InsightRecords
     from workflows.outbox import ClaimedEffect, Effect
 
 

@@ -32,7 +32,7 @@ from workflows.ports import (
 )
 
 if TYPE_CHECKING:
-    from workflows.insights import InsightRecords
+    from workflows.insight_model import InsightRecords
 
 # What shows an incident, refreshed together when it changes.
 _SHOWN = (EffectKind.TOPIC, EffectKind.CARD, EffectKind.ANNOUNCE, EffectKind.HOME)
