@@ -28,15 +28,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.calendars import calendar_routes
 from bot.http_guard import BodyGuard, counted
+from bot.insight_routes import insight_routes
 from bot.postmortem_routes import postmortem_routes
 from bot.slack.replays import Answer, SlackReplays
 from bot.status_routes import status_routes
 from bot.twilio import twilio_routes
+from bot.web import web_app
 from bot.webhooks import webhook_routes
 from storage.db import writable
 from storage.gauges import read_gauges
 from workflows.incident import queries
-from workflows.model import Incident
 from workflows.paging import report as reports
 from workflows.ports import FirebellError
 from workflows.times import parse_time
@@ -52,12 +53,16 @@ def build_http_app(
 ) -> Starlette:
     """The ASGI app `firebell serve` runs under uvicorn."""
     token = firebell.settings.firebell_api_token
-    return Starlette(
+    app = Starlette(
         routes=[*routes(firebell), *extra_routes],
         middleware=[Middleware(BodyGuard, meter=firebell.ctx.meter),
                     Middleware(ApiToken, token=token)],
         lifespan=lifespan,
     )
+    # The web view (behind its own sign-in) answers whatever no route above takes, after them:
+    # their paths, their 405s and their own authentication stay as they are.
+    app.router.default = web_app(firebell.ctx, firebell.settings)
+    return app
 
 
 # Firebell's own outbound numbers, for phones to allowlist: nothing secret in it.
@@ -160,10 +165,6 @@ def routes(firebell: Host) -> list[BaseRoute]:
         body = await run_in_threadpool(lambda: generate_latest(REGISTRY) + generate_latest(registry))
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
-    async def incidents(request: Request) -> Response:
-        found = await run_in_threadpool(queries.open_incidents, firebell.ctx)
-        return JSONResponse({"incidents": [_incident_json(i) for i in found]})
-
     async def oncall(request: Request) -> Response:
         params = request.query_params
         query = params.get("schedule") or params.get("team") or params.get("service")
@@ -212,7 +213,7 @@ def routes(firebell: Host) -> list[BaseRoute]:
               methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
-        Route("/api/v1/incidents", incidents, methods=["GET"]),
+        *insight_routes(firebell),  # /api/v1/incidents (filters, past ones), insights, OpenAPI
         Route("/api/v1/oncall", oncall, methods=["GET"]),
         *calendar_routes(firebell),
         *webhook_routes(firebell),
@@ -250,18 +251,6 @@ def _one(person: str | None) -> list[str]:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-def _incident_json(incident: Incident) -> dict[str, Any]:
-    return {
-        "id": incident.id, "ref": incident.ref, "title": incident.title,
-        "service": incident.service, "team": incident.team, "priority": incident.priority,
-        "severity": incident.severity, "urgency": incident.urgency,
-        "environment": incident.environment, "state": incident.state.value,
-        "stage": incident.stage.value, "channel": incident.channel, "drill": incident.drill,
-        "roles": incident.roles, "declared_at": _iso(incident.declared_at),
-        "acknowledged_at": _iso(incident.acknowledged_at), "resolved_at": _iso(incident.resolved_at),
-    }
 
 
 class _StoreCollector(Collector):
