@@ -29,10 +29,11 @@ from zoneinfo import ZoneInfo
 
 from workflows.context import Context
 from workflows.errors import InvalidRequest
+from workflows.followup.model import ActionItem, Postmortem
 from workflows.insight_model import IncidentFacts, IncidentQuery
 from workflows.intake.noise import noise_report
-from workflows.intake.signals import NoiseRow
-from workflows.model import Incident
+from workflows.intake.signals import Alert, NoiseRow
+from workflows.model import Incident, Page, TimelineEvent
 from workflows.oncall.report import Hours
 from workflows.oncall.report import oncall_hours as _oncall_hours
 from workflows.paging.report import report_for as _paging_report
@@ -108,6 +109,24 @@ class NightRow:
     night: date
     pages: int
     bad: bool  # more than BAD_NIGHT_PAGES
+
+
+@dataclass(frozen=True)
+class IncidentDetail:
+    """One incident with everything recorded about it."""
+
+    incident: Incident
+    events: list[TimelineEvent]
+    pages: list[Page]
+    alerts: list[Alert]
+    postmortem: Postmortem | None
+    actions: list[ActionItem]
+
+    @property
+    def tickets(self) -> list[str]:
+        """Its own ticket and its action items' tickets."""
+        found = [self.incident.ticket] + [a.ticket for a in self.actions]
+        return [t for t in found if t]
 
 
 @dataclass(frozen=True)
@@ -217,6 +236,17 @@ def find_incidents(ctx: Context, query: IncidentQuery) -> IncidentPage:
     more = len(found) > query.limit
     found = found[: query.limit]
     return IncidentPage(found, str(found[-1].id) if more and found else None)
+
+
+def incident_detail(ctx: Context, *, incident_id: int) -> IncidentDetail:
+    """The incident, its timeline, pages, alerts, postmortem and action items (NotFound)."""
+    with ctx.reading() as uow:
+        incident = uow.incidents.get_incident(incident_id)
+        return IncidentDetail(
+            incident, uow.timeline.events(incident_id), uow.pages.pages(incident_id),
+            uow.intake.incident_alerts(incident_id), uow.followups.postmortem(incident_id),
+            uow.followups.actions(incident_id=incident_id, open_only=False),
+        )
 
 
 def parse_cursor(text: str | None) -> int | None:
