@@ -1,4 +1,5 @@
-"""The web view's pages over real HTTP: who is on call at a fixed clock, a schedule's timeline with
+"""The web view's pages over real HTTP, as `firebell serve` answers them (signed in by the
+trusted proxy header, FIREBELL_AUTH_HEADER): who is on call at a fixed clock, a schedule's timeline with
 its overrides marked and its calendar feed, the incident list and its filters and pages, an
 incident's page (timeline, pages, alerts, action items, postmortem), the reports' charts with one
 bar per value and their CSV equal to their tables, hostile titles escaped, unknown ids 404."""
@@ -17,15 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.requests import Request
-from starlette.responses import Response
 
 from app import Firebell, Settings, build
-from bot.calendars import calendar_routes, calendar_token
-from bot.web.pages import routes
+from bot.calendars import calendar_token
+from bot.server import build_http_app
 from tests.support.paths import ROOT
 from tests.support.slack_helpers import ThreadedServer
 from workflows.clock import FakeClock
@@ -41,21 +37,8 @@ from workflows.oncall.changes import add_override
 
 SECRET = "calendar-secret"
 PUBLIC = "https://firebell.example"
+PROXY_HEADER = "X-Forwarded-Email"
 HOSTILE = '<script>alert("x")</script> & <b>bold</b>'
-
-
-class _SignedIn(BaseHTTPMiddleware):
-    """Test-only: what the sign-in guard does once someone signed in (the `X-Person` header
-    names a catalog person)."""
-
-    def __init__(self, app: object, *, firebell: Firebell) -> None:
-        super().__init__(app)  # type: ignore[arg-type]
-        self.firebell = firebell
-
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        person = request.headers.get("x-person", "alice")
-        request.state.person = self.firebell.ctx.catalog.person(person)
-        return await call_next(request)
 
 
 @dataclass
@@ -65,9 +48,11 @@ class Web:
     clock: FakeClock
     http: httpx.Client
 
-    def get(self, path: str, **params: str) -> httpx.Response:
-        # No `params` at all when none are given: an empty one would drop the path's own query.
-        return self.http.get(f"{self.url}{path}", params=params or None)
+    def get(self, path: str, *, who: str = "alice", **params: str) -> httpx.Response:
+        """GET as `who`, signed in by the trusted proxy header. No `params` at all when none
+        are given: an empty one would drop the path's own query."""
+        return self.http.get(f"{self.url}{path}", params=params or None,
+                             headers={PROXY_HEADER: f"{who}@example.com"})
 
     def page(self, path: str, **params: str) -> str:
         answer = self.get(path, **params)
@@ -94,13 +79,11 @@ def _web(tmp_path: Path, at: datetime) -> Iterator[Web]:
         firebell_config=str(tmp_path / "firebell.yaml"),
         database_url=f"sqlite:///{tmp_path / 'firebell.db'}",
         firebell_calendar_secret=SECRET, public_url=PUBLIC,
+        firebell_session_secret="session-secret-for-tests", firebell_auth_header=PROXY_HEADER,
     )
     clock = FakeClock(at)
     firebell = build(settings, clock=clock)
-    app = Starlette(
-        routes=[*calendar_routes(firebell), *routes(firebell.ctx, calendar_secret=SECRET)],
-        middleware=[Middleware(_SignedIn, firebell=firebell)])
-    server = ThreadedServer(app).start()
+    server = ThreadedServer(build_http_app(firebell)).start()  # as `firebell serve` answers
     with httpx.Client(timeout=30) as http:
         yield Web(server.url, firebell, clock, http)
     server.stop()
@@ -161,7 +144,7 @@ def test_the_front_page_says_who_is_on_call_now_and_next(web: Web) -> None:
     assert "Next: Carol Chen from Mon 30 Nov 2026 09:00" in primary  # alice's zone: Berlin
     assert "Payments" in html and "Platform" in html and "Security" in html
     # Times in the signed-in person's zone: Carol is in New York.
-    carol = web.http.get(f"{web.url}/", headers={"X-Person": "carol"}).text
+    carol = web.get("/", who="carol").text
     assert "Next: Carol Chen from Mon 30 Nov 2026 03:00" in " ".join(
         re.sub(r"<[^>]+>", " ", carol).split())
     assert "/calendars/people/alice.ics?token=" + calendar_token(SECRET, "person:alice") in html
@@ -297,6 +280,14 @@ def test_hostile_titles_are_escaped_everywhere(web: Web) -> None:
         web.page(f"/incidents/{number}")
     noise = web.page("/reports/noise")
     assert "&lt;script&gt;" in noise and "<script>" not in noise
+
+
+def test_nobody_sees_a_page_without_signing_in(web: Web) -> None:
+    web.declare("Checkout down", "checkout")
+    for path in ("/", "/incidents", "/incidents/1", "/reports/frequency.csv", "/nope"):
+        answer = web.http.get(f"{web.url}{path}")
+        assert answer.status_code == 401, path
+        assert "Checkout down" not in answer.text and "Bob" not in answer.text
 
 
 @pytest.mark.parametrize("path", [
