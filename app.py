@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import logging
 import os
 import sys
@@ -463,6 +465,18 @@ def _parser() -> argparse.ArgumentParser:
     paging = command(report_sub, "paging", help="pages per person and night, ack times")
     paging.add_argument("--since", help="ISO date or time (default: 30 days ago)")
     paging.add_argument("--until", help="ISO date or time (default: now)")
+    paging.add_argument("--csv", action="store_true", help="CSV: pages per person and night")
+    for name, text in (("mttr", "TTD, TTA, TTM, TTR per priority and team (mean, median, p90)"),
+                       ("frequency", "incidents per week or month and priority"),
+                       ("noise", "signals, alerts, acks and self-resolved per alert rule"),
+                       ("hours", "on-call hours per person and schedule, for compensation")):
+        insight = command(report_sub, name, help=text)
+        insight.add_argument("--since", help="ISO date or time (default: 90 days before --until)")
+        insight.add_argument("--until", help="ISO date or time (default: now)")
+        if name in ("mttr", "frequency"):
+            insight.add_argument("--by", choices=["week", "month"], default="week",
+                                 help="ISO weeks or months, of local dates in the catalog's zone")
+        insight.add_argument("--csv", action="store_true", help="CSV instead of a table")
     teams = command(sub, "teams", help="Microsoft Teams tools")
     teams_sub = teams.add_subparsers(dest="teams_command", required=True)
     package = command(teams_sub, "package",
@@ -542,7 +556,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "simulate":
         return _simulate(settings, args)
     if args.command == "report":
-        return _paging_report(settings, args)
+        if args.report_command == "paging":
+            return _paging_report(settings, args)
+        return _insight_report(settings, args)
     if args.command == "teams":
         from bot.teams.package import write_package
 
@@ -621,10 +637,56 @@ def _paging_report(settings: Settings, args: argparse.Namespace) -> int:
     upgrade(settings.database_url)  # once the arguments are known to be good
     ctx = bootstrap(catalog=catalog, database_url=settings.database_url, chat=_NoChat(),
                     clock=SystemClock(), timers=_NoTimers(), pagers={})
+    if args.csv:  # per person and night, as /api/v1/insights/pages-per-night
+        from workflows import insights
+
+        print(insights.rows_csv(insights.pages_per_night(ctx, since=since, until=until),
+                                 of=insights.NightRow), end="")
+        ctx.store.dispose()  # type: ignore[attr-defined]
+        return 0
     report = report_for(ctx, start=since, end=until)
     print(render("paging_report", rows=report, start=since, end=until,
                  duration=lambda s: format_duration(int(s))))
     ctx.store.dispose()  # type: ignore[attr-defined]
+    return 0
+
+
+def _insight_report(settings: Settings, args: argparse.Namespace) -> int:
+    """`firebell report mttr|frequency|noise|hours`: workflows/insights.py's rows, the same
+    numbers as /api/v1/insights, as an aligned table or (`--csv`) CSV."""
+    from workflows import insights
+
+    catalog = load_catalog(settings.firebell_config)
+    until = _when("--until", args.until, catalog.timezone, datetime.now(UTC))
+    since = _when("--since", args.since, catalog.timezone, until - timedelta(days=90))
+    if since >= until:
+        raise UsageError(f"report {args.report_command}: --since must be before --until")
+    upgrade(settings.database_url)  # once the arguments are known to be good
+    ctx = bootstrap(catalog=catalog, database_url=settings.database_url, chat=_NoChat(),
+                    clock=SystemClock(), timers=_NoTimers(), pagers={})
+    try:
+        if args.report_command == "mttr":
+            rows: list[Any] = insights.response_times(ctx, since=since, until=until, by=args.by)
+        elif args.report_command == "frequency":
+            rows = insights.frequency(ctx, since=since, until=until, by=args.by)
+        elif args.report_command == "noise":
+            rows = insights.noise(ctx, since=since, until=until)
+        else:
+            rows = insights.oncall_hours(ctx, since=since, until=until)
+    finally:
+        ctx.store.dispose()  # type: ignore[attr-defined]
+    text = insights.rows_csv(rows)
+    if args.csv:
+        print(text, end="")
+        return 0
+    print(f"{args.report_command}: {since.isoformat()} to {until.isoformat()} ({catalog.timezone})")
+    table = list(csv.reader(io.StringIO(text)))
+    if not table:
+        print("(nothing in this period)")
+        return 0
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     return 0
 
 

@@ -321,12 +321,14 @@ def rows_json(rows: Iterable[Any]) -> list[dict[str, Any]]:
     return [_json(row) for row in rows]
 
 
-def rows_csv(rows: Iterable[Any]) -> str:
-    """Any list of these dataclasses as CSV, a Stat flattened into `<name>_mean` and so on."""
+def rows_csv(rows: Iterable[Any], *, of: type | None = None) -> str:
+    """Any list of these dataclasses as CSV, a Stat flattened into `<name>_mean` and so on.
+    `of`: the dataclass of the rows, for a header line when there are none."""
     flat = [_flat(row) for row in rows]
+    names = list(flat[0]) if flat else [f.name for f in fields(of)] if of is not None else []
     out = io.StringIO()
-    if flat:
-        writer = csv.DictWriter(out, fieldnames=list(flat[0]), lineterminator="\n")
+    if names:
+        writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
         writer.writeheader()
         writer.writerows(flat)
     return out.getvalue()
