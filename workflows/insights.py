@@ -162,8 +162,9 @@ def frequency(
     """Incidents declared per period and priority (every period in range, zeros included)."""
     tz = ZoneInfo(zone or ctx.catalog.timezone)
     counts: dict[tuple[str, date, str], int] = defaultdict(int)
-    priorities = {f.priority for f in _facts(ctx, since, until)} or set()
-    for fact in _facts(ctx, since, until):
+    facts = _facts(ctx, since, until)
+    priorities = {f.priority for f in facts}
+    for fact in facts:
         period, start = period_of(fact.declared_at, by=by, zone=tz)
         counts[(period, start, fact.priority)] += 1
     rows = []
