@@ -1,8 +1,8 @@
 """The insight API (bearer FIREBELL_API_TOKEN, like all of `/api/v1/`):
 
 - `GET /api/v1/incidents?state=open|all&team=&service=&priority=&since=&until=&limit=&cursor=`
-  newest first, a page at a time (`next_cursor`); without parameters: the open incidents, as
-  before.
+  newest first, a page at a time (`next_cursor`, absent on the last page); without parameters:
+  the open incidents, as before.
 - `GET /api/v1/incidents/{id}`: one incident with its timeline, roles, pages, alerts, tickets.
 - `GET /api/v1/insights/{response-times|frequency|repeats|pages-per-night}?since=&until=&by=`
 - `GET /api/v1/openapi.json`: the OpenAPI 3.1 document of every `/api/v1/` route.
@@ -72,8 +72,10 @@ def insight_routes(firebell: Host) -> list[BaseRoute]:
             page = await run_in_threadpool(insights.find_incidents, ctx, query)
         except FirebellError as error:
             return _bad(error)
-        return JSONResponse({"incidents": [incident_json(i) for i in page.incidents],
-                             "next_cursor": page.next_cursor})
+        body: dict[str, Any] = {"incidents": [incident_json(i) for i in page.incidents]}
+        if page.next_cursor is not None:  # the last page answers as this route always did
+            body["next_cursor"] = page.next_cursor
+        return JSONResponse(body)
 
     async def incident(request: Request) -> Response:
         try:

@@ -124,8 +124,8 @@ def _paths() -> dict[str, Any]:
         "/api/v1/incidents": _get(
             "Incidents, newest first, a page at a time",
             {"200": _json(_object({"incidents": {"type": "array", "items": _ref("Incident")},
-                                   "next_cursor": _NSTR}),
-                          "incidents; `next_cursor` (else null) asks for the next page"),
+                                   "next_cursor": _STR}, required=["incidents"]),
+                          "incidents; `next_cursor`, absent on the last page, asks for the next"),
              "400": _ERROR},
             [_query("state", "open (default) or all, past ones too",
                     {"type": "string", "enum": ["open", "all"], "default": "open"}),

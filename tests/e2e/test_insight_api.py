@@ -54,12 +54,13 @@ def _history(h: Harness) -> list[int]:
 def test_incidents_open_by_default_all_with_filters_and_a_cursor(h: Harness) -> None:
     ids = _history(h)
     open_now = _get(h, "/api/v1/incidents").json()
-    assert [i["id"] for i in open_now["incidents"]] == [ids[3]] and open_now["next_cursor"] is None
+    assert open_now.keys() == {"incidents"}  # as the route always answered
+    assert [i["id"] for i in open_now["incidents"]] == [ids[3]]
     assert open_now["incidents"][0]["ref"] == f"INC-{ids[3]}"
     first = _get(h, "/api/v1/incidents", state="all", limit="3").json()
     assert [i["id"] for i in first["incidents"]] == [ids[3], ids[2], ids[1]]
     rest = _get(h, "/api/v1/incidents", state="all", limit="3", cursor=first["next_cursor"]).json()
-    assert [i["id"] for i in rest["incidents"]] == [ids[0]] and rest["next_cursor"] is None
+    assert [i["id"] for i in rest["incidents"]] == [ids[0]] and "next_cursor" not in rest
     p1_march = _get(h, "/api/v1/incidents", state="all", priority="P1", since="2026-03-01",
                     until="2026-04-01").json()
     assert [i["id"] for i in p1_march["incidents"]] == [ids[2], ids[1]]
