@@ -126,8 +126,8 @@ class Settings(BaseSettings):
     slack_client_secret: str | None = Field(None, description=(
         "the Slack app's client secret, for \"Sign in with Slack\""))
     slack_oidc_url: str = Field("https://slack.com", description=(
-        "base of Slack's OpenID Connect provider ({SLACK_OIDC_URL}/.well-known/"
-        "openid-configuration; tests point it at a local server)"))
+        "base of Slack's OpenID Connect provider, where its discovery document is (tests point "
+        "it at a local server)"))
     entra_client_id: str | None = Field(None, description=(
         "Microsoft Entra sign-in for the web view: the app registration's client id"))
     entra_client_secret: str | None = Field(None, description=(
@@ -135,7 +135,7 @@ class Settings(BaseSettings):
     entra_tenant_id: str | None = Field(None, description=(
         "the Entra tenant people sign in from (default: TEAMS_TENANT_ID)"))
     entra_login_url: str = Field("https://login.microsoftonline.com", description=(
-        "base of Entra sign-in ({ENTRA_LOGIN_URL}/{tenant}/v2.0/.well-known/openid-configuration)"))
+        "base of Entra sign-in: the discovery document is under {ENTRA_LOGIN_URL}/{tenant}/v2.0"))
     # The console's own database (URL or SQLite file); never DATABASE_URL, which is serve's.
     firebell_console_database: str | None = Field(None, description=(
         "the database of `firebell console` (URL or SQLite file; default firebell-console.db), "
