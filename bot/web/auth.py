@@ -321,7 +321,8 @@ class _SignIn:
     async def page(self, request: Request) -> Response:
         goto = _local(request.query_params.get("next") or "/")
         person, _ = self.gate.session(request)
-        if person is not None:
+        named = request.headers.get(self.gate.header) if self.gate.header else None
+        if person is not None or (named is not None and _by_reference(self.ctx, named)):
             return RedirectResponse(goto, status_code=303)
         links = "".join(
             f'<p><a class="button" href="/signin/{name}?next={quote(goto, safe="")}">'

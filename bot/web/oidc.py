@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 LEEWAY_SECONDS = 120  # clock skew between the provider and this host
 METADATA_MAX_AGE_SECONDS = 24 * 3600  # providers rotate keys; reread discovery and keys daily
 MAX_TOKEN_LENGTH = 16_384
+RETRY_SECONDS = 30.0  # after the provider failed to answer discovery or its keys
 
 
 class SignInRefused(Exception):
@@ -61,6 +62,7 @@ class OpenIdProvider:
         self._metadata: dict[str, Any] | None = None
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at: float | None = None
+        self._failed_at: float | None = None
         self._lock = threading.Lock()
 
     def authorize_url(self, *, state: str, nonce: str, redirect_uri: str) -> str:
@@ -153,8 +155,7 @@ class OpenIdProvider:
     def _key(self, kid: str) -> jwt.PyJWK:
         with self._lock:
             if self._stale() or kid not in self._keys:
-                self._fetch()  # an unknown kid: keys rotated (sign-ins are rare; no refetch limit
-                # is needed beyond the state check, which an outsider cannot pass)
+                self._fetch()  # an unknown kid: the provider rotated its keys
             key = self._keys.get(kid)
         if key is None:
             raise SignInRefused("the id_token is signed by an unknown key")
@@ -164,7 +165,10 @@ class OpenIdProvider:
         return self._fetched_at is None or self.now() - self._fetched_at > METADATA_MAX_AGE_SECONDS
 
     def _fetch(self) -> None:
-        """Discovery, then its `jwks_uri`; on failure what is known stays in use."""
+        """Discovery, then its `jwks_uri`; on failure what is known stays in use, and the
+        provider is not asked again for RETRY_SECONDS (anonymous visitors start sign-ins)."""
+        if self._failed_at is not None and self.now() - self._failed_at < RETRY_SECONDS:
+            return
         url = f"{self.issuer_url}/.well-known/openid-configuration"
         try:
             answer = self.http.get(url)
@@ -175,7 +179,9 @@ class OpenIdProvider:
             found = keys_answer.json()["keys"]
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as error:
             log.warning("cannot read %s's OpenID configuration at %s: %s", self.label, url, error)
+            self._failed_at = self.now()
             return
+        self._failed_at = None
         keys: dict[str, jwt.PyJWK] = {}
         for jwk in found if isinstance(found, list) else []:
             if isinstance(jwk, dict) and isinstance(jwk.get("kid"), str):

@@ -249,6 +249,16 @@ def test_an_id_token_signed_by_another_key_is_refused(browser: httpx.Client,
     assert SESSION not in browser.cookies
 
 
+def test_a_provider_that_does_not_answer_is_said_and_not_hammered(
+        browser: httpx.Client, slack: FakeOpenId) -> None:
+    slack.down = True
+    for _ in range(3):
+        answer = browser.get("/signin/slack")
+        assert answer.status_code == 502 and "unavailable" in answer.text
+    assert slack.discoveries == 1  # asked again only after a pause
+    assert SESSION not in browser.cookies and browser.get("/").status_code == 303
+
+
 def test_sign_in_goes_back_only_to_this_site(browser: httpx.Client) -> None:
     for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
         browser.cookies.clear()
@@ -306,6 +316,9 @@ def test_the_trusted_header_names_the_person(proxied: httpx.Client) -> None:
     # The session cookie only carries the CSRF token: without the header it lets nobody in.
     proxied.get("/", headers={"X-Forwarded-Email": "alice@example.com"})
     assert SESSION in proxied.cookies and proxied.get("/").status_code == 401
+    # At /signin with the header: straight on.
+    assert proxied.get("/signin", params={"next": "/reports"},
+                       headers={"X-Forwarded-Email": "bob"}).headers["location"] == "/reports"
     # No OpenID provider is configured: its routes are not there.
     assert proxied.get("/signin/slack").status_code == 404
 

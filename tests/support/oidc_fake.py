@@ -54,6 +54,8 @@ class FakeOpenId:
     key: rsa.RSAPrivateKey = field(default_factory=rsa_key)  # the JWKS holds this one
     signing_key: rsa.RSAPrivateKey | None = None  # signs id_tokens instead of `key`
     userinfo_only: frozenset[str] = frozenset()  # claims left out of the id_token (userinfo has them)
+    down: bool = False  # discovery answers 503
+    discoveries: int = 0  # discovery documents asked for
     authorizations: list[Authorization] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
     _codes: dict[str, Authorization] = field(default_factory=dict)
@@ -102,6 +104,9 @@ class FakeOpenId:
 
     # --- endpoints ---------------------------------------------------------------------------
     async def _discovery(self, request: Request) -> Response:
+        self.discoveries += 1
+        if self.down:
+            return JSONResponse({"error": "unavailable"}, status_code=503)
         paths = _SLACK if self.kind == "slack" else _ENTRA
         return JSONResponse({
             "issuer": self.url,
