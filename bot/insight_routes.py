@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.incident_ids import database_id
 from bot.openapi import document
 from workflows import insights
 from workflows.errors import FirebellError, NotFound
@@ -78,9 +79,13 @@ def insight_routes(firebell: Host) -> list[BaseRoute]:
         return JSONResponse(body)
 
     async def incident(request: Request) -> Response:
+        number = database_id(request.path_params["incident"])
+        if number is None:
+            return JSONResponse({"error": f"there is no incident {request.path_params['incident'][:40]}"},
+                                status_code=404)
         try:
             detail = await run_in_threadpool(
-                lambda: insights.incident_detail(ctx, incident_id=request.path_params["incident"]))
+                lambda: insights.incident_detail(ctx, incident_id=number))
         except NotFound as error:
             return JSONResponse({"error": str(error)}, status_code=404)
         return JSONResponse(detail_json(firebell, detail))
@@ -110,7 +115,7 @@ def insight_routes(firebell: Host) -> list[BaseRoute]:
 
     return [
         Route("/api/v1/incidents", incidents, methods=["GET"]),
-        Route("/api/v1/incidents/{incident:int}", incident, methods=["GET"]),
+        Route("/api/v1/incidents/{incident}", incident, methods=["GET"]),
         Route("/api/v1/insights/{kind}", insight, methods=["GET"]),
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
     ]

@@ -4,7 +4,9 @@ Every figure is read from the store, never from chat. Definitions (the seeds' wo
 
 - TTD: the first alert's start (its `startsAt`, else when its first signal came) -> declared.
   None for an incident a person declared without any alert.
-- TTA, TTM, TTR: declared -> acknowledged, mitigated (else resolved), resolved.
+- TTA: declared -> acknowledged. TTM, TTR: the impact's start (the first alert's start, else the
+  declaration) -> mitigated (else resolved), resolved — as `workflows.incident.metrics` counts
+  them for one incident.
 - An incident counts in the period it was **declared**, once, in the catalog's zone (a week is
   an ISO week of local dates, so DST changes move nothing); its TTR may run past the period.
 - Drills are practice: never counted.
@@ -261,8 +263,13 @@ def parse_cursor(text: str | None) -> int | None:
 
 # Helpers shared by the front-ends -----------------------------------------------------------
 def seconds(fact: IncidentFacts, metric: str) -> float | None:
-    """One incident's TTD/TTA/TTM/TTR in seconds (never negative), None where unknown."""
+    """One incident's TTD/TTA/TTM/TTR in seconds (never negative), None where unknown — as
+    `workflows.incident.metrics` counts them for one incident: TTD impact start -> declared,
+    TTA declared -> acknowledged, TTM and TTR impact start -> mitigated / resolved, where the
+    impact start is its earliest alert's start, else the declaration."""
     start: datetime | None = fact.declared_at
+    if metric in ("ttm", "ttr") and fact.first_signal_at is not None:
+        start = min(fact.first_signal_at, fact.declared_at)
     end: datetime | None
     if metric == "ttd":
         start, end = fact.first_signal_at, fact.declared_at

@@ -246,7 +246,7 @@ class _Pages:
 
         body = _environment().get_template(f"web/{name}.html.j2").render(
             person=_person(request), now=self.ctx.now(), zone=zone.key, local=local,
-            display=self.ctx.display,
+            display=self.ctx.display, csrf=getattr(request.state, "csrf_token", ""),
             path=request.url.path, **values)
         return HTMLResponse(body, status_code=status, headers=_HEADERS)
 

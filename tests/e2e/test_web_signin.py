@@ -270,7 +270,11 @@ def test_signing_out_needs_the_csrf_token(browser: httpx.Client) -> None:
     token = session_payload(browser)["csrf"]
     assert browser.post("/signout").status_code == 403
     assert browser.post("/signout", data={"csrf_token": "guessed"}).status_code == 403
-    assert browser.get("/").status_code == 200  # still signed in
+    page = browser.get("/")
+    assert page.status_code == 200  # still signed in
+    # Every page carries the Sign out form with the session's token.
+    assert ('<form method="post" action="/signout" class="signout"><input type="hidden" '
+            f'name="csrf_token" value="{token}">') in page.text
     out = browser.post("/signout", data={"csrf_token": token})
     assert out.status_code == 303 and out.headers["location"].startswith("/signin")
     assert SESSION not in browser.cookies

@@ -117,8 +117,11 @@ def test_month_figures_per_priority_with_mean_median_p90(
     p1 = _bucket(buckets, "2026-03", "priority", "P1")  # A, C and D (D ends in April)
     assert p1.incidents == 3
     assert (p1.tta.count, p1.tta.mean, p1.tta.median, p1.tta.p90) == (3, 120, 120, 168)
-    assert (p1.ttr.mean, p1.ttr.median, p1.ttr.p90) == (6600, 3600, 12240)
-    assert p1.ttm.mean == pytest.approx((1200 + 1800 + 14400) / 3)  # unmitigated: resolved
+    # A came from an alert that started 600 s before it was declared: its TTM and TTR count
+    # from the impact's start (as the incident's own metrics do), 600 s more than from the
+    # declaration.
+    assert (p1.ttr.mean, p1.ttr.median, p1.ttr.p90) == (6800, 4200, 12360)
+    assert p1.ttm.mean == pytest.approx((1800 + 1800 + 14400) / 3)  # unmitigated: resolved
     assert (p1.ttd.count, p1.ttd.mean) == (1, 600)  # only A came from an alert
     p2 = _bucket(buckets, "2026-03", "priority", "P2")
     assert (p2.incidents, p2.tta.mean, p2.ttr.mean, p2.ttd.count, p2.ttd.mean) == (1, 240, 7200, 0, None)
