@@ -24,6 +24,7 @@ from storage.stakeholder_tables import IncidentPostRow, SubscriptionRow
 from storage.tables import DeadlineRow, IncidentRow, PageRow, TimelineRow
 from workflows.model import (
     OPEN_STATES,
+    AckFacts,
     Deadline,
     DeadlineKind,
     EscalationStepSnapshot,
@@ -206,6 +207,15 @@ class SqlTransaction:
             return {}
         query = select(IncidentRow).where(col(IncidentRow.id).in_(sorted(set(ids))))
         return {row.id: _incident(row) for row in self._session.exec(query) if row.id is not None}
+
+    def ack_facts(self, ids: list[int]) -> dict[int, AckFacts]:
+        if not ids:
+            return {}
+        i = IncidentRow
+        query = select(i.id, i.drill, i.acknowledged_by, i.acknowledged_at).where(
+            col(i.id).in_(sorted(set(ids))))
+        return {int(row[0]): AckFacts(bool(row[1]), row[2], aware(row[3]))
+                for row in self._session.exec(query) if row[0] is not None}
 
     def page_by_ref(self, ref: str) -> Page | None:
         row = self._session.exec(select(PageRow).where(PageRow.ref == ref)).first()

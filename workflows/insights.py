@@ -22,7 +22,9 @@ import io
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime, time, timedelta
 from enum import Enum
@@ -342,13 +344,34 @@ def rows_csv(rows: Iterable[Any], *, of: type | None = None) -> str:
     return out.getvalue()
 
 
+_shared: ContextVar[dict[tuple[datetime, datetime], list[IncidentFacts]] | None] = ContextVar(
+    "insight_facts", default=None)
+
+
+@contextmanager
+def shared_facts() -> Iterator[None]:
+    """Inside, the insights of one period read its incidents once (a page showing several
+    reports of the same period); outside, each reads them afresh."""
+    token = _shared.set({})
+    try:
+        yield
+    finally:
+        _shared.reset(token)
+
+
 def _facts(ctx: Context, since: datetime, until: datetime) -> list[IncidentFacts]:
     if since >= until:
         raise InvalidRequest(f"the period is empty: since {since.isoformat()} is not before "
                              f"until {until.isoformat()}")
+    memo = _shared.get()
+    if memo is not None and (since, until) in memo:
+        return memo[(since, until)]
     with ctx.reading() as uow:
-        return [f for f in uow.insights.incident_facts(since=since, until=until)
-                if f.declared_at < until]
+        facts = [f for f in uow.insights.incident_facts(since=since, until=until)
+                 if f.declared_at < until]
+    if memo is not None:
+        memo[(since, until)] = facts
+    return facts
 
 
 def _as_dict(record: Any) -> dict[str, Any]:

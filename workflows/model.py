@@ -136,6 +136,15 @@ class Page:
         return self.send_at is None or self.send_at <= now
 
 
+@dataclass(frozen=True)
+class AckFacts:
+    """What a report needs of an incident to credit an acknowledgement (no full record)."""
+
+    drill: bool
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+
+
 @dataclass
 class TimelineEvent:
     incident_id: int

@@ -20,7 +20,7 @@ from workflows.errors import Unavailable as Unavailable
 from workflows.intake.signals import IntakeTransaction
 from workflows.message import Button as Button
 from workflows.message import Message as Message
-from workflows.model import Deadline, DeadlineKind, Incident, Page, TimelineEvent
+from workflows.model import AckFacts, Deadline, DeadlineKind, Incident, Page, TimelineEvent
 from workflows.oncall.model import Offer, ScheduleVersion
 
 if TYPE_CHECKING:
@@ -180,6 +180,9 @@ class Incidents(Protocol):
     def incident_by_channel(self, channel: str) -> Incident | None: ...
     def list_incidents(self, *, open_only: bool = True, limit: int = 50) -> list[Incident]: ...
     def incidents_by_id(self, ids: list[int]) -> dict[int, Incident]: ...
+    def ack_facts(self, ids: list[int]) -> dict[int, AckFacts]:
+        """Drill flag and who acknowledged when, of many incidents, read cheaply."""
+        ...
 
 
 class Timeline(Protocol):

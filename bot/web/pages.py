@@ -30,7 +30,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.calendars import calendar_token, person_feed_url
 from bot.incident_ids import incident_number
-from bot.web.reports import REPORTS, Period, show
+from bot.web.reports import REPORTS, Period, Shown, show
 from bot.web.timeline import layout
 from workflows import insights
 from workflows.catalog.model import Catalog, Person
@@ -186,12 +186,15 @@ class _Pages:
     async def reports(self, request: Request) -> Response:
         try:
             period = self._period(request)
-            shown = [await run_in_threadpool(show, self.ctx, name, period)
-                     for name in REPORTS]
+            shown = await run_in_threadpool(self._all_reports, period)
         except InvalidRequest as error:
             return self._bad(request, str(error))
         return self._html(request, "reports", shown=shown, form=self._form(request, period),
                           one=None)
+
+    def _all_reports(self, period: Period) -> list[Shown]:
+        with insights.shared_facts():  # the period's incidents are read once for them all
+            return [show(self.ctx, name, period) for name in REPORTS]
 
     async def report(self, request: Request) -> Response:
         name = request.path_params["name"]

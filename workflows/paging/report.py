@@ -4,13 +4,14 @@ than twice in a night — the seeds' sign of a reliability problem, not of a bad
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from workflows.catalog.model import Catalog
 from workflows.context import Context
-from workflows.model import Incident, Page, PageStatus
+from workflows.model import AckFacts, Incident, Page, PageStatus
 
 NIGHT_START, NIGHT_END = time(22, 0), time(7, 0)  # in the person's own zone
 _DELIVERED = (PageStatus.SENT, PageStatus.ACKNOWLEDGED, PageStatus.FAILED)
@@ -25,6 +26,7 @@ class PersonPaging:
     acknowledged: int = 0
     ack_seconds: list[float] = field(default_factory=list)
     nights: dict[date, int] = field(default_factory=dict)  # night (its evening's date) -> pages
+    zone: str = "UTC"  # the person's own zone, where their nights are
 
     @property
     def median_ack_seconds(self) -> float | None:
@@ -46,13 +48,14 @@ def night_of(when: datetime, zone: str) -> date | None:
 
 
 def paging_report(
-    catalog: Catalog, *, pages: list[Page], incidents: dict[int, Incident]
+    catalog: Catalog, *, pages: list[Page], incidents: Mapping[int, Incident | AckFacts]
 ) -> list[PersonPaging]:
     """Figures per person from the pages of a period and their incidents.
 
     A drill's pages are practice, not interruptions: they are not counted.
     """
     people: dict[str, PersonPaging] = {}
+    known = {p.id for p in catalog.people}
     seen: set[tuple[str, int, int, int]] = set()
     first_page: dict[tuple[str, int], datetime] = {}
     for page in sorted(pages, key=lambda p: p.created_at):
@@ -65,10 +68,14 @@ def paging_report(
         if key in seen:
             continue
         seen.add(key)
-        name = catalog.person(page.person).name if _known(catalog, page.person) else page.person
-        entry = people.setdefault(page.person, PersonPaging(page.person, name))
+        entry = people.get(page.person)
+        if entry is None:
+            name = catalog.person(page.person).name if page.person in known else page.person
+            entry = people[page.person] = PersonPaging(page.person, name)
+            entry.zone = (catalog.person_zone(page.person) if page.person in known
+                          else catalog.timezone)
         entry.interruptions += 1
-        zone = catalog.person_zone(page.person) if _known(catalog, page.person) else catalog.timezone
+        zone = entry.zone
         night = night_of(page.created_at, zone)
         if night is not None:
             entry.night_interruptions += 1
@@ -84,15 +91,11 @@ def paging_report(
     return sorted(people.values(), key=lambda p: (-p.interruptions, p.person))
 
 
-def _known(catalog: Catalog, person: str) -> bool:
-    return any(p.id == person for p in catalog.people)
-
-
 def report_for(ctx: Context, *, start: datetime, end: datetime) -> list[PersonPaging]:
     """The paging report of a period, read from the store."""
-    with ctx.unit() as uow:
+    with ctx.reading() as uow:
         pages = uow.pages.pages_between(start=start, end=end)
-        incidents = uow.incidents.incidents_by_id([p.incident_id for p in pages])
+        incidents = uow.incidents.ack_facts([p.incident_id for p in pages])
     return paging_report(ctx.catalog, pages=pages, incidents=incidents)
 
 
