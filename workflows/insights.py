@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 from workflows.context import Context
 from workflows.errors import InvalidRequest
 from workflows.followup.model import ActionItem, Postmortem
+from workflows.incident.metrics import IncidentMetrics, incident_metrics
 from workflows.insight_model import IncidentFacts, IncidentQuery
 from workflows.intake.noise import noise_report
 from workflows.intake.signals import Alert, NoiseRow
@@ -129,8 +130,17 @@ class IncidentDetail:
     @property
     def tickets(self) -> list[str]:
         """Its own ticket and its action items' tickets."""
-        found = [self.incident.ticket] + [a.ticket for a in self.actions]
-        return [t for t in found if t]
+        return [ticket for _, ticket in self.labelled_tickets]
+
+    @property
+    def labelled_tickets(self) -> list[tuple[str, str]]:
+        """(what it is for, key or URL): the incident's, then each action item's."""
+        found = [("incident", self.incident.ticket)] if self.incident.ticket else []
+        return found + [(f"action {a.ref}", a.ticket) for a in self.actions if a.ticket]
+
+    @property
+    def metrics(self) -> IncidentMetrics:
+        return incident_metrics(self.incident, self.events)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ guard sets; times are shown in that person's zone. Pages only read: each in one 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
@@ -36,31 +35,14 @@ from workflows import insights
 from workflows.catalog.model import Catalog, Person
 from workflows.context import Context
 from workflows.errors import InvalidRequest, NotFound
-from workflows.followup.model import ActionItem, Postmortem
-from workflows.incident.metrics import IncidentMetrics, incident_metrics
 from workflows.incident.queries import OnCallAnswer, who_is_on_call
 from workflows.insight_model import IncidentQuery
-from workflows.intake.signals import Alert
-from workflows.model import ROLES, Incident, Page, TimelineEvent
+from workflows.model import ROLES
 
 WEEKS = 4  # of shifts on a schedule's page
 PER_PAGE = 25  # incidents on one page of the list
 REPORT_DAYS = 91  # a quarter: the reports' period unless one is asked for
 _HEADERS = {"Cache-Control": "no-store"}  # pages of a signed-in person: no shared caches
-
-
-@dataclass(frozen=True)
-class IncidentView:
-    """What the incident page shows, read in one unit."""
-
-    incident: Incident
-    events: list[TimelineEvent]
-    pages: list[Page]
-    alerts: list[Alert]
-    postmortem: Postmortem | None
-    actions: list[ActionItem]
-    metrics: IncidentMetrics
-    tickets: list[tuple[str, str]]  # (what, key or URL)
 
 
 def routes(ctx: Context, *, calendar_secret: str | None = None) -> list[BaseRoute]:
@@ -163,24 +145,12 @@ class _Pages:
         if number is None:
             return self._missing(request, "There is no such incident.")
         try:
-            view = await run_in_threadpool(self._incident_view, number)
+            view = await run_in_threadpool(
+                lambda: insights.incident_detail(self.ctx, incident_id=number))
         except NotFound:
             return self._missing(request, f"There is no incident INC-{number}.")
         return self._html(request, "incident", view=view, roles=ROLES,
                           team=_team_name(self.ctx.catalog, view.incident.team))
-
-    def _incident_view(self, number: int) -> IncidentView:
-        with self.ctx.reading() as uow:
-            incident = uow.incidents.get_incident(number)
-            events = uow.timeline.events(number)
-            pages = uow.pages.pages(number)
-            alerts = uow.intake.incident_alerts(number)
-            postmortem = uow.followups.postmortem(number)
-            actions = uow.followups.actions(incident_id=number, open_only=False)
-        tickets = [("incident", incident.ticket)] if incident.ticket else []
-        tickets += [(f"action {a.ref}", a.ticket) for a in actions if a.ticket]
-        return IncidentView(incident, events, pages, alerts, postmortem, actions,
-                            incident_metrics(incident, events), tickets)
 
     # reports --------------------------------------------------------------------------------
     async def reports(self, request: Request) -> Response:
