@@ -31,6 +31,7 @@ from bot.startup import (
     unreachable_people,
     workers_lines,
 )
+from storage import retention
 from storage.db import upgrade
 from storage.request_log import SqlRequestLog
 from storage.schedule_store import SqlScheduleStore
@@ -108,6 +109,15 @@ def housekeeping(ctx: Context) -> None:
     owe_missing_tickets(ctx)
 
 
+def prune_history(store: SqlStore, *, now: datetime) -> None:
+    """On the poll too: retention (storage/retention.py) of delivered effects and old webhook
+    deliveries, and of answered Slack requests past their replay window."""
+    from bot.slack.replays import KEEP
+
+    retention.prune(store.engine, now=now)
+    SqlRequestLog(store.engine).prune(before=now - KEEP)
+
+
 def tick(ctx: Context) -> int:
     """Everything the scheduler does, at once (the poll's work)."""
     housekeeping(ctx)
@@ -139,7 +149,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
     # A wake-up for a deadline acts on what is due; the poll also does the housekeeping.
     timers = SchedulerTimers(
         lambda: run_due(holder["ctx"]), poll_seconds=settings.firebell_poll_seconds,
-        on_poll=lambda: housekeeping(holder["ctx"]),
+        on_poll=lambda: (housekeeping(holder["ctx"]), prune_history(store, now=holder["ctx"].now())),
     )
     chat: ChatPort
     pagers: dict[str, PagerPort] = {}

@@ -20,6 +20,7 @@ class EffectRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_effects_pending", "status", "not_before"),
         Index("ix_effects_incident", "incident_id", "status"),
+        Index("ix_effects_done_at", "done_at"),  # retention (storage/retention.py)
         # What the dispatcher walks in id order when it claims (storage/store.claim_effects).
         Index("ix_effects_pending_pages", "id", postgresql_where=_PENDING_PAGE,
               sqlite_where=_PENDING_PAGE),

@@ -82,7 +82,10 @@ class SignalRow(SQLModel, table=True):
 
 class WebhookDeliveryRow(SQLModel, table=True):
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (UniqueConstraint("system", "delivery_id", name="uq_webhook_delivery"),)
+    __table_args__ = (
+        UniqueConstraint("system", "delivery_id", name="uq_webhook_delivery"),
+        Index("ix_webhook_deliveries_received", "received_at"),  # retention
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     system: str

@@ -19,6 +19,7 @@ class PostmortemRow(SQLModel, table=True):
         UniqueConstraint("incident_id", name="uq_postmortems_incident"),
         Index("ix_postmortems_reminder", "state", "next_reminder_at"),
         Index("ix_postmortems_cause", "cause"),
+        Index("ix_postmortems_next_reminder", "next_reminder_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -18,6 +18,7 @@ class IncidentRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_incidents_state", "state"),
         Index("ix_incidents_channel", "channel"),
+        Index("ix_incidents_state_resolved", "state", "resolved_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
