@@ -1,11 +1,17 @@
 """Alert storm: 20,000 Alertmanager webhooks for one fingerprint at concurrency 200, against the
-real HTTP server (uvicorn, in a process of its own) on SQLite and on PostgreSQL.
+real HTTP server (uvicorn, in a process of its own) on SQLite and on PostgreSQL, side by side
+with the floor of the same stack.
 
-Checks that exactly one incident and one page came of it, and prints alerts per second.
-Targets: 1,000/s on PostgreSQL, 500/s on SQLite. PostgreSQL runs when FIREBELL_BENCH_PG_URL
-(or FIREBELL_TEST_PG_URL) names a server; a database of its own is created and dropped.
+The floor is a Starlette + uvicorn endpoint in a process of its own, on the same engine settings
+(storage.db.make_engine), that parses the Alertmanager JSON and does one
+`INSERT ... ON CONFLICT DO NOTHING` per alert into a one-table database: what any intake on this
+stack must pay at least. Firebell is checked for exactly one incident and one page, and both are
+printed in alerts per second with Firebell's share of the floor.
+Goals: Firebell >= 0.5x the floor; >= 1,000/s on PostgreSQL with one process (500/s on SQLite).
+PostgreSQL runs when FIREBELL_BENCH_PG_URL (or FIREBELL_TEST_PG_URL) names a server; databases
+of its own are created and dropped.
 
-    python -m bench.intake [--alerts N] [--concurrency C]
+    python -m bench.intake [--alerts N] [--concurrency C] [--only sqlite|postgresql] [--workers N]
 """
 
 from __future__ import annotations
@@ -76,6 +82,9 @@ class _NullChat:
     def send_direct(self, *, person: str, message: object) -> str:
         return self.post(channel=person, message=message)
 
+    def channel_url(self, channel: str) -> str | None:
+        return None
+
 
 @dataclass
 class _Pager:
@@ -118,6 +127,53 @@ def serve(database: str, port: int) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("127.0.0.1", port))
     uvicorn.run(app, fd=sock.fileno(), log_level="warning", access_log=False)
+
+
+# the floor: the same stack, one INSERT per alert -----------------------------------------------
+def serve_floor(database: str, port: int) -> None:
+    import uvicorn
+    from sqlalchemy import Column, Integer, MetaData, String, Table
+    from sqlalchemy.dialects import postgresql, sqlite
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from storage.db import is_sqlite, make_engine
+
+    engine = make_engine(database)
+    table = Table("floor_alerts", MetaData(), Column("id", Integer, primary_key=True),
+                  Column("fingerprint", String, nullable=False, unique=True),
+                  Column("summary", String, nullable=False))
+    table.metadata.create_all(engine)
+    insert = (sqlite.insert if is_sqlite(database) else postgresql.insert)(table)
+    insert = insert.on_conflict_do_nothing(index_elements=["fingerprint"])
+
+    def store(rows: list[dict[str, str]]) -> None:
+        with engine.begin() as c:
+            for row in rows:
+                c.execute(insert, row)
+
+    async def alertmanager(request: Request) -> JSONResponse:
+        data = json.loads(await request.body())
+        rows = [{"fingerprint": a["fingerprint"], "summary": a["annotations"].get("summary", "")}
+                for a in data["alerts"]]
+        await run_in_threadpool(store, rows)
+        return JSONResponse({"status": "success", "alerts": len(rows)})
+
+    app = Starlette(routes=[Route("/webhooks/alertmanager", alertmanager, methods=["POST"])])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _floor_rows(database: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as c:
+        rows = int(c.execute(text("SELECT count(*) FROM floor_alerts")).scalar_one())
+    engine.dispose()
+    return rows
 
 
 # the client -----------------------------------------------------------------------------------
@@ -180,9 +236,29 @@ def _counts(database: str) -> dict[str, int]:
     return counts
 
 
+def run_floor(name: str, database: str, *, total: int, concurrency: int) -> float:
+    """The floor's alerts/s (one process), or 0 if it answered anything but 200 or stored more
+    than the one row."""
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "bench.intake", "floor", database, str(port)],
+                               cwd=Path(__file__).resolve().parent.parent)
+    try:
+        _wait_ready(port, process)
+        seconds, statuses = asyncio.run(_storm(port, total, concurrency))
+    finally:
+        process.terminate()
+        process.wait(20)
+    rows, rate = _floor_rows(database), total / seconds
+    ok = statuses == {200: total} and rows == 1
+    print(f"{name} floor: {total} webhooks at concurrency {concurrency}, 1 server process, in "
+          f"{seconds:.1f}s = {rate:,.0f} alerts/s; answers {statuses}; {rows} row; "
+          f"{'OK' if ok else 'FAILED'}", flush=True)
+    return rate if ok else 0.0
+
+
 def run(
     name: str, database: str, *, total: int, concurrency: int, target: float, workers: int
-) -> bool:
+) -> tuple[bool, float]:
     from storage.db import upgrade
 
     upgrade(database)
@@ -209,7 +285,22 @@ def run(
     print(f"{name}: {total} webhooks at concurrency {concurrency}, {workers} server process(es), in {seconds:.1f}s = "
           f"{rate:,.0f} alerts/s (target {target:,.0f}/s: {'met' if rate >= target else 'MISSED'}); "
           f"answers {statuses}; {counts}; {'OK' if ok else 'FAILED'}", flush=True)
-    return ok
+    return ok, rate
+
+
+def compare(
+    name: str, database: str, floor_database: str, *, total: int, concurrency: int,
+    target: float, workers: int,
+) -> bool:
+    """The floor and Firebell on the same kind of database, one after the other, and the ratio."""
+    floor = run_floor(name, floor_database, total=total, concurrency=concurrency)
+    ok, rate = run(name, database, total=total, concurrency=concurrency, target=target,
+                   workers=workers)
+    ratio = rate / floor if floor else 0.0
+    print(f"{name}: Firebell {rate:,.0f} alerts/s with {workers} process(es) = {ratio:.2f}x the "
+          f"floor's {floor:,.0f}/s (goal >= 0.5x: {'met' if ratio >= 0.5 else 'MISSED'}); "
+          f"absolute goal {target:,.0f}/s: {'met' if rate >= target else 'MISSED'}", flush=True)
+    return ok and floor > 0
 
 
 def _postgres(base: str) -> tuple[str, object]:
@@ -239,24 +330,29 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     if args.only != "postgresql":
         with tempfile.TemporaryDirectory() as tmp:
-            ok &= run("sqlite", f"sqlite:///{tmp}/bench.db", total=args.alerts,
-                      concurrency=args.concurrency, target=500, workers=args.workers)
+            ok &= compare("sqlite", f"sqlite:///{tmp}/bench.db", f"sqlite:///{tmp}/floor.db",
+                          total=args.alerts, concurrency=args.concurrency, target=500,
+                          workers=args.workers)
     base = os.environ.get("FIREBELL_BENCH_PG_URL") or os.environ.get("FIREBELL_TEST_PG_URL")
     if args.only != "sqlite":
         if not base:
             print("postgresql: skipped (set FIREBELL_BENCH_PG_URL or FIREBELL_TEST_PG_URL)")
         else:
             url, drop = _postgres(base)
+            floor_url, drop_floor = _postgres(base)
             try:
-                ok &= run("postgresql", url, total=args.alerts, concurrency=args.concurrency,
-                          target=1000, workers=args.workers)
+                ok &= compare("postgresql", url, floor_url, total=args.alerts,
+                              concurrency=args.concurrency, target=1000, workers=args.workers)
             finally:
                 drop()  # type: ignore[operator]
+                drop_floor()  # type: ignore[operator]
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["serve"]:
         serve(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1:2] == ["floor"]:
+        serve_floor(sys.argv[2], int(sys.argv[3]))
     else:
         raise SystemExit(main(sys.argv[1:]))

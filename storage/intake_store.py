@@ -30,6 +30,7 @@ GROUPS = AlertGroupRow.__table__  # type: ignore[attr-defined]
 SIGNALS = SignalRow.__table__  # type: ignore[attr-defined]
 DELIVERIES = WebhookDeliveryRow.__table__  # type: ignore[attr-defined]
 INCIDENTS = IncidentRow.__table__  # type: ignore[attr-defined]
+_OPEN = frozenset(state.value for state in OPEN_STATES)
 _JOINABLE = [state.value for state in (*OPEN_STATES, State.RESOLVED)]
 
 
@@ -188,6 +189,14 @@ class SqlIntakeTransaction:
         if row is None:
             raise NotFound(f"there is no alert group {group_id}")
         return _group(row)
+
+    def incident_priority(self, incident_id: int) -> tuple[bool, str]:
+        row = self._c.execute(
+            select(INCIDENTS.c.state, INCIDENTS.c.priority).where(INCIDENTS.c.id == incident_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"there is no incident {incident_id}")
+        return row.state in _OPEN, str(row.priority)
 
     def set_group_incident(self, *, group_id: int, incident_id: int) -> list[Alert]:
         # The UPDATE takes the group's row lock first: an alert joining at this moment either

@@ -274,8 +274,13 @@ def _join(
 def _repeated(ctx: Context, uow: Unit, plan: _Plan, incident_id: int) -> None:
     """The same alert again: raise its open incident if the repeat is of higher priority."""
     assert isinstance(plan.routed, Route) and plan.alert is not None
-    incident = uow.incidents.get_incident(incident_id, for_update=True)
     priority = plan.routed.priority
+    # A storm's repeats change nothing: they look without locking the incident (a lock held
+    # to the commit would let one repeat at a time through), and lock it only to raise it.
+    is_open, current = uow.intake.incident_priority(incident_id)
+    if not is_open or _rank(priority) >= _rank(current):
+        return
+    incident = uow.incidents.get_incident(incident_id, for_update=True)
     if not incident.is_open or _rank(priority) >= _rank(incident.priority):
         return
     incident.severity = plan.routed.severity
