@@ -1,18 +1,20 @@
 """Requests already answered: the `requests_seen` table, for replays of Slack's requests.
 
-A request is claimed before it is handled and its answer remembered after, each committed before
-the caller goes on, outside any workflow's transaction: a concurrent duplicate must see the claim
-while the first delivery is still being handled, and the claim must outlive a handler that fails.
+A request is claimed before it is handled and its answer remembered after, outside any
+workflow's transaction: a concurrent duplicate must see the claim while the first delivery is
+still being handled, and the claim must outlive a handler that fails.
 
-Claims and answers are group-committed: while one transaction is being written, the claims and
-answers of the requests that arrive meanwhile queue, and the next transaction writes them all.
-At concurrency 20 this was the ack path's cost: each request's two transactions of its own
-queued for SQLite's one write lock, whose busy handler sleeps up to 100 ms between tries
-(issue 16: the ack p99 was 4.7x a bare Bolt app's). Every caller still waits for its own commit.
+Writes are group-committed: while one transaction is being written, the claims and answers of
+the requests that arrive meanwhile queue, and the next transaction writes them all. A claim's
+caller waits for its commit; an answer rides along with the next transaction (its caller goes
+on). Issue 16: with two transactions of its own per request, concurrent acks queued for
+SQLite's one write lock, whose busy handler sleeps up to 100 ms between tries; that was most of
+the ack path's time (p99 4.7x a bare Bolt app's at concurrency 20).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from storage.effect_tables import RequestSeenRow
 from storage.retention import delete_in_batches
 
 SEEN = RequestSeenRow.__table__  # type: ignore[attr-defined]
+log = logging.getLogger(__name__)
 IN_PROGRESS = 0  # the status of a claim whose answer is not known yet
 
 
@@ -44,6 +47,7 @@ class _Write:
     """One caller's statements, waiting for a transaction; `lead` when it is to write one."""
 
     statements: Callable[[Connection], Any]
+    waits: bool
     wake: threading.Event = field(default_factory=threading.Event)
     lead: bool = False
     done: bool = False
@@ -119,11 +123,14 @@ class SqlRequestLog:
         return False, SeenRequest(status=row.status, body=row.body, content_type=row.content_type)
 
     def remember(self, key: str, *, status: int, body: str, content_type: str) -> None:
-        """The answer to `key`, which a duplicate is given from now on."""
+        """The answer to `key`, which a duplicate is given from now on. Written with the next
+        transaction when one is under way (the caller does not wait for it): any claim made
+        after this call is written after it, so a duplicate never misses it; a duplicate on
+        another replica in the meantime finds the claim still in progress (an empty 200)."""
         self._write(lambda connection: connection.execute(
             update(SEEN).where(SEEN.c.key == key)
             .values(status=status, body=body, content_type=content_type)
-        ))
+        ), wait=False)
 
     def release(self, key: str) -> None:
         """Give up a claim still in progress: the next delivery of `key` is handled afresh."""
@@ -137,28 +144,36 @@ class SqlRequestLog:
         return delete_in_batches(self.engine, SEEN, SEEN.c.key, SEEN.c.seen_at < utc(before),
                                  batch=batch)
 
-    def _write(self, statements: Callable[[Connection], Any]) -> Any:
-        """Run `statements` in a committed transaction, shared with whatever other callers queue
+    def _write(self, statements: Callable[[Connection], Any], *, wait: bool = True) -> Any:
+        """Run `statements` in a committed transaction shared with whatever other callers queue
         meanwhile: the first caller to find nobody writing writes everything queued, then hands
-        the queue on to the first caller waiting in it."""
-        write = _Write(statements)
+        the queue on to the first caller waiting in it. Without `wait`, a caller who finds a
+        writer at work leaves its statements to that writer (or its successor) and goes on."""
+        write = _Write(statements, waits=wait)
         with self._lock:
             self._queue.append(write)
             write.lead = not self._writing
             self._writing = True
         if not write.lead:
+            if not wait:
+                return None
             write.wake.wait()
-        while not write.done:  # leading: our own write is in the batch taken first
+            if not write.lead:
+                return write.outcome()
+        while True:  # leading: our own write is in the first batch taken
             with self._lock:
+                if write.done:
+                    successor = next((queued for queued in self._queue if queued.waits), None)
+                    if successor is not None:
+                        successor.lead = True
+                        successor.wake.set()
+                        break
+                    if not self._queue:
+                        self._writing = False
+                        break
+                    # Only writes nobody waits for are left: ours to write too.
                 batch, self._queue = self._queue, []
             self._commit(batch)
-        if write.lead:
-            with self._lock:
-                if self._queue:
-                    self._queue[0].lead = True
-                    self._queue[0].wake.set()
-                else:
-                    self._writing = False
         return write.outcome()
 
     def _commit(self, batch: list[_Write]) -> None:
@@ -175,10 +190,12 @@ class SqlRequestLog:
                         write.result = write.statements(connection)
                 except Exception as error:
                     write.error = error
+                    if not write.waits:  # nobody is left to tell
+                        log.error("a write to the request log failed", exc_info=error)
                 write.done = True
         else:
             for write, result in zip(batch, results, strict=True):
                 write.result, write.done = result, True
         for write in batch:
-            if not write.lead:
+            if write.waits and not write.lead:
                 write.wake.set()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -103,6 +104,7 @@ class SlackReplays:
         self._now = now
         self._verifier = SignatureVerifier(signing_secret, clock=_VerifierClock(now))
         self._pruned_at: datetime | None = None
+        self._pruning = threading.Lock()
 
     def verified(self, body: bytes, headers: Mapping[str, str]) -> bool:
         # slack_sdk fails with a ValueError on a non-numeric timestamp or a body that is not
@@ -142,8 +144,17 @@ class SlackReplays:
         return answer
 
     def _prune(self, now: datetime) -> None:
-        # Opportunistic, at most once a minute per process: every replica does its share.
-        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
-            return
-        self._pruned_at = now
-        self._requests.prune(before=now - KEEP)
+        # Opportunistic, at most once a minute per process: every replica does its share. In a
+        # thread of its own: the request that happens to start it does not wait for the DELETE.
+        with self._pruning:
+            if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+                return
+            self._pruned_at = now
+        threading.Thread(target=self._prune_now, args=(now - KEEP,), name="slack-replays-prune",
+                         daemon=True).start()
+
+    def _prune_now(self, before: datetime) -> None:
+        try:
+            self._requests.prune(before=before)
+        except Exception:  # the next minute's prune deletes what this one did not
+            log.exception("pruning the Slack request log failed")
