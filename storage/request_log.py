@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.db import utc
@@ -44,17 +42,22 @@ class SeenRequest:
 
 @dataclass(eq=False)
 class _Write:
-    """One caller's statements, waiting for a transaction; `lead` when it is to write one."""
+    """One caller's write, waiting for a transaction; `lead` when it is to write one. `answer`
+    is a `remember`'s, `release` marks a `release`; anything else is a claim."""
 
-    statements: Callable[[Connection], Any]
+    key: str
     waits: bool
+    now: datetime | None = None
+    abandoned_before: datetime | None = None
+    answer: SeenRequest | None = None
+    release: bool = False
     wake: threading.Event = field(default_factory=threading.Event)
     lead: bool = False
     done: bool = False
-    result: Any = None
+    result: SeenRequest | None = None
     error: BaseException | None = None
 
-    def outcome(self) -> Any:
+    def outcome(self) -> SeenRequest | None:
         if self.error is not None:
             raise self.error
         return self.result
@@ -79,20 +82,7 @@ class SqlRequestLog:
         `release` it), else how the first was answered. A claim still in progress since before
         `abandoned_before` (its process died mid-request) is taken over."""
 
-        def statements(connection: Connection) -> SeenRequest | None:
-            for _ in range(3):
-                claimed, seen = self._claim(connection, key, now=utc(now),
-                                            abandoned_before=abandoned_before)
-                if claimed:
-                    return None
-                if seen is not None:
-                    return seen
-                # Released between our INSERT and SELECT (the first delivery failed, on another
-                # replica): try again.
-            return SeenRequest(status=IN_PROGRESS, body="", content_type="")
-
-        result: SeenRequest | None = self._write(statements)
-        return result
+        return self._write(_Write(key, waits=True, now=utc(now), abandoned_before=abandoned_before))
 
     def _claim(
         self, connection: Connection, key: str, *, now: datetime,
@@ -127,16 +117,11 @@ class SqlRequestLog:
         transaction when one is under way (the caller does not wait for it): any claim made
         after this call is written after it, so a duplicate never misses it; a duplicate on
         another replica in the meantime finds the claim still in progress (an empty 200)."""
-        self._write(lambda connection: connection.execute(
-            update(SEEN).where(SEEN.c.key == key)
-            .values(status=status, body=body, content_type=content_type)
-        ), wait=False)
+        self._write(_Write(key, waits=False, answer=SeenRequest(status, body, content_type)))
 
     def release(self, key: str) -> None:
         """Give up a claim still in progress: the next delivery of `key` is handled afresh."""
-        self._write(lambda connection: connection.execute(
-            delete(SEEN).where(SEEN.c.key == key, SEEN.c.status == IN_PROGRESS)
-        ))
+        self._write(_Write(key, waits=True, release=True))
 
     def prune(self, *, before: datetime, batch: int = 1000) -> int:
         """Forget requests first seen before `before`, `batch` rows per transaction (a backlog
@@ -144,18 +129,17 @@ class SqlRequestLog:
         return delete_in_batches(self.engine, SEEN, SEEN.c.key, SEEN.c.seen_at < utc(before),
                                  batch=batch)
 
-    def _write(self, statements: Callable[[Connection], Any], *, wait: bool = True) -> Any:
-        """Run `statements` in a committed transaction shared with whatever other callers queue
+    def _write(self, write: _Write) -> SeenRequest | None:
+        """Write `write` in a committed transaction shared with whatever other writes queue
         meanwhile: the first caller to find nobody writing writes everything queued, then hands
-        the queue on to the first caller waiting in it. Without `wait`, a caller who finds a
-        writer at work leaves its statements to that writer (or its successor) and goes on."""
-        write = _Write(statements, waits=wait)
+        the queue on to the first caller waiting in it. A write nobody waits for is left to the
+        writer at work, if any (or its successor), and its caller goes on."""
         with self._lock:
             self._queue.append(write)
             write.lead = not self._writing
             self._writing = True
         if not write.lead:
-            if not wait:
+            if not write.waits:
                 return None
             write.wake.wait()
             if not write.lead:
@@ -179,23 +163,64 @@ class SqlRequestLog:
     def _commit(self, batch: list[_Write]) -> None:
         try:
             with self.engine.begin() as connection:
-                results = [write.statements(connection) for write in batch]
+                self._statements(connection, batch)
         except Exception:
             # One caller's failure (or a deadlock between replicas' batches) must not fail
             # the others: each is tried again alone, and gets its own result or error.
-            results = []
             for write in batch:
                 try:
                     with self.engine.begin() as connection:
-                        write.result = write.statements(connection)
+                        self._statements(connection, [write])
                 except Exception as error:
                     write.error = error
                     if not write.waits:  # nobody is left to tell
                         log.error("a write to the request log failed", exc_info=error)
-                write.done = True
-        else:
-            for write, result in zip(batch, results, strict=True):
-                write.result, write.done = result, True
         for write in batch:
+            write.done = True
             if write.waits and not write.lead:
                 write.wake.set()
+
+    def _statements(self, connection: Connection, batch: list[_Write]) -> None:
+        """A few statements for the whole batch, not a few per write: under load each one
+        waits for the GIL again. Answers and releases first (they follow claims committed
+        earlier), so a claim sees every answer remembered before it."""
+        answers = [{"k": w.key, "status": w.answer.status, "body": w.answer.body,
+                    "content_type": w.answer.content_type} for w in batch if w.answer]
+        if answers:
+            connection.execute(
+                update(SEEN).where(SEEN.c.key == bindparam("k")),
+                answers,
+            )
+        if released := [w.key for w in batch if w.release]:
+            connection.execute(
+                delete(SEEN).where(SEEN.c.key.in_(released), SEEN.c.status == IN_PROGRESS)
+            )
+        claims = [w for w in batch if w.now is not None]
+        first = {w.key: w for w in reversed(claims)}  # a key's first claim in the batch
+        inserted: set[str] = set()
+        if first:
+            inserted = set(connection.execute(
+                self._insert(SEEN)
+                .values([{"key": key, "seen_at": w.now, "status": IN_PROGRESS, "body": "",
+                          "content_type": ""} for key, w in first.items()])
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(SEEN.c.key)
+            ).scalars())
+        for w in claims:
+            if w.key in inserted and first[w.key] is w:
+                w.result = None
+            else:  # a duplicate: taken over if abandoned, else how it was answered
+                w.result = self._claim_again(connection, w)
+
+    def _claim_again(self, connection: Connection, write: _Write) -> SeenRequest | None:
+        assert write.now is not None
+        for _ in range(3):
+            claimed, seen = self._claim(connection, write.key, now=write.now,
+                                        abandoned_before=write.abandoned_before)
+            if claimed:
+                return None
+            if seen is not None:
+                return seen
+            # Released between our INSERT and SELECT (the first delivery failed, on another
+            # replica): try again.
+        return SeenRequest(status=IN_PROGRESS, body="", content_type="")
