@@ -18,7 +18,7 @@ class Serve:
     """`python app.py serve` as a child process."""
 
     command: tuple[str, ...] = ("app.py", "serve")
-    healthy_within = 20.0  # seconds
+    healthy_within = 60.0  # seconds: a loaded 2-core machine starts worker processes slowly
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env, self.log = env, log
