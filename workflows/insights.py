@@ -268,8 +268,8 @@ def parse_cursor(text: str | None) -> int | None:
     """The id a cursor stands for; InvalidRequest when it is not one of ours."""
     if not text:
         return None
-    if not text.isdigit() or int(text) < 1:
-        raise InvalidRequest(f"cursor '{text}' is not one this API gave out")
+    if not text.isdigit() or not 1 <= int(text) <= MAX_ID:
+        raise InvalidRequest(f"cursor '{text[:40]}' is not one this API gave out")
     return int(text)
 
 
@@ -353,6 +353,8 @@ def rows_csv(rows: Iterable[Any], *, of: type | None = None) -> str:
         writer.writerows(flat)
     return out.getvalue()
 
+
+MAX_ID = 2**31 - 1  # ids are 32-bit in the database: a larger cursor names nothing
 
 _shared: ContextVar[dict[tuple[datetime, datetime], list[IncidentFacts]] | None] = ContextVar(
     "insight_facts", default=None)

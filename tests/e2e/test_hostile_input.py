@@ -242,7 +242,9 @@ def _unsigned_requests(h: Hostile) -> list[tuple[str, str, dict[str, str], bytes
                  "/api/v1/reports/oncall.csv", "/calendars/primary.ics",
                  "/calendars/primary.ics?token=" + "f" * 32, "/calendars/%0A" + FORGED + ".ics",
                  "/calendars/people/alice.ics?token=%00%0A" + FORGED, "/nowhere/%0d%0a" + FORGED,
-                 "/slack/events", "/" + "a" * 8000):
+                 "/slack/events", "/" + "a" * 8000, "/status", "/status.json",
+                 "/status?" + urlencode({"x": injected}), "/api/v1/openapi.json",
+                 "/api/v1/insights/frequency", "/reports", "/incidents/1", "/signin"):
         requests.append(("GET", path, {}, b""))
         requests.append(("GET", path, {"Authorization": "Bearer " + injected.replace("\n", " ")
                                        .replace("\r", " ").replace("\x1b", " ")
@@ -265,8 +267,9 @@ def test_anything_sent_without_credentials_gets_a_4xx_and_one_line_of_log_at_mos
             answer = client.request(method, path, headers=sent, content=body)
             answers.append((answer.status_code, method, path, body[:60]))
     assert [a for a in answers if a[0] >= 500] == []
-    assert all(400 <= status < 500 or path in ("/healthz", "/metrics", "/api/v1/contact.vcf")
-               or path.startswith("/metrics?") for status, _, path, _ in answers), answers
+    public = ("/healthz", "/metrics", "/api/v1/contact.vcf", "/status", "/status.json")
+    assert all(400 <= status < 500 or path in public or path.startswith(("/metrics?", "/status?"))
+               for status, _, path, _ in answers), [a for a in answers if not 400 <= a[0] < 500]
     # Requests HTTP itself forbids: uvicorn answers 400 and says so in one line.
     for raw in (b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
                 b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: \xc2\xb2\xc2\xb3\r\n\r\n",
@@ -459,6 +462,11 @@ def test_a_github_webhook_with_wrong_field_types_is_400(
     ("/api/v1/reports/noise?since=0001-01-01T00:00:00Z", 400),
     ("/api/v1/reports/oncall.csv?from=0001-01-01T00:00:00Z", 400),
     ("/api/v1/reports/oncall.csv?to=9999-12-31T23:59:59Z", 400),
+    ("/api/v1/insights/response-times?since=0001-01-01T00:00:00Z", 400),
+    ("/api/v1/insights/frequency?until=9999-12-31T23:59:59Z", 400),
+    ("/api/v1/insights/pages-per-night?since=2026-01-01&by=decade", 400),
+    ("/api/v1/incidents?state=all&cursor=99999999999999999999999", 400),
+    ("/api/v1/incidents?limit=99999999999999999999999", 400),
 ])
 def test_huge_numbers_and_dates_in_the_api_are_4xx(hostile: Hostile, path: str, status: int) -> None:
     answer = httpx.get(hostile.url + path, headers={"Authorization": f"Bearer {API_TOKEN}"},

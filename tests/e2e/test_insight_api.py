@@ -11,13 +11,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.slack_helpers import API_TOKEN, Harness
+from tests.support.api import API_START
+from tests.support.api import api_get as _get
+from tests.support.slack_helpers import Harness
 from workflows import insights
 from workflows.clock import FakeClock
 from workflows.incident import lifecycle, respond
 from workflows.incident.declare import DeclareRequest, declare
 
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+START = API_START
 
 
 @pytest.fixture
@@ -27,9 +29,6 @@ def h(tmp_path: Path) -> Iterator[Harness]:
     harness.close()
 
 
-def _get(h: Harness, path: str, **params: str) -> httpx.Response:
-    return httpx.get(h.server.url + path, params=params, timeout=10,
-                     headers={"Authorization": f"Bearer {API_TOKEN}"})
 
 
 def _history(h: Harness) -> list[int]:

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jsonschema
 import pytest
 from openapi_spec_validator import validate
@@ -17,11 +15,13 @@ from starlette.routing import Route
 
 from bot.openapi import insight_schema
 from bot.server import build_http_app
-from tests.support.slack_helpers import API_TOKEN, Harness
+from tests.support.api import API_START
+from tests.support.api import api_get as _get
+from tests.support.slack_helpers import Harness
 from workflows.clock import FakeClock
 from workflows.incident.declare import DeclareRequest, declare
 
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+START = API_START
 
 
 @pytest.fixture
@@ -31,9 +31,6 @@ def h(tmp_path: Path) -> Iterator[Harness]:
     harness.close()
 
 
-def _get(h: Harness, path: str, **params: str) -> httpx.Response:
-    return httpx.get(h.server.url + path, params=params, timeout=10,
-                     headers={"Authorization": f"Bearer {API_TOKEN}"})
 
 
 def _document(h: Harness) -> dict[str, Any]:

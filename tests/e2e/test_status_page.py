@@ -5,8 +5,6 @@ service is operational and the incident is in the history. Nothing internal leak
 
 from __future__ import annotations
 
-import os
-import shutil
 import struct
 import subprocess
 import tempfile
@@ -22,6 +20,7 @@ import yaml
 
 from app import Firebell, Settings, build
 from bot.server import build_http_app
+from tests.support.browser import chromium
 from tests.support.paths import ROOT
 from tests.support.slack_helpers import ThreadedServer
 from tests.support.statuspage_fake import API_KEY, PAGE_ID, FakeStatuspage
@@ -161,13 +160,6 @@ def test_the_page_is_public_and_empty_without_public_updates(served: Served) -> 
 
 
 # headless Chromium ---------------------------------------------------------------------------
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI (.ci/run installs Debian's chromium)")
-        pytest.skip("chromium is not installed (apt-get install chromium); CI runs this")
-    return found
 
 
 def _run_chromium(binary: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -196,7 +188,7 @@ def _png_rows(path: Path) -> tuple[int, int, bytes]:
 
 
 def test_headless_chromium_renders_the_public_update(served: Served, tmp_path: Path) -> None:
-    binary = _chromium()
+    binary = chromium()
     public = _declare(served, title=SECRET_TITLE, service="checkout")
     post_status(served.firebell.ctx, incident_id=public, stage="Identified", text=PUBLIC_TEXT,
                 author="alice", audience=("internal", "public"))

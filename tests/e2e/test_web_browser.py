@@ -6,8 +6,6 @@ Screenshots go to tests/artifacts/ (gitignored) for a person to look at.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +14,7 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from tests.e2e.test_web_signin import SECRET, START, write_catalog
+from tests.support.browser import chromium
 from tests.support.oidc_fake import FakeOpenId, slack_user
 from tests.support.paths import ROOT
 from tests.support.slack_helpers import Harness
@@ -23,15 +22,6 @@ from workflows.clock import FakeClock
 from workflows.incident.declare import DeclareRequest, declare
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI (.ci/run installs Debian's chromium)")
-        pytest.skip("chromium is not installed (apt-get install chromium); CI runs this")
-    return found
 
 
 @pytest.fixture
@@ -55,7 +45,7 @@ def firebell(tmp_path: Path) -> Iterator[tuple[Harness, FakeOpenId]]:
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    binary = _chromium()
+    binary = chromium()
     with sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=binary, args=["--no-sandbox"])
         context = browser.new_context(viewport={"width": 1000, "height": 900})
