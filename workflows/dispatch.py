@@ -25,7 +25,7 @@ from workflows.home import publish_homes
 from workflows.incident.card import refresh_announcement, refresh_card
 from workflows.intake.tickets import open_ticket
 from workflows.model import Incident, channel_name
-from workflows.outbox import ClaimedEffect, EffectKind, message_from
+from workflows.outbox import ClaimedEffect, Effect, EffectKind, message_from
 from workflows.paging.clock_rules import met_clocks, running_clocks
 from workflows.paging.delivery import deliver_page, settle_pages
 from workflows.ports import (
@@ -161,6 +161,9 @@ def _create_channel(ctx: Context, effect: ClaimedEffect) -> str | None:
         incident.channel = channel
         uow.incidents.save_incident(incident)
         record(uow, incident, kind="channel_created", at=ctx.now(), text=channel)
+        # Homes are published out of order and may have gone out before the channel existed:
+        # once more, now with its link (topic, card and announcement wait for the channel).
+        uow.owe(Effect(EffectKind.HOME, incident.id, {}))
     return channel
 
 

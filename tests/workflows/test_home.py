@@ -26,6 +26,13 @@ class HomeChat(RecordingChat):
 
     homes: list[tuple[str, Home]] = field(default_factory=list)
     fail_for: set[str] = field(default_factory=set)
+    channel_failures: int = 0  # how many channel creations fail before one works
+
+    def create_channel(self, *, name: str, private: bool) -> str:
+        if self.channel_failures:
+            self.channel_failures -= 1
+            raise ExternalServiceError("conversations.create timed out", retryable=True)
+        return super().create_channel(name=name, private=private)
 
     def publish_home(self, *, person: str, home: Home) -> None:
         if person in self.fail_for:
@@ -166,3 +173,19 @@ def test_one_persons_failure_does_not_keep_the_others_from_their_home(world: Wor
     with pytest.raises(ExternalServiceError, match="frank"):
         publish_homes(world.ctx, effect)
     assert homes.people() == {"alice"}
+
+
+def test_a_home_published_before_the_channel_existed_is_published_again_with_it(
+        world: World) -> None:
+    # Homes are published out of order: here the channel is late (its first creation fails),
+    # so the declaration's homes go out without it; once it exists, they go out again with it.
+    homes = chat(world)
+    homes.channel_failures = 1
+    incident_id = world.declare_id()
+    assert homes.last("alice").incidents[0].channel is None
+    homes.homes.clear()
+    world.advance(minutes=1)  # the channel is made on the retry
+    channel = world.incident(incident_id).channel
+    assert channel
+    assert homes.last("alice").incidents[0].channel == channel
+    assert homes.last("frank").incidents[0].channel == channel
