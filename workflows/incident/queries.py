@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from difflib import get_close_matches
 
 from workflows.catalog.model import Catalog
@@ -83,21 +84,65 @@ def _schedules_of(catalog: Catalog, choice: Choice) -> list[str]:
 
 
 def who_is_on_call(catalog: Catalog, *, query: str | None, at: datetime) -> list[OnCallAnswer]:
-    """Who is on call now and who comes next, per schedule."""
-    answers = []
-    for schedule_id in schedules_for(catalog, query):
-        following = next_handoff(catalog, schedule_id=schedule_id, at=at)
-        answers.append(
-            OnCallAnswer(
-                schedule=schedule_id,
-                team=catalog.schedule(schedule_id).team,
-                now=on_call(catalog, schedule_id=schedule_id, at=at),
-                next_at=following[0] if following else None,
-                next_people=following[1] if following else [],
-                layers=layer_status(catalog, schedule_id=schedule_id, at=at),
-            )
-        )
-    return answers
+    """Who is on call now and who comes next, per schedule.
+
+    A schedule's answer is reused for asks at most `REUSE` later on the same catalog, never past
+    the moment it changes (see `_Answers`)."""
+    return [_ANSWERS.answer(catalog, schedule_id, at) for schedule_id in schedules_for(catalog, query)]
+
+
+def _answer(catalog: Catalog, schedule_id: str, at: datetime) -> OnCallAnswer:
+    following = next_handoff(catalog, schedule_id=schedule_id, at=at)
+    return OnCallAnswer(
+        schedule=schedule_id,
+        team=catalog.schedule(schedule_id).team,
+        now=on_call(catalog, schedule_id=schedule_id, at=at),
+        next_at=following[0] if following else None,
+        next_people=following[1] if following else [],
+        layers=layer_status(catalog, schedule_id=schedule_id, at=at),
+    )
+
+
+# Issue 16: finding who is next lays out the schedule's turns, up to two years of them when a
+# rotation never hands off (~10 ms a schedule, most of a busy `/oncall`'s cost), while the answer
+# changes only at a handoff. So an answer is kept for later asks until the first of: `REUSE`
+# after it was worked out, the next handoff, any layer's next turn. Every change of a schedule (a
+# catalog reload, an override made in chat, another replica's change) makes a new `Catalog`,
+# and a new catalog starts afresh. The look ahead ("nobody next within two years") starts from
+# the moment the answer was worked out, at most `REUSE` before the ask.
+REUSE = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    at: datetime  # when the answer was worked out
+    until: datetime  # the first moment it may be different
+    answer: OnCallAnswer
+
+
+class _Answers:
+    """The answers kept for the catalog asked about last, per schedule. Safe across threads:
+    the catalog and its answers are replaced together, and two threads missing at once both
+    work the answer out."""
+
+    def __init__(self) -> None:
+        self._kept: tuple[weakref.ref[Catalog], dict[str, _Kept]] | None = None
+
+    def answer(self, catalog: Catalog, schedule_id: str, at: datetime) -> OnCallAnswer:
+        kept = self._kept
+        if kept is None or kept[0]() is not catalog:
+            kept = self._kept = (weakref.ref(catalog), {})
+        found = kept[1].get(schedule_id)
+        if found is not None and found.at <= at < found.until:
+            return found.answer
+        answer = _answer(catalog, schedule_id, at)
+        changes = [answer.next_at, *(layer.next_at for layer in answer.layers)]
+        until = min([at + REUSE, *(moment for moment in changes if moment is not None)])
+        kept[1][schedule_id] = _Kept(at, until, answer)
+        return answer
+
+
+_ANSWERS = _Answers()
 
 
 def open_incidents(ctx: Context) -> list[Incident]:
