@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     and_,
+    bindparam,
     case,
     func,
     not_,
@@ -21,7 +22,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from storage.db import aware as _aware
 from storage.intake_tables import AlertGroupRow, AlertRow, SignalRow, WebhookDeliveryRow
 from storage.tables import IncidentRow
-from workflows.intake.signals import Alert, AlertGroup, AlertStatus, NoiseRow, StoredSignal
+from workflows.intake.signals import (
+    Alert,
+    AlertGroup,
+    AlertStatus,
+    NoiseRow,
+    OpenAlert,
+    StoredSignal,
+)
 from workflows.model import OPEN_STATES, State
 from workflows.ports import NotFound
 
@@ -42,6 +50,18 @@ _INSERT_ALERT = {
     .returning(ALERTS.c.id)
     for dialect_is_sqlite in (True, False)
 }
+
+
+# A repeat's one read: the open alert, its group and its incident's state and priority.
+_OPEN_ALERT = (
+    select(ALERTS, GROUPS.c.service.label("g_service"), GROUPS.c.opened_at.label("g_opened_at"),
+           GROUPS.c.last_alert_at.label("g_last_alert_at"),
+           GROUPS.c.incident_id.label("g_incident_id"), INCIDENTS.c.state.label("i_state"),
+           INCIDENTS.c.priority.label("i_priority"))
+    .select_from(ALERTS.outerjoin(GROUPS, ALERTS.c.group_id == GROUPS.c.id)
+                 .outerjoin(INCIDENTS, GROUPS.c.incident_id == INCIDENTS.c.id))
+    .where(ALERTS.c.open_key == bindparam("open_key"))
+)
 
 
 def _open_key(source: str, dedup_key: str) -> str:
@@ -104,11 +124,17 @@ class SqlIntakeTransaction:
         alert.id = int(new_id)
         return True
 
-    def open_alert(self, *, source: str, dedup_key: str) -> Alert | None:
-        row = self._c.execute(
-            select(ALERTS).where(ALERTS.c.open_key == _open_key(source, dedup_key))
-        ).first()
-        return _alert(row) if row else None
+    def open_alert(self, *, source: str, dedup_key: str) -> OpenAlert | None:
+        row = self._c.execute(_OPEN_ALERT, {"open_key": _open_key(source, dedup_key)}).first()
+        if row is None:
+            return None
+        m = row._mapping
+        group = None if m["group_id"] is None else AlertGroup(
+            service=m["g_service"], opened_at=_aware(m["g_opened_at"]),
+            last_alert_at=_aware(m["g_last_alert_at"]), incident_id=m["g_incident_id"],
+            id=m["group_id"])
+        return OpenAlert(_alert(row), group, incident_open=m["i_state"] in _OPEN,
+                         incident_priority=m["i_priority"])
 
     def _close_or_mark(self, source: str, dedup_key: str, values: dict[str, Any]) -> Alert | None:
         row = self._c.execute(
@@ -189,14 +215,6 @@ class SqlIntakeTransaction:
         if row is None:
             raise NotFound(f"there is no alert group {group_id}")
         return _group(row)
-
-    def incident_priority(self, incident_id: int) -> tuple[bool, str]:
-        row = self._c.execute(
-            select(INCIDENTS.c.state, INCIDENTS.c.priority).where(INCIDENTS.c.id == incident_id)
-        ).first()
-        if row is None:
-            raise NotFound(f"there is no incident {incident_id}")
-        return row.state in _OPEN, str(row.priority)
 
     def set_group_incident(self, *, group_id: int, incident_id: int) -> list[Alert]:
         # The UPDATE takes the group's row lock first: an alert joining at this moment either

@@ -57,3 +57,26 @@ def test_a_repeat_does_not_wait_for_a_lock_on_its_incident(world: World) -> None
         holder.rollback()  # lets a blocked repeat go on, so the test ends either way
     repeat.join(timeout=10)
     assert finished, "the repeat waited for the incident's row lock"
+
+
+def test_a_repeat_is_stored_in_three_statements_without_a_savepoint(world: World) -> None:
+    """An alert storm is mostly repeats: each stores its signal, finds its alert open and reads
+    that alert's group and incident in one go, and writes nothing else (no savepoint: there is
+    nothing to undo)."""
+    from sqlalchemy import event
+
+    incident_id = world.fire("fp").incident_id or 0
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement.split()[0].upper())
+
+    engine = world.ctx.store.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert world.fire("fp").incident_id == incident_id
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    # BEGIN/COMMIT are the driver's on PostgreSQL and SQLite's BEGIN IMMEDIATE is ours.
+    assert [s for s in statements if s not in ("BEGIN", "COMMIT")] == [
+        "INSERT", "INSERT", "SELECT"], statements

@@ -27,6 +27,7 @@ from workflows.intake.signals import (
     Alert,
     AlertGroup,
     IntakeTransaction,
+    OpenAlert,
     Signal,
     StoredSignal,
 )
@@ -59,6 +60,7 @@ class _Plan:
     new_group: bool = False
     flapping: bool = False
     remaining: int = 0  # open alerts left in the group, after a resolve
+    standing: OpenAlert | None = None  # what a repeat repeats: the open alert and its incident
 
 
 def intake(ctx: Context, signals: Sequence[Signal]) -> list[Outcome]:
@@ -68,6 +70,12 @@ def intake(ctx: Context, signals: Sequence[Signal]) -> list[Outcome]:
         itx = uow.intake
         plans = [_accept(ctx, itx, signal) for signal in signals]
         for plan in plans:
+            if _changes_nothing(plan):
+                # A storm's repeat: stored above, and nothing to act on (no savepoint either).
+                outcomes.append(_outcome(plan))
+                uow.after_commit(partial(_observe_signal, ctx, plan.signal, _said(plan),
+                                         outcomes[-1].incident_id))
+                continue
             try:
                 with uow.savepoint():
                     outcomes.append(_act(ctx, uow, itx, plan))
@@ -165,10 +173,9 @@ def _accept(ctx: Context, itx: IntakeTransaction, signal: Signal) -> _Plan:
     if not plan.created:
         # A repeat of an open alert; it may say the problem got worse (PagerDuty events of
         # rising severity share their dedup key): act on the open alert's group.
-        existing = itx.open_alert(source=signal.source, dedup_key=signal.dedup_key)
-        if existing is not None and isinstance(routed, Route):
-            plan.alert = existing
-            _load_group(itx, plan)
+        standing = itx.open_alert(source=signal.source, dedup_key=signal.dedup_key)
+        if standing is not None and isinstance(routed, Route):
+            plan.alert, plan.group, plan.standing = standing.alert, standing.group, standing
         return plan
     assert alert.id is not None
     since = now - settings.flapping.within.as_timedelta()
@@ -192,6 +199,25 @@ def _load_group(itx: IntakeTransaction, plan: _Plan) -> None:
         plan.group = itx.group(plan.alert.group_id)
 
 
+def _outcome(plan: _Plan) -> Outcome:
+    return Outcome(plan.signal.dedup_key, plan.created, isinstance(plan.routed, Route),
+                   plan.group.incident_id if plan.group else None)
+
+
+def _changes_nothing(plan: _Plan) -> bool:
+    """A repeat of an open alert that does not raise its incident's priority."""
+    return (plan.signal.action == Action.TRIGGER and not plan.created
+            and not _raises(plan))
+
+
+def _raises(plan: _Plan) -> bool:
+    """Whether a repeat is of higher priority than its open incident (as read, unlocked)."""
+    standing = plan.standing
+    return (isinstance(plan.routed, Route) and standing is not None and standing.incident_open
+            and standing.incident_priority is not None
+            and _rank(plan.routed.priority) < _rank(standing.incident_priority))
+
+
 def _act(
     ctx: Context, uow: Unit, itx: IntakeTransaction, plan: _Plan
 ) -> Outcome:
@@ -205,7 +231,7 @@ def _act(
             incident_id = _open_incident(ctx, uow, itx, plan)
         elif incident_id is not None:
             _join(ctx, uow, plan, incident_id)
-    elif signal.action == Action.TRIGGER and isinstance(plan.routed, Route) and incident_id:
+    elif signal.action == Action.TRIGGER and _raises(plan) and incident_id:
         _repeated(ctx, uow, plan, incident_id)
     elif signal.action == Action.RESOLVE and plan.alert is not None and incident_id is not None:
         _resolved(ctx, uow, plan, incident_id)
@@ -272,14 +298,11 @@ def _join(
 
 
 def _repeated(ctx: Context, uow: Unit, plan: _Plan, incident_id: int) -> None:
-    """The same alert again: raise its open incident if the repeat is of higher priority."""
+    """The same alert again, of higher priority than its open incident (as read without a
+    lock: a lock held to the commit would let a storm's repeats through one at a time): raise
+    it, once the locked incident confirms it."""
     assert isinstance(plan.routed, Route) and plan.alert is not None
     priority = plan.routed.priority
-    # A storm's repeats change nothing: they look without locking the incident (a lock held
-    # to the commit would let one repeat at a time through), and lock it only to raise it.
-    is_open, current = uow.intake.incident_priority(incident_id)
-    if not is_open or _rank(priority) >= _rank(current):
-        return
     incident = uow.incidents.get_incident(incident_id, for_update=True)
     if not incident.is_open or _rank(priority) >= _rank(incident.priority):
         return

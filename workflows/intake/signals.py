@@ -109,6 +109,17 @@ class NoiseRow:
     flapping: int
 
 
+@dataclass(frozen=True)
+class OpenAlert:
+    """An open alert with its group and its incident as a repeat needs them, read at once: a
+    storm's repeats change nothing unless one raises the incident's priority."""
+
+    alert: Alert
+    group: AlertGroup | None
+    incident_open: bool  # False too when the group has no incident yet
+    incident_priority: str | None
+
+
 class IntakeTransaction(Protocol):
     """One atomic unit of work on alerts, groups and received signals."""
 
@@ -119,7 +130,10 @@ class IntakeTransaction(Protocol):
         decides, so concurrent duplicates cannot both win). True and `alert.id` set when new."""
         ...
 
-    def open_alert(self, *, source: str, dedup_key: str) -> Alert | None: ...
+    def open_alert(self, *, source: str, dedup_key: str) -> OpenAlert | None:
+        """The open alert of this source and dedup key, its group and its incident's state and
+        priority (read without locking the incident), in one read; None when none is open."""
+        ...
 
     def resolve_alert(self, *, source: str, dedup_key: str, at: datetime) -> Alert | None:
         """Mark the open alert resolved (its dedup key is free again); None when none was open."""
@@ -140,11 +154,6 @@ class IntakeTransaction(Protocol):
 
     def attach(self, *, alert_id: int, group_id: int) -> None: ...
     def group(self, group_id: int) -> AlertGroup: ...
-
-    def incident_priority(self, incident_id: int) -> tuple[bool, str]:
-        """Whether the incident is open, and its priority: read without locking the incident
-        (the check a repeated alert makes before it would take the lock to raise it)."""
-        ...
 
     def set_group_incident(self, *, group_id: int, incident_id: int) -> list[Alert]:
         """Link the group to its incident; returns the group's alerts so far."""
