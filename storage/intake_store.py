@@ -99,13 +99,15 @@ class SqlIntakeTransaction:
         return (sqlite.insert if self._sqlite else postgresql.insert)(table)
 
     # signals and alerts ---------------------------------------------------
-    def add_signal(self, signal: StoredSignal) -> None:
-        self._c.execute(_ADD_SIGNAL, {
+    def add_signals(self, signals: list[StoredSignal]) -> None:
+        if not signals:
+            return
+        self._c.execute(_ADD_SIGNAL, [{
             "received_at": signal.received_at, "source": signal.source,
             "integration": signal.integration, "action": signal.action.value,
             "dedup_key": signal.dedup_key, "rule": signal.rule, "service": signal.service,
             "payload": signal.payload,
-        })
+        } for signal in signals])
 
     def insert_alert(self, alert: Alert) -> bool:
         statement = _INSERT_ALERT[self._sqlite]

@@ -7,8 +7,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from uuid import uuid4
 
+from workflows.batching import GroupCommit
 from workflows.catalog.model import Catalog, Team
 from workflows.catalog.sections import Announcements
 from workflows.model import Incident, TimelineEvent
@@ -53,6 +55,8 @@ class Context:
     team_channel: Callable[[Team | Announcements], str | None] = lambda team: team.slack_channel
     # How long a claimed effect is held, by kind (workflows/outbox.py, FIREBELL_PAGE_LEASE_SECONDS).
     leases: dict[str, float] = field(default_factory=lambda: dict(LEASE_SECONDS))
+    # Intake batches that arrive together share a transaction (workflows/intake/intake.py).
+    intake_batches: GroupCommit[Any, Any] = field(default_factory=GroupCommit)
 
     def now(self) -> datetime:
         return self.clock.now()

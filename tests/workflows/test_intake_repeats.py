@@ -79,4 +79,4 @@ def test_a_repeat_is_stored_in_three_statements_without_a_savepoint(world: World
         event.remove(engine, "before_cursor_execute", seen)
     # BEGIN/COMMIT are the driver's on PostgreSQL and SQLite's BEGIN IMMEDIATE is ours.
     assert [s for s in statements if s not in ("BEGIN", "COMMIT")] == [
-        "INSERT", "INSERT", "SELECT"], statements
+        "INSERT", "SELECT", "INSERT"], statements  # the alert, its read, the signal

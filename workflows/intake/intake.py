@@ -64,31 +64,46 @@ class _Plan:
 
 
 def intake(ctx: Context, signals: Sequence[Signal]) -> list[Outcome]:
-    """Store the signals and act on each (open, group, resolve or acknowledge), all at once."""
-    outcomes = []
+    """Store the signals and act on each (open, group, resolve or acknowledge), all at once.
+
+    Batches that arrive together (an alert storm's webhooks) share one transaction
+    (`workflows.batching`): each caller is answered once theirs is committed."""
+    return ctx.intake_batches.submit(list(signals), partial(_intake_together, ctx))
+
+
+def _intake_together(ctx: Context, batches: list[list[Signal]]) -> list[list[Outcome]]:
     with ctx.unit() as uow:
-        itx = uow.intake
-        plans = [_accept(ctx, itx, signal) for signal in signals]
-        for plan in plans:
-            if _changes_nothing(plan):
-                # A storm's repeat: stored above, and nothing to act on (no savepoint either).
-                outcomes.append(_outcome(plan))
-                uow.after_commit(partial(_observe_signal, ctx, plan.signal, _said(plan),
-                                         outcomes[-1].incident_id))
-                continue
-            try:
-                with uow.savepoint():
-                    outcomes.append(_act(ctx, uow, itx, plan))
-                said = _said(plan)
-            except FirebellError:
-                # Stored, and the sender was right to count it as accepted; a retry would be a
-                # duplicate. A group left without incident is opened by `retry_pending`.
-                log.exception("acting on %s %s failed", plan.signal.source, plan.signal.dedup_key)
-                outcomes.append(Outcome(plan.signal.dedup_key, plan.created,
-                                        isinstance(plan.routed, Route)))
-                said = "failed"
-            uow.after_commit(partial(
-                _observe_signal, ctx, plan.signal, said, outcomes[-1].incident_id))
+        received: list[StoredSignal] = []
+        outcomes = [_intake_in(ctx, uow, signals, received) for signals in batches]
+        uow.intake.add_signals(received)  # every signal as sent, in one statement
+        return outcomes
+
+
+def _intake_in(ctx: Context, uow: Unit, signals: Sequence[Signal],
+               received: list[StoredSignal]) -> list[Outcome]:
+    outcomes = []
+    itx = uow.intake
+    plans = [_accept(ctx, itx, signal, received) for signal in signals]
+    for plan in plans:
+        if _changes_nothing(plan):
+            # A storm's repeat: stored above, and nothing to act on (no savepoint either).
+            outcomes.append(_outcome(plan))
+            uow.after_commit(partial(_observe_signal, ctx, plan.signal, _said(plan),
+                                     outcomes[-1].incident_id))
+            continue
+        try:
+            with uow.savepoint():
+                outcomes.append(_act(ctx, uow, itx, plan))
+            said = _said(plan)
+        except FirebellError:
+            # Stored, and the sender was right to count it as accepted; a retry would be a
+            # duplicate. A group left without incident is opened by `retry_pending`.
+            log.exception("acting on %s %s failed", plan.signal.source, plan.signal.dedup_key)
+            outcomes.append(Outcome(plan.signal.dedup_key, plan.created,
+                                    isinstance(plan.routed, Route)))
+            said = "failed"
+        uow.after_commit(partial(
+            _observe_signal, ctx, plan.signal, said, outcomes[-1].incident_id))
     return outcomes
 
 
@@ -138,11 +153,12 @@ def retry_pending(ctx: Context, *, older_than: timedelta = timedelta(minutes=1))
     return opened
 
 
-def _accept(ctx: Context, itx: IntakeTransaction, signal: Signal) -> _Plan:
+def _accept(ctx: Context, itx: IntakeTransaction, signal: Signal,
+            received: list[StoredSignal]) -> _Plan:
     now = ctx.now()
     routed = route(ctx.catalog, signal.labels)
     service = routed.service if isinstance(routed, Route) else None
-    itx.add_signal(StoredSignal(
+    received.append(StoredSignal(
         received_at=now, source=signal.source, integration=signal.integration,
         action=signal.action, dedup_key=signal.dedup_key, rule=signal.rule, service=service,
         payload=signal.payload,

@@ -123,7 +123,9 @@ class OpenAlert:
 class IntakeTransaction(Protocol):
     """One atomic unit of work on alerts, groups and received signals."""
 
-    def add_signal(self, signal: StoredSignal) -> None: ...
+    def add_signals(self, signals: list[StoredSignal]) -> None:
+        """Store received signals as sent (one statement for a whole batch)."""
+        ...
 
     def insert_alert(self, alert: Alert) -> bool:
         """Insert unless an open alert has the same source and dedup key (a unique constraint

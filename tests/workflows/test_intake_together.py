@@ -1,0 +1,101 @@
+"""Webhooks that arrive together are stored in one transaction (group commit), on both
+databases: every caller gets its own outcome, a storm still opens one incident, and a batch that
+cannot be stored is not lost with its neighbours."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+
+from storage.store import SqlStore
+from tests.support.world import World
+from workflows.intake.intake import Outcome, intake
+from workflows.intake.signals import Action, Signal
+
+
+@pytest.fixture
+def world(store: SqlStore, start_time: datetime) -> Iterator[World]:
+    yield World.for_intake(store, start_time)
+
+
+def _signal(key: str, **payload: Any) -> Signal:
+    labels = {"alertname": "HighErrorRate", "service": "checkout", "severity": "critical"}
+    return Signal(source="alertmanager", integration="default", action=Action.TRIGGER,
+                  dedup_key=key, labels=labels, summary=f"HighErrorRate on {key}",
+                  payload=payload)
+
+
+def _while_held(world: World, calls: list[list[Signal]]) -> list[Any]:
+    """Send each batch from its own thread while a transaction holds the database, so they
+    queue; then let go. Each caller's outcomes, or the error it raised."""
+    held = world.ctx.store.engine.connect()
+    held.begin()  # SQLite: BEGIN IMMEDIATE, the write lock (storage/db.py)
+    if not world.ctx.store.url.startswith("sqlite"):
+        held.execute(text("LOCK TABLE signals IN EXCLUSIVE MODE"))
+    else:
+        held.execute(text("SELECT 1"))
+    group = world.ctx.intake_batches
+
+    def send(signals: list[Signal]) -> Any:
+        try:
+            return intake(world.ctx, signals)
+        except Exception as error:  # noqa: BLE001 - the test looks at it
+            return error
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        first = pool.submit(send, calls[0])
+        rest = []
+        for signals in calls[1:]:
+            rest.append(pool.submit(send, signals))
+        deadline = threading.Event()
+        for _ in range(500):  # the first is the leader, waiting for the database
+            if group.waiting >= len(calls) - 1:
+                break
+            deadline.wait(0.01)
+        held.rollback()
+        held.close()
+        return [first.result(timeout=30)] + [f.result(timeout=30) for f in rest]
+
+
+def test_a_storm_that_arrives_together_is_stored_together_and_opens_one_incident(
+        world: World) -> None:
+    signal_inserts: list[str] = []
+    engine = world.ctx.store.engine
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.split()[0].upper() == "INSERT" and "signals" in statement:
+            signal_inserts.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        results = _while_held(world, [[_signal("fp")] for _ in range(12)])
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert all(isinstance(r, list) and len(r) == 1 for r in results), results
+    outcomes: list[Outcome] = [r[0] for r in results]
+    assert sum(o.created for o in outcomes) == 1
+    [incident] = world.incidents()
+    assert {o.incident_id for o in outcomes} == {incident.id}
+    # Twelve callers, stored in fewer transactions than that (the first alone, the rest after).
+    assert len(signal_inserts) < 12
+    with world.ctx.store.engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM signals")).scalar() == 12
+
+
+def test_a_batch_that_cannot_be_stored_fails_alone_and_its_neighbours_are_stored(
+        world: World) -> None:
+    calls = [[_signal("fp-a")], [_signal("fp-b")], [_signal("fp-bad", when=object())],
+             [_signal("fp-c")]]
+    results = _while_held(world, calls)
+    assert isinstance(results[2], Exception)  # its payload cannot be written as JSON
+    for result in results[:2] + results[3:]:
+        assert isinstance(result, list) and result[0].created and result[0].incident_id
+    with world.ctx.store.engine.connect() as c:
+        keys = {k for (k,) in c.execute(text("SELECT dedup_key FROM signals"))}
+    assert keys == {"fp-a", "fp-b", "fp-c"}
