@@ -18,7 +18,8 @@ class IncidentRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_incidents_state", "state"),
         Index("ix_incidents_channel", "channel"),
-        Index("ix_incidents_state_resolved", "state", "resolved_at"),
+        # The postmortem sweep's read, answered from the index alone (migration 0014).
+        Index("ix_incidents_owed_postmortem", "state", "resolved_at", "priority", "drill"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
