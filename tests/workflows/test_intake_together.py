@@ -68,9 +68,13 @@ def test_a_storm_that_arrives_together_is_stored_together_and_opens_one_incident
     signal_inserts: list[str] = []
     engine = world.ctx.store.engine
 
+    alert_inserts: list[str] = []
+
     def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
         if statement.split()[0].upper() == "INSERT" and "signals" in statement:
             signal_inserts.append(statement)
+        if statement.split()[0].upper() == "INSERT" and "INTO alerts " in statement:
+            alert_inserts.append(statement)
 
     event.listen(engine, "before_cursor_execute", seen)
     try:
@@ -84,6 +88,9 @@ def test_a_storm_that_arrives_together_is_stored_together_and_opens_one_incident
     assert {o.incident_id for o in outcomes} == {incident.id}
     # Twelve callers, stored in fewer transactions than that (the first alone, the rest after).
     assert len(signal_inserts) < 12
+    # The first opened the alert; of the eleven repeats stored together, one tried to open it
+    # again and found it open, and the other ten knew.
+    assert len(alert_inserts) == 2
     with world.ctx.store.engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM signals")).scalar() == 12
 
@@ -99,3 +106,16 @@ def test_a_batch_that_cannot_be_stored_fails_alone_and_its_neighbours_are_stored
     with world.ctx.store.engine.connect() as c:
         keys = {k for (k,) in c.execute(text("SELECT dedup_key FROM signals"))}
     assert keys == {"fp-a", "fp-b", "fp-c"}
+
+
+def test_a_resolve_stored_together_with_repeats_lets_the_next_trigger_open_a_new_alert(
+        world: World) -> None:
+    resolve = _signal("fp")
+    resolve = Signal(**{**resolve.__dict__, "action": Action.RESOLVE})
+    results = _while_held(world, [[_signal("fp")], [_signal("fp")], [resolve], [_signal("fp")]])
+    first, repeat, resolved, again = (r[0] for r in results)
+    assert first.created and not repeat.created and not resolved.created
+    assert again.created  # the repeat's open alert was forgotten when it resolved
+    with world.ctx.store.engine.connect() as c:
+        statuses = [s for (s,) in c.execute(text("SELECT status FROM alerts ORDER BY id"))]
+    assert statuses == ["resolved", "firing"]

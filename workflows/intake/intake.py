@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 
@@ -73,17 +73,27 @@ def intake(ctx: Context, signals: Sequence[Signal]) -> list[Outcome]:
 
 def _intake_together(ctx: Context, batches: list[list[Signal]]) -> list[list[Outcome]]:
     with ctx.unit() as uow:
-        received: list[StoredSignal] = []
-        outcomes = [_intake_in(ctx, uow, signals, received) for signals in batches]
-        uow.intake.add_signals(received)  # every signal as sent, in one statement
+        together = _Together()
+        outcomes = [_intake_in(ctx, uow, signals, together) for signals in batches]
+        uow.intake.add_signals(together.received)  # every signal as sent, in one statement
         return outcomes
 
 
+@dataclass
+class _Together:
+    """What the batches stored in one transaction share."""
+
+    received: list[StoredSignal] = field(default_factory=list)
+    # Open alerts a repeat found, by source and dedup key: the next repeats of a storm in the
+    # same transaction find them here (a resolve or acknowledge of the key forgets it).
+    standing: dict[tuple[str, str], OpenAlert] = field(default_factory=dict)
+
+
 def _intake_in(ctx: Context, uow: Unit, signals: Sequence[Signal],
-               received: list[StoredSignal]) -> list[Outcome]:
+               together: _Together) -> list[Outcome]:
     outcomes = []
     itx = uow.intake
-    plans = [_accept(ctx, itx, signal, received) for signal in signals]
+    plans = [_accept(ctx, itx, signal, together) for signal in signals]
     for plan in plans:
         if _changes_nothing(plan):
             # A storm's repeat: stored above, and nothing to act on (no savepoint either).
@@ -153,17 +163,23 @@ def retry_pending(ctx: Context, *, older_than: timedelta = timedelta(minutes=1))
     return opened
 
 
-def _accept(ctx: Context, itx: IntakeTransaction, signal: Signal,
-            received: list[StoredSignal]) -> _Plan:
+def _accept(ctx: Context, itx: IntakeTransaction, signal: Signal, together: _Together) -> _Plan:
     now = ctx.now()
     routed = route(ctx.catalog, signal.labels)
     service = routed.service if isinstance(routed, Route) else None
-    received.append(StoredSignal(
+    key = (signal.source, signal.dedup_key)
+    together.received.append(StoredSignal(
         received_at=now, source=signal.source, integration=signal.integration,
         action=signal.action, dedup_key=signal.dedup_key, rule=signal.rule, service=service,
         payload=signal.payload,
     ))
     plan = _Plan(signal, routed)
+    if signal.action != Action.TRIGGER:
+        together.standing.pop(key, None)
+    elif key in together.standing and isinstance(routed, Route):
+        standing = together.standing[key]  # a repeat of a repeat in this transaction
+        plan.alert, plan.group, plan.standing = standing.alert, standing.group, standing
+        return plan
     if signal.action == Action.RESOLVE:
         plan.alert = itx.resolve_alert(source=signal.source, dedup_key=signal.dedup_key, at=now)
         _load_group(itx, plan)
@@ -189,9 +205,10 @@ def _accept(ctx: Context, itx: IntakeTransaction, signal: Signal,
     if not plan.created:
         # A repeat of an open alert; it may say the problem got worse (PagerDuty events of
         # rising severity share their dedup key): act on the open alert's group.
-        standing = itx.open_alert(source=signal.source, dedup_key=signal.dedup_key)
-        if standing is not None and isinstance(routed, Route):
-            plan.alert, plan.group, plan.standing = standing.alert, standing.group, standing
+        found = itx.open_alert(source=signal.source, dedup_key=signal.dedup_key)
+        if found is not None and isinstance(routed, Route):
+            plan.alert, plan.group, plan.standing = found.alert, found.group, found
+            together.standing[key] = found
         return plan
     assert alert.id is not None
     since = now - settings.flapping.within.as_timedelta()
