@@ -1,21 +1,22 @@
 """Requests already answered: the `requests_seen` table, for replays of Slack's requests.
 
-A request is claimed before it is handled and its answer remembered after, outside any
-workflow's transaction: a concurrent duplicate must see the claim while the first delivery is
-still being handled, and the claim must outlive a handler that fails.
+A request is claimed before it acts and its answer remembered after, outside any workflow's
+transaction: a concurrent duplicate must see the claim while the first delivery is still being
+handled, and the claim must outlive a handler that fails.
 
-Writes are group-committed: while one transaction is being written, the claims and answers of
-the requests that arrive meanwhile queue, and the next transaction writes them all. A claim's
-caller waits for its commit; an answer rides along with the next transaction (its caller goes
-on). Issue 16: with two transactions of its own per request, concurrent acks queued for
-SQLite's one write lock, whose busy handler sleeps up to 100 ms between tries; that was most of
-the ack path's time (p99 4.7x a bare Bolt app's at concurrency 20).
+Writes are group-committed by one writer thread: the claims and answers that arrive while a
+transaction is being written queue, and the next transaction writes them all. Issue 16: with
+two transactions of its own per request, concurrent acks queued for SQLite's one write lock,
+whose busy handler sleeps up to 100 ms between tries (p99 4.7x a bare Bolt app's at concurrency
+20). `claim_soon` does not wait for the transaction at all: the Slack ack is sent while its claim
+commits, and only the work after the ack waits for the claim (bot/slack/replays.py).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -42,25 +43,17 @@ class SeenRequest:
 
 @dataclass(eq=False)
 class _Write:
-    """One caller's write, waiting for a transaction; `lead` when it is to write one. `answer`
-    is a `remember`'s, `release` marks a `release`; anything else is a claim."""
+    """One caller's write, waiting for a transaction. `answer` is a `remember`'s, `release`
+    marks a `release`; anything else is a claim. `done` gets the claim's outcome (None for the
+    others) once the write is committed, or the error that kept it from being written."""
 
     key: str
-    waits: bool
     now: datetime | None = None
     abandoned_before: datetime | None = None
     answer: SeenRequest | None = None
     release: bool = False
-    wake: threading.Event = field(default_factory=threading.Event)
-    lead: bool = False
-    done: bool = False
+    done: Future[SeenRequest | None] = field(default_factory=Future)
     result: SeenRequest | None = None
-    error: BaseException | None = None
-
-    def outcome(self) -> SeenRequest | None:
-        if self.error is not None:
-            raise self.error
-        return self.result
 
 
 class SqlRequestLog:
@@ -70,10 +63,13 @@ class SqlRequestLog:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._reader = engine.execution_options(firebell_reading=True)  # SQLite: no write lock
         self._insert = sqlite.insert if engine.dialect.name == "sqlite" else postgresql.insert
         self._lock = threading.Lock()
         self._queue: list[_Write] = []
         self._writing = False
+        # One thread writes; a pool's thread, so that what is queued at exit is still written.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="request-log")
 
     def claim(
         self, key: str, *, now: datetime, abandoned_before: datetime | None = None
@@ -81,8 +77,27 @@ class SqlRequestLog:
         """None if this caller is the first to claim `key` (it must then `remember` or
         `release` it), else how the first was answered. A claim still in progress since before
         `abandoned_before` (its process died mid-request) is taken over."""
+        return self.claim_soon(key, now=now, abandoned_before=abandoned_before).result()
 
-        return self._write(_Write(key, waits=True, now=utc(now), abandoned_before=abandoned_before))
+    def claim_soon(
+        self, key: str, *, now: datetime, abandoned_before: datetime | None = None
+    ) -> Future[SeenRequest | None]:
+        """`claim` without waiting: the future gets its outcome once the claim is committed."""
+        return self._write(_Write(key, now=utc(now), abandoned_before=abandoned_before))
+
+    def answered(self, key: str, *, abandoned_before: datetime) -> SeenRequest | None:
+        """How `key` was answered (status 0: still in progress) if it was seen and not
+        abandoned in progress before `abandoned_before`; None if a claim would win. A read:
+        it waits for no writer, and a claim must still decide between racing deliveries."""
+        with self._reader.connect() as connection:
+            row = connection.execute(
+                select(SEEN.c.status, SEEN.c.body, SEEN.c.content_type, SEEN.c.seen_at)
+                .where(SEEN.c.key == key)
+            ).one_or_none()
+        if row is None or (row.status == IN_PROGRESS
+                           and utc(row.seen_at) < utc(abandoned_before)):
+            return None
+        return SeenRequest(status=row.status, body=row.body, content_type=row.content_type)
 
     def _claim(
         self, connection: Connection, key: str, *, now: datetime,
@@ -112,16 +127,18 @@ class SqlRequestLog:
             return False, None
         return False, SeenRequest(status=row.status, body=row.body, content_type=row.content_type)
 
-    def remember(self, key: str, *, status: int, body: str, content_type: str) -> None:
+    def remember(
+        self, key: str, *, status: int, body: str, content_type: str
+    ) -> Future[SeenRequest | None]:
         """The answer to `key`, which a duplicate is given from now on. Written with the next
-        transaction when one is under way (the caller does not wait for it): any claim made
-        after this call is written after it, so a duplicate never misses it; a duplicate on
-        another replica in the meantime finds the claim still in progress (an empty 200)."""
-        self._write(_Write(key, waits=False, answer=SeenRequest(status, body, content_type)))
+        transaction (the caller need not wait: the future is done when it is committed); any
+        claim made after this call is written after it, so a duplicate never misses it. A
+        duplicate on another replica in the meantime finds the claim still in progress."""
+        return self._write(_Write(key, answer=SeenRequest(status, body, content_type)))
 
     def release(self, key: str) -> None:
         """Give up a claim still in progress: the next delivery of `key` is handled afresh."""
-        self._write(_Write(key, waits=True, release=True))
+        self._write(_Write(key, release=True)).result()
 
     def prune(self, *, before: datetime, batch: int = 1000) -> int:
         """Forget requests first seen before `before`, `batch` rows per transaction (a backlog
@@ -129,38 +146,34 @@ class SqlRequestLog:
         return delete_in_batches(self.engine, SEEN, SEEN.c.key, SEEN.c.seen_at < utc(before),
                                  batch=batch)
 
-    def _write(self, write: _Write) -> SeenRequest | None:
-        """Write `write` in a committed transaction shared with whatever other writes queue
-        meanwhile: the first caller to find nobody writing writes everything queued, then hands
-        the queue on to the first caller waiting in it. A write nobody waits for is left to the
-        writer at work, if any (or its successor), and its caller goes on."""
+    def _write(self, write: _Write) -> Future[SeenRequest | None]:
+        """Queue `write` for the writer thread, starting it if it is idle."""
         with self._lock:
             self._queue.append(write)
-            write.lead = not self._writing
-            self._writing = True
-        if not write.lead:
-            if not write.waits:
-                return None
-            write.wake.wait()
-            if not write.lead:
-                return write.outcome()
-        while True:  # leading: our own write is in the first batch taken
-            with self._lock:
-                if write.done:
-                    successor = next((queued for queued in self._queue if queued.waits), None)
-                    if successor is not None:
-                        successor.lead = True
-                        successor.wake.set()
-                        break
-                    if not self._queue:
-                        self._writing = False
-                        break
-                    # Only writes nobody waits for are left: ours to write too.
-                batch, self._queue = self._queue, []
-            self._commit(batch)
-        return write.outcome()
+            start, self._writing = not self._writing, True
+        if start:
+            self._writer.submit(self._drain)
+        return write.done
 
-    def _commit(self, batch: list[_Write]) -> None:
+    def _drain(self) -> None:
+        """Write what is queued, a transaction per batch, until nothing is."""
+        while True:
+            with self._lock:
+                batch, self._queue = self._queue, []
+                if not batch:
+                    self._writing = False
+                    return
+            errors = self._commit(batch)
+            # Outside the lock: a future's callbacks may queue the next write (an answer).
+            for write in batch:
+                if write in errors:
+                    write.done.set_exception(errors[write])
+                else:
+                    write.done.set_result(write.result)
+
+    def _commit(self, batch: list[_Write]) -> dict[_Write, BaseException]:
+        """Commit `batch`; the writes that could not be written, with why."""
+        errors: dict[_Write, BaseException] = {}
         try:
             with self.engine.begin() as connection:
                 self._statements(connection, batch)
@@ -172,13 +185,10 @@ class SqlRequestLog:
                     with self.engine.begin() as connection:
                         self._statements(connection, [write])
                 except Exception as error:
-                    write.error = error
-                    if not write.waits:  # nobody is left to tell
+                    errors[write] = error
+                    if write.answer is not None:  # nobody may be waiting to hear of it
                         log.error("a write to the request log failed", exc_info=error)
-        for write in batch:
-            write.done = True
-            if write.waits and not write.lead:
-                write.wake.set()
+        return errors
 
     def _statements(self, connection: Connection, batch: list[_Write]) -> None:
         """A few statements for the whole batch, not a few per write: under load each one

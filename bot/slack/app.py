@@ -1,9 +1,10 @@
 """Bolt listeners: each acks, turns the payload into one workflow call, and answers the person.
 
 The words of `/incident` and `/oncall` live in `bot.command_table`; process rules in `workflows/`.
-Every listener only acks and hands the work to a pool of its own, so it returns at once. Bolt
-runs with `process_before_response=True`: the listener runs in the request's thread and the ack
-is Slack's HTTP answer the moment it returns — no hop through Bolt's listener pool, and none of
+Every listener only acks and hands the work to a pool of its own, so it returns at once (the
+work starts once the request's replay claim is committed: bot/slack/replays.py). Bolt runs
+with `process_before_response=True`: the listener runs in the request's thread and the ack is
+Slack's HTTP answer the moment it returns — no hop through Bolt's listener pool, and none of
 the 10 ms polling Bolt does for an ack otherwise. A burst of slow work (Slack calls, SQL) never
 holds an ack back.
 """
@@ -37,6 +38,7 @@ from bot.slack.blocks import (
 from bot.slack.chat import slack_message, web_client
 from bot.slack.forms import FORM_CALLBACK, form_view, matching, metadata_of, read_answers
 from bot.slack.home import HOME_CALENDAR, HOME_COVER, HOME_DECLARE, HOME_SWAP
+from bot.slack.replays import after_claim
 from bot.slack.text import decode, person_of, slack_user_of, to_slack
 from workflows.context import Context
 from workflows.home import publish_home
@@ -134,7 +136,8 @@ class _Listeners:
         )
 
     def _later(self, fn: Callable[..., None], *args: Any) -> None:
-        self.work.submit(fn, *args).add_done_callback(_log_failure)
+        # Only once the request is known to be its first delivery (bot/slack/replays.py).
+        after_claim(lambda: self.work.submit(fn, *args).add_done_callback(_log_failure))
 
     def _mention(self, person: str) -> str:
         """`@person` (plain text; `_out` makes it a Slack mention) or, without a Slack id, the

@@ -8,6 +8,12 @@ callback by its `event_id`, anything else (slash commands, view submissions, blo
 its timestamp and signature. The first delivery of a key is handled and its answer remembered;
 a duplicate gets that answer back, or an empty 200 while the first is still being handled (which
 satisfies Slack's retry), and nothing is done again.
+
+The ack does not wait for the claim to commit (issue 16: that wait was most of the ack's time).
+A delivery already in the log, or being handled in this process, is answered as a duplicate at
+once; any other is handled (Bolt acks) while its claim commits, and the work its listeners hand
+on after the ack (`after_claim`) runs only once the claim is won. Of two deliveries racing on
+two replicas, both may ack, but only the claim's winner acts; the other's work is dropped.
 """
 
 from __future__ import annotations
@@ -17,9 +23,10 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from slack_sdk.signature import Clock, SignatureVerifier
 
@@ -55,12 +62,27 @@ class Seen(Protocol):
 class RequestLog(Protocol):
     """Requests already seen and how they were answered (`storage.request_log`)."""
 
-    def claim(
+    def answered(self, key: str, *, abandoned_before: datetime) -> Seen | None: ...
+    def claim_soon(
         self, key: str, *, now: datetime, abandoned_before: datetime | None = None
-    ) -> Seen | None: ...
-    def remember(self, key: str, *, status: int, body: str, content_type: str) -> None: ...
+    ) -> Future[Any]: ...
+    def remember(self, key: str, *, status: int, body: str, content_type: str) -> Future[Any]: ...
     def release(self, key: str) -> None: ...
     def prune(self, *, before: datetime) -> int: ...
+
+
+_handling = threading.local()  # `acts`: the work of the request this thread is handling
+
+
+def after_claim(act: Callable[[], None]) -> None:
+    """Do `act`, the work a listener hands on after its ack, once the request is known to be
+    its first delivery: queued while `SlackReplays.answer` handles the request in this thread,
+    else (Socket Mode, which Slack does not replay) at once."""
+    acts: list[Callable[[], None]] | None = getattr(_handling, "acts", None)
+    if acts is None:
+        act()
+    else:
+        acts.append(act)
 
 
 def _wall_clock() -> datetime:
@@ -105,6 +127,10 @@ class SlackReplays:
         self._verifier = SignatureVerifier(signing_secret, clock=_VerifierClock(now))
         self._pruned_at: datetime | None = None
         self._pruning = threading.Lock()
+        # Keys being handled in this process (None), or handled with an answer not yet
+        # written: a duplicate of one is answered from here, before the log knows it.
+        self._mine: dict[str, Answer | None] = {}
+        self._lock = threading.Lock()
 
     def verified(self, body: bytes, headers: Mapping[str, str]) -> bool:
         # slack_sdk fails with a ValueError on a non-numeric timestamp or a body that is not
@@ -125,23 +151,91 @@ class SlackReplays:
             return Answer(401, "invalid request signature", "text/plain; charset=utf-8")
         key, now = request_key(body, headers), self._now()
         self._prune(now)
-        seen = self._requests.claim(key, now=now, abandoned_before=now - ABANDONED_AFTER)
-        if seen is not None:
+        with self._lock:
+            mine = key in self._mine
+            if mine:
+                known = self._mine[key]
+            else:
+                self._mine[key] = None
+        if mine:  # being handled here, or its answer not yet written
             log.info("Slack sent %s again: answered as the first time, not acted on", key)
-            if seen.status == 0:  # the first delivery is still being handled
-                return Answer(200)
-            return Answer(seen.status, seen.body, seen.content_type)
+            return known or Answer(200)
+        try:
+            seen = self._requests.answered(key, abandoned_before=now - ABANDONED_AFTER)
+        except BaseException:
+            self._forget(key)
+            raise
+        if seen is not None:
+            self._forget(key)
+            return self._duplicate(key, seen)
+        claim = self._requests.claim_soon(key, now=now, abandoned_before=now - ABANDONED_AFTER)
+        acts: list[Callable[[], None]] = []
+        _handling.acts = acts
         try:
             answer = handle()
         except BaseException:
-            self._requests.release(key)  # nothing was answered: Slack's retry may act
+            self._settle(key, claim, acts, None)  # waits for the claim: an error is no hurry
             raise
-        if answer.status >= 500:  # Firebell failed to handle it: Slack's retry may act
-            self._requests.release(key)
-        else:
-            self._requests.remember(key, status=answer.status, body=answer.body,
-                               content_type=answer.content_type)
-        return answer
+        finally:
+            _handling.acts = None
+        if answer.status < 500 and not claim.done():  # the ack goes now; the work waits
+            with self._lock:
+                self._mine[key] = answer
+            claim.add_done_callback(lambda _: self._settle_later(key, claim, acts, answer))
+            return answer
+        # A failure waits for the claim, so that Slack's retry finds it released.
+        seen = self._settle(key, claim, acts, answer)
+        return answer if seen is None else self._duplicate(key, seen)
+
+    def _duplicate(self, key: str, seen: Seen) -> Answer:
+        log.info("Slack sent %s again: answered as the first time, not acted on", key)
+        if seen.status == 0:  # the first delivery is still being handled
+            return Answer(200)
+        return Answer(seen.status, seen.body, seen.content_type)
+
+    def _settle(
+        self, key: str, claim: Future[Any], acts: list[Callable[[], None]],
+        answer: Answer | None,
+    ) -> Seen | None:
+        """Once the claim is decided: if won, do the request's work and remember its answer
+        (or release the claim if it failed: Slack's retry may act); if lost, drop the work and
+        return how the winner was answered. Raises the claim's error (nothing is done)."""
+        try:
+            seen: Seen | None = claim.result()
+        except BaseException:
+            self._forget(key)
+            raise
+        if seen is not None:  # another replica's delivery won the race
+            self._forget(key)
+            return seen
+        for act in acts:
+            act()
+        if answer is None or answer.status >= 500:
+            try:
+                self._requests.release(key)
+            finally:
+                self._forget(key)
+            return None
+        with self._lock:
+            self._mine[key] = answer
+        written = self._requests.remember(key, status=answer.status, body=answer.body,
+                                          content_type=answer.content_type)
+        written.add_done_callback(lambda _: self._forget(key))
+        return None
+
+    def _settle_later(
+        self, key: str, claim: Future[Any], acts: list[Callable[[], None]], answer: Answer
+    ) -> None:
+        try:
+            if self._settle(key, claim, acts, answer) is not None:
+                log.info("Slack sent %s on another replica too: acked here, acted on there",
+                         key)
+        except Exception:  # the ack went; nothing was done, and Slack has nobody to tell
+            log.exception("claiming Slack request %s failed after its ack: not acted on", key)
+
+    def _forget(self, key: str) -> None:
+        with self._lock:
+            self._mine.pop(key, None)
 
     def _prune(self, now: datetime) -> None:
         # Opportunistic, at most once a minute per process: every replica does its share. In a
