@@ -43,6 +43,10 @@ def environment(extra_dir: str | None = None) -> SandboxedEnvironment:
         lstrip_blocks=True,
         keep_trailing_newline=False,
         autoescape=False,
+        # Firebell's own templates change only with a new release: checking each one's file
+        # for changes at every render is wasted on a busy ack path (issue 16). An operator's
+        # own template (`extra_dir`, e.g. a team's postmortem) is read again when edited.
+        auto_reload=extra_dir is not None,
     )
     env.filters["local"] = _local
     return env
