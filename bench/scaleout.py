@@ -41,6 +41,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -652,17 +653,23 @@ def run(kind: str, n: int, args: argparse.Namespace, scratch: Scratch, template:
         fakes.stop()
 
 
-def _errors(logs: list[Path], limit: int = 40) -> str:
-    """The servers' ERROR records with their tracebacks, the first `limit` lines."""
-    lines: list[str] = []
+def _errors(logs: list[Path], limit: int = 10) -> str:
+    """The servers' ERROR records, each with the exception its traceback ends in, counted."""
+    found: Counter[str] = Counter()
     for log in logs:
-        inside = False
+        record = ""
         for line in log.read_text(errors="replace").splitlines():
-            record = line[:4].isdigit()  # a record starts with its date; a traceback does not
-            inside = (" ERROR " in line or " CRITICAL " in line) if record else inside
-            if inside:
-                lines.append(f"    {log.name}: {line}")
-    return "\n".join(lines[:limit]) or "    (none logged)"
+            if line[:4].isdigit():  # a record starts with its date; a traceback's lines do not
+                if record:
+                    found[record] += 1
+                record = line[24:] if (" ERROR " in line or " CRITICAL " in line) else ""
+            elif record and (name := re.match(r"([A-Za-z_][\w.]*): ", line)) \
+                    and not name[1].isupper():  # not psycopg's DETAIL:, HINT:, CONTEXT:
+                record = f"{record.split(' -> ')[0]} -> {line.strip()}"  # the exception raised
+        if record:
+            found[record] += 1
+    return "\n".join(f"    {count} x {what}" for what, count in found.most_common(limit)) \
+        or "    (none logged)"
 
 
 # the report ---------------------------------------------------------------------------------
@@ -746,7 +753,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average after: {_loadavg()}")
     failed = [r for r in results if not r.ok]
     if failed:
-        print(f"FAIL: exactly-once checks failed in {len(failed)} run(s)")
+        print(f"FAIL: checks failed in {len(failed)} run(s): "
+              + ", ".join(f"{r.kind} N={r.n}" for r in failed))
     return 1 if failed else 0
 
 
