@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, or_
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -22,6 +22,7 @@ from workflows.model import TimelineEvent
 
 _DONE_STATES = [PostmortemState.PUBLISHED.value]
 _RESOLVED = ["resolved", "closed"]
+_CHUNK = 500  # ids per IN list
 
 
 def _postmortem(row: PostmortemRow) -> Postmortem:
@@ -87,24 +88,27 @@ class SqlFollowUps:
     def resolved_needing_postmortem(
         self, *, since: datetime, priorities: list[str], limit: int = 50
     ) -> list[int]:
-        query = (
-            select(IncidentRow.id)
-            .outerjoin(PostmortemRow, col(PostmortemRow.incident_id) == col(IncidentRow.id))
-            .where(
-                or_(
-                    col(PostmortemRow.id).is_(None),
-                    and_(col(PostmortemRow.due_at).is_(None),
-                         col(PostmortemRow.state).not_in(_DONE_STATES)),
-                ),
+        # Two reads, each bounded by the incidents resolved since `since` (the index
+        # ix_incidents_owed_postmortem answers the first alone): one join read every postmortem
+        # ever written once history made PostgreSQL prefer hashing them to looking each up.
+        recent = [int(found) for found in self._session.exec(
+            select(IncidentRow.id).where(
                 col(IncidentRow.state).in_(_RESOLVED),
                 col(IncidentRow.priority).in_(priorities),
                 col(IncidentRow.drill).is_(False),
                 col(IncidentRow.resolved_at) >= since,
             )
-            .order_by(col(IncidentRow.id))
-            .limit(limit)
-        )
-        return [int(found) for found in self._session.exec(query) if found is not None]
+        ) if found is not None]
+        settled: set[int] = set()  # a postmortem with a due date, or published: nothing owed
+        for first in range(0, len(recent), _CHUNK):
+            settled.update(int(found) for found in self._session.exec(
+                select(PostmortemRow.incident_id).where(
+                    col(PostmortemRow.incident_id).in_(recent[first:first + _CHUNK]),
+                    or_(col(PostmortemRow.due_at).is_not(None),
+                        col(PostmortemRow.state).in_(_DONE_STATES)),
+                )
+            ))
+        return sorted(set(recent) - settled)[:limit]
 
     def repeats(
         self, *, service: str, cause: str, since: datetime, until: datetime
