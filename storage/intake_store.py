@@ -15,6 +15,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -64,6 +65,12 @@ _OPEN_ALERT = (
 )
 
 
+_LOCK_KEYS = text(
+    "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h"
+    " FROM unnest(CAST(:keys AS text[])) AS k ORDER BY h) AS ordered"
+)
+
+
 def _open_key(source: str, dedup_key: str) -> str:
     return f"{source}/{dedup_key}"
 
@@ -99,6 +106,12 @@ class SqlIntakeTransaction:
         return (sqlite.insert if self._sqlite else postgresql.insert)(table)
 
     # signals and alerts ---------------------------------------------------
+    def lock(self, keys: list[str]) -> None:
+        if self._sqlite or not keys:
+            return  # SQLite: the transaction holds the database's one write lock already
+        # Transaction-level advisory locks, taken in the order of their 64-bit keys.
+        self._c.execute(_LOCK_KEYS, {"keys": sorted(set(keys))})
+
     def add_signals(self, signals: list[StoredSignal]) -> None:
         if not signals:
             return

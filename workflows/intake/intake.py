@@ -73,10 +73,20 @@ def intake(ctx: Context, signals: Sequence[Signal]) -> list[Outcome]:
 
 def _intake_together(ctx: Context, batches: list[list[Signal]]) -> list[list[Outcome]]:
     with ctx.unit() as uow:
+        # Replicas on PostgreSQL store batches at the same time: each first holds the services
+        # (and unrouted alerts) it touches, all in one order, so two never wait for each other.
+        uow.intake.lock([_lock_key(ctx, signal) for signals in batches for signal in signals])
         together = _Together()
         outcomes = [_intake_in(ctx, uow, signals, together) for signals in batches]
         uow.intake.add_signals(together.received)  # every signal as sent, in one statement
         return outcomes
+
+
+def _lock_key(ctx: Context, signal: Signal) -> str:
+    routed = route(ctx.catalog, signal.labels)
+    if isinstance(routed, Route):
+        return f"service:{routed.service}"
+    return f"alert:{signal.source}/{signal.dedup_key}"
 
 
 @dataclass
@@ -154,6 +164,7 @@ def retry_pending(ctx: Context, *, older_than: timedelta = timedelta(minutes=1))
                         links=tuple((label, url) for label, url in alert.links))
         try:
             with ctx.unit() as uow:
+                uow.intake.lock([f"service:{routed.service}"])  # as a batch would (see above)
                 _open_incident(ctx, uow, uow.intake,
                                _Plan(signal, routed, alert, True, group, True))
         except FirebellError as error:

@@ -123,6 +123,12 @@ class OpenAlert:
 class IntakeTransaction(Protocol):
     """One atomic unit of work on alerts, groups and received signals."""
 
+    def lock(self, keys: list[str]) -> None:
+        """Hold these keys (a service, an unrouted alert) until the commit, waiting for any other
+        transaction that holds one: taken together in one order, so that two batches that touch
+        the same services one after the other never wait for each other (a deadlock)."""
+        ...
+
     def add_signals(self, signals: list[StoredSignal]) -> None:
         """Store received signals as sent (one statement for a whole batch)."""
         ...
