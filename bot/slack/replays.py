@@ -27,8 +27,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+from urllib.parse import parse_qs
 
 from slack_sdk.signature import Clock, SignatureVerifier
+from slack_sdk.webhook import WebhookClient
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,25 @@ def after_claim(act: Callable[[], None]) -> None:
         act()
     else:
         acts.append(act)
+
+
+NOT_DONE = ("Firebell could not record this request (its database did not take the write), "
+            "so nothing was done. Please try again.")
+
+
+def _tell_not_done(body: bytes) -> None:
+    """Say on the request's response_url (a slash command's or an interaction's) that it was
+    acknowledged but not acted on; quietly nothing where the request has none (events)."""
+    try:
+        form = parse_qs(body.decode(), keep_blank_values=True)
+        url = (form.get("response_url") or [""])[0]
+        if not url and form.get("payload"):
+            payload = json.loads(form["payload"][0])
+            url = payload.get("response_url", "") if isinstance(payload, dict) else ""
+        if isinstance(url, str) and url.startswith(("https://", "http://")):
+            WebhookClient(url, timeout=10).send(text=NOT_DONE, response_type="ephemeral")
+    except Exception:  # noqa: BLE001 - best effort: the log says it already
+        log.exception("telling Slack that a request was not acted on failed")
 
 
 def _wall_clock() -> datetime:
@@ -181,7 +202,8 @@ class SlackReplays:
         if answer.status < 500 and not claim.done():  # the ack goes now; the work waits
             with self._lock:
                 self._mine[key] = answer
-            claim.add_done_callback(lambda _: self._settle_later(key, claim, acts, answer))
+            claim.add_done_callback(
+                lambda _: self._settle_later(key, claim, acts, answer, body))
             return answer
         # A failure waits for the claim, so that Slack's retry finds it released.
         seen = self._settle(key, claim, acts, answer)
@@ -224,14 +246,16 @@ class SlackReplays:
         return None
 
     def _settle_later(
-        self, key: str, claim: Future[Any], acts: list[Callable[[], None]], answer: Answer
+        self, key: str, claim: Future[Any], acts: list[Callable[[], None]], answer: Answer,
+        body: bytes,
     ) -> None:
         try:
             if self._settle(key, claim, acts, answer) is not None:
                 log.info("Slack sent %s on another replica too: acked here, acted on there",
                          key)
-        except Exception:  # the ack went; nothing was done, and Slack has nobody to tell
+        except Exception:  # the ack went and nothing was done: the person must know
             log.exception("claiming Slack request %s failed after its ack: not acted on", key)
+            _tell_not_done(body)
 
     def _forget(self, key: str) -> None:
         with self._lock:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import Engine, text
@@ -108,3 +110,48 @@ def test_work_outside_a_slack_request_is_done_at_once() -> None:
     done: list[int] = []
     after_claim(lambda: done.append(1))  # Socket Mode: no replays, no claim to wait for
     assert done == [1]
+
+
+class _ClaimsFail:
+    """A request log (the port) whose claims fail once the test says so: a database that takes
+    reads but no write (full disk, read-only file, locked past the busy timeout)."""
+
+    def __init__(self) -> None:
+        self.claim: Future[Any] = Future()
+
+    def answered(self, key: str, *, abandoned_before: datetime) -> None:
+        return None
+
+    def claim_soon(self, key: str, *, now: datetime,
+                   abandoned_before: datetime | None = None) -> Future[Any]:
+        return self.claim
+
+    def remember(self, key: str, *, status: int, body: str, content_type: str) -> Future[Any]:
+        raise AssertionError("nothing is remembered for a claim that failed")
+
+    def release(self, key: str) -> None:
+        pass
+
+    def prune(self, *, before: datetime) -> int:
+        return 0
+
+
+def test_a_claim_that_fails_after_the_ack_is_not_acted_on_and_the_person_is_told(
+        h: Harness) -> None:
+    log = _ClaimsFail()
+    replays = SlackReplays(requests=log, signing_secret=SIGNING_SECRET)
+    key, response_url = h.fake.response_url()
+    body = urlencode({"command": "/incident", "text": "declare P1 Checkout down",
+                      "user_id": "U0BOB", "response_url": response_url})
+    headers = {k.lower(): v for k, v in signature_headers(body).items()}
+    acted: list[int] = []
+
+    def handle() -> Answer:
+        after_claim(lambda: acted.append(1))
+        return Answer(200)
+
+    assert replays.answer(body=body.encode(), headers=headers, handle=handle) == Answer(200)
+    log.claim.set_exception(OSError("database or disk is full"))
+    [told] = h.fake.wait_for_response(key)
+    assert "nothing was done" in told and "try again" in told
+    assert acted == []
