@@ -57,6 +57,8 @@ class Context:
     leases: dict[str, float] = field(default_factory=lambda: dict(LEASE_SECONDS))
     # Intake batches that arrive together share a transaction (workflows/intake/intake.py).
     intake_batches: GroupCommit[Any, Any] = field(default_factory=GroupCommit)
+    # When `run_due` last swept the follow-up (workflows/deadlines.py: at most every 10 s).
+    swept_at: datetime | None = None
 
     def now(self) -> datetime:
         return self.clock.now()

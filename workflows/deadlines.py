@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from functools import partial
 
 from workflows import observe
@@ -15,6 +16,9 @@ from workflows.model import Deadline, DeadlineKind, Incident
 from workflows.paging.clocks import on_clock
 from workflows.paging.escalation import on_ack_timeout, on_maintenance_end
 from workflows.unit import Unit
+
+# How often the follow-up is swept at most (the scheduler's poll comes every 15 s by default).
+SWEEP_EVERY = timedelta(seconds=10)
 
 Handler = Callable[[Context, Unit, Incident, Deadline], None]
 
@@ -49,7 +53,12 @@ def run_due(ctx: Context, *, limit: int = 1000) -> int:
             break
         done += 1
     ctx.effects_committed()  # delayed pages and retried effects that fell due meanwhile
-    sweep_followups(ctx)  # postmortem and action-item reminders, weekly summaries, handoffs
+    now = ctx.now()
+    if ctx.swept_at is None or not timedelta(0) <= now - ctx.swept_at < SWEEP_EVERY:
+        # Postmortem and action-item reminders, weekly summaries, handoffs: minutes matter to
+        # none of them, so not on every wake-up (a busy escalation wakes the process often).
+        ctx.swept_at = now
+        sweep_followups(ctx)
     with ctx.unit() as uow:
         following = uow.deadlines.next_due_at()
     if following is not None:
