@@ -6,8 +6,6 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 from workflows.batching import GroupCommit
 
 
@@ -31,6 +29,21 @@ class Runs:
         return [item.upper() for item in items]
 
 
+def _behind_a_held_run(group: GroupCommit[str, str], runs: Runs,
+                       items: list[str]) -> tuple[str, list[str | BaseException]]:
+    """Submit "first" and hold its run; queue `items` behind it, then let go. The first's
+    result, and each item's result or error."""
+    runs.release.clear()
+    with ThreadPoolExecutor(max_workers=len(items) + 1) as pool:
+        first = pool.submit(group.submit, "first", runs)
+        assert runs.entered.wait(timeout=5)
+        later = [pool.submit(group.submit, item, runs) for item in items]
+        while group.waiting < len(items):
+            threading.Event().wait(0.01)
+        runs.release.set()
+        return first.result(timeout=10), [f.exception(timeout=10) or f.result() for f in later]
+
+
 def test_one_caller_alone_runs_its_item_alone() -> None:
     runs = Runs()
     assert GroupCommit[str, str]().submit("a", runs) == "A"
@@ -39,37 +52,21 @@ def test_one_caller_alone_runs_its_item_alone() -> None:
 
 def test_what_arrives_during_a_run_is_run_together_next() -> None:
     runs, group = Runs(), GroupCommit[str, str]()
-    runs.release.clear()
-    with ThreadPoolExecutor(max_workers=12) as pool:
-        first = pool.submit(group.submit, "first", runs)
-        assert runs.entered.wait(timeout=5)
-        later = [pool.submit(group.submit, f"item{n}", runs) for n in range(10)]
-        # All ten are queued behind the first run before it ends.
-        while group.waiting < 10:
-            threading.Event().wait(0.01)
-        runs.release.set()
-        assert first.result(timeout=10) == "FIRST"
-        assert [f.result(timeout=10) for f in later] == [f"ITEM{n}" for n in range(10)]
+    items = [f"item{n}" for n in range(10)]
+    first, results = _behind_a_held_run(group, runs, items)
+    assert first == "FIRST"
+    assert results == [item.upper() for item in items]
     assert runs.calls[0] == ["first"]
-    assert sorted(runs.calls[1]) == sorted(f"item{n}" for n in range(10))
+    assert sorted(runs.calls[1]) == sorted(items)
     assert len(runs.calls) == 2
 
 
 def test_a_run_together_that_fails_is_run_again_one_by_one_and_the_bad_one_fails_alone() -> None:
     runs, group = Runs(), GroupCommit[str, str]()
-    runs.release.clear()
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        first = pool.submit(group.submit, "first", runs)
-        assert runs.entered.wait(timeout=5)
-        later = [pool.submit(group.submit, item, runs) for item in ("x", "bad", "y")]
-        while group.waiting < 3:
-            threading.Event().wait(0.01)
-        runs.release.set()
-        assert first.result(timeout=10) == "FIRST"
-        assert later[0].result(timeout=10) == "X"
-        with pytest.raises(ValueError, match="bad item"):
-            later[1].result(timeout=10)
-        assert later[2].result(timeout=10) == "Y"
+    first, results = _behind_a_held_run(group, runs, ["x", "bad", "y"])
+    assert first == "FIRST"
+    assert results[0] == "X" and results[2] == "Y"
+    assert isinstance(results[1], ValueError) and str(results[1]) == "bad item"
     # Together once, then each alone.
     assert sorted(runs.calls[1]) == ["bad", "x", "y"]
     assert sorted(map(tuple, runs.calls[2:])) == [("bad",), ("x",), ("y",)]
@@ -77,15 +74,9 @@ def test_a_run_together_that_fails_is_run_again_one_by_one_and_the_bad_one_fails
 
 def test_a_batch_holds_at_most_most_items() -> None:
     runs, group = Runs(), GroupCommit[str, str](most=3)
-    runs.release.clear()
-    with ThreadPoolExecutor(max_workers=9) as pool:
-        first = pool.submit(group.submit, "first", runs)
-        assert runs.entered.wait(timeout=5)
-        later = [pool.submit(group.submit, f"i{n}", runs) for n in range(7)]
-        while group.waiting < 7:
-            threading.Event().wait(0.01)
-        runs.release.set()
-        assert first.result(timeout=10) == "FIRST"
-        assert sorted(f.result(timeout=10) for f in later) == sorted(f"I{n}" for n in range(7))
+    items = [f"i{n}" for n in range(7)]
+    first, results = _behind_a_held_run(group, runs, items)
+    assert first == "FIRST"
+    assert sorted(map(str, results)) == sorted(item.upper() for item in items)
     assert all(len(call) <= 3 for call in runs.calls)
     assert sum(len(call) for call in runs.calls) == 8  # nobody's item ran twice
