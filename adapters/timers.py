@@ -30,6 +30,11 @@ class SchedulerTimers:
         # Only on the slow poll: housekeeping that need not run for every deadline that falls due.
         self._on_poll = on_poll
         self._lock = threading.Lock()
+        # One wake-up is pending at a time, the earliest asked for: every run ends by asking
+        # for the next due deadline or effect (workflows/deadlines.py), so a later one is never
+        # lost. (A job per deadline kept every pending deadline of the next hours in memory.)
+        self._wake_lock = threading.Lock()
+        self._next: datetime | None = None
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._poll_seconds = poll_seconds
         # When the due work last ran through (wall clock): /metrics shows it, so that a scheduler
@@ -57,10 +62,24 @@ class SchedulerTimers:
             return
         # A few milliseconds late is fine; early would find nothing due yet.
         when = max(when, datetime.now(UTC)) + timedelta(milliseconds=5)
-        self._scheduler.add_job(
-            self._run, "date", run_date=when, id=f"wake-{when.timestamp():.3f}",
-            replace_existing=True, misfire_grace_time=None, coalesce=True,
-        )
+        with self._wake_lock:
+            if self._next is not None and self._next <= when:
+                return
+            self._next = when
+            self._scheduler.add_job(
+                self._wake, "date", run_date=when, id="wake", replace_existing=True,
+                misfire_grace_time=None, coalesce=True,
+            )
+
+    @property
+    def pending(self) -> int:
+        """How many wake-ups and polls the scheduler holds (one of each at most)."""
+        return len(self._scheduler.get_jobs())
+
+    def _wake(self) -> None:
+        with self._wake_lock:
+            self._next = None  # from now on, any wake-up asked for is scheduled
+        self._run()
 
     def _poll(self) -> None:
         self._run(housekeeping=True)
