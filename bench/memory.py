@@ -264,6 +264,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"{max(m for _, m in samples):.0f}); slope {slope:+.2f} MB/min over "
                   f"{len(samples)} samples (goal: no growth); load average {_loadavg()}",
                   flush=True)
+            # The first minutes warm up (thread pools, connection pools and caches fill): the
+            # slope of each half says whether growth goes on or levels off.
+            half = len(samples) // 2
+            if half >= 3:
+                print(f"  slope of the first half {_slope(samples[:half]):+.2f} MB/min, of the "
+                      f"second half {_slope(samples[half:]):+.2f} MB/min "
+                      f"({samples[half][0] / 60:.0f}-{samples[-1][0] / 60:.0f} min)", flush=True)
             print("  samples (s, MB): " + ", ".join(f"{t:.0f}:{m:.0f}" for t, m in samples))
             if server.poll() is not None:
                 print("  the server exited:\n" + (Path(tmp) / "serve.log").read_text()[-3000:])
