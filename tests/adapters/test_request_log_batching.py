@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -28,6 +28,9 @@ class _CountingEngine:
     def __init__(self, engine: Engine) -> None:
         self.engine, self.dialect, self.transactions = engine, engine.dialect, 0
         self._lock = threading.Lock()
+
+    def execution_options(self, **options: Any) -> Engine:
+        return self.engine.execution_options(**options)  # reads: not counted
 
     def begin(self) -> AbstractContextManager[Connection]:
         with self._lock:
@@ -74,6 +77,12 @@ def test_every_claim_sees_the_answers_remembered_before_it(store: SqlStore) -> N
         assert seen == [SeenRequest(200, f"w{worker}.{n}", "text/plain") for n in range(10)]
 
 
+def _done(value: Any) -> Future[Any]:
+    future: Future[Any] = Future()
+    future.set_result(value)
+    return future
+
+
 class _SlowPruneLog:
     """A request log whose prune takes as long as the test says."""
 
@@ -82,12 +91,15 @@ class _SlowPruneLog:
         self.go_on = threading.Event()
         self.pruned_before: list[datetime] = []
 
-    def claim(self, key: str, *, now: datetime,
-              abandoned_before: datetime | None = None) -> SeenRequest | None:
+    def answered(self, key: str, *, abandoned_before: datetime) -> None:
         return None
 
-    def remember(self, key: str, *, status: int, body: str, content_type: str) -> None:
-        pass
+    def claim_soon(self, key: str, *, now: datetime,
+                   abandoned_before: datetime | None = None) -> Future[SeenRequest | None]:
+        return _done(None)
+
+    def remember(self, key: str, *, status: int, body: str, content_type: str) -> Future[None]:
+        return _done(None)
 
     def release(self, key: str) -> None:
         pass

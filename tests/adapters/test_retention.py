@@ -3,6 +3,7 @@ keeps the rest (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -94,6 +95,10 @@ def test_answered_slack_requests_are_forgotten_after_the_replay_window_not_befor
     prune_history(store, now=clock[0])
     assert send("ack", signed_at=NOW) == Answer(200, "did ack")
     assert handled == ["ack", "list"]
+    # The claims and answers are written after the acks, on the log's writer thread.
+    deadline = time.monotonic() + 10
+    while len(_keys(store, RequestSeenRow.key)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert len(_keys(store, RequestSeenRow.key)) == 2
 
     prune_history(store, now=NOW + KEEP + timedelta(seconds=1))
