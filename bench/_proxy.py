@@ -12,7 +12,6 @@ and exits.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import signal
@@ -58,10 +57,6 @@ async def serve(listen: int, backends: list[int]) -> list[int]:
 
 def main(argv: list[str]) -> None:
     listen, *backends = (int(port) for port in argv)
-    with contextlib.suppress(ImportError):  # the loop uvicorn runs on, when it is installed
-        import uvloop
-
-        uvloop.install()
     given = asyncio.run(serve(listen, backends))
     print(json.dumps({"connections": given}), flush=True)
 
