@@ -72,18 +72,19 @@ def intake(ctx: Context, signals: Sequence[Signal]) -> list[Outcome]:
 
 
 def _intake_together(ctx: Context, batches: list[list[Signal]]) -> list[list[Outcome]]:
+    routed = [[(signal, route(ctx.catalog, signal.labels)) for signal in signals]
+              for signals in batches]
     with ctx.unit() as uow:
         # Replicas on PostgreSQL store batches at the same time: each first holds the services
         # (and unrouted alerts) it touches, all in one order, so two never wait for each other.
-        uow.intake.lock([_lock_key(ctx, signal) for signals in batches for signal in signals])
+        uow.intake.lock([_lock_key(signal, to) for pairs in routed for signal, to in pairs])
         together = _Together()
-        outcomes = [_intake_in(ctx, uow, signals, together) for signals in batches]
+        outcomes = [_intake_in(ctx, uow, pairs, together) for pairs in routed]
         uow.intake.add_signals(together.received)  # every signal as sent, in one statement
         return outcomes
 
 
-def _lock_key(ctx: Context, signal: Signal) -> str:
-    routed = route(ctx.catalog, signal.labels)
+def _lock_key(signal: Signal, routed: Route | Unrouted) -> str:
     if isinstance(routed, Route):
         return f"service:{routed.service}"
     return f"alert:{signal.source}/{signal.dedup_key}"
@@ -99,31 +100,30 @@ class _Together:
     standing: dict[tuple[str, str], OpenAlert] = field(default_factory=dict)
 
 
-def _intake_in(ctx: Context, uow: Unit, signals: Sequence[Signal],
+def _intake_in(ctx: Context, uow: Unit, pairs: list[tuple[Signal, Route | Unrouted]],
                together: _Together) -> list[Outcome]:
     outcomes = []
     itx = uow.intake
-    plans = [_accept(ctx, itx, signal, together) for signal in signals]
+    plans = [_accept(ctx, itx, signal, routed, together) for signal, routed in pairs]
     for plan in plans:
         if _changes_nothing(plan):
             # A storm's repeat: stored above, and nothing to act on (no savepoint either).
-            outcomes.append(_outcome(plan))
-            uow.after_commit(partial(_observe_signal, ctx, plan.signal, _said(plan),
-                                     outcomes[-1].incident_id))
-            continue
-        try:
-            with uow.savepoint():
-                outcomes.append(_act(ctx, uow, itx, plan))
-            said = _said(plan)
-        except FirebellError:
-            # Stored, and the sender was right to count it as accepted; a retry would be a
-            # duplicate. A group left without incident is opened by `retry_pending`.
-            log.exception("acting on %s %s failed", plan.signal.source, plan.signal.dedup_key)
-            outcomes.append(Outcome(plan.signal.dedup_key, plan.created,
-                                    isinstance(plan.routed, Route)))
-            said = "failed"
-        uow.after_commit(partial(
-            _observe_signal, ctx, plan.signal, said, outcomes[-1].incident_id))
+            outcome, said = _outcome(plan), _said(plan)
+        else:
+            try:
+                with uow.savepoint():
+                    outcome = _act(ctx, uow, itx, plan)
+                said = _said(plan)
+            except FirebellError:
+                # Stored, and the sender was right to count it as accepted; a retry would be a
+                # duplicate. A group left without incident is opened by `retry_pending`.
+                log.exception("acting on %s %s failed", plan.signal.source,
+                              plan.signal.dedup_key)
+                outcome = Outcome(plan.signal.dedup_key, plan.created,
+                                  isinstance(plan.routed, Route))
+                said = "failed"
+        outcomes.append(outcome)
+        uow.after_commit(partial(_observe_signal, ctx, plan.signal, said, outcome.incident_id))
     return outcomes
 
 
@@ -174,9 +174,9 @@ def retry_pending(ctx: Context, *, older_than: timedelta = timedelta(minutes=1))
     return opened
 
 
-def _accept(ctx: Context, itx: IntakeTransaction, signal: Signal, together: _Together) -> _Plan:
+def _accept(ctx: Context, itx: IntakeTransaction, signal: Signal, routed: Route | Unrouted,
+            together: _Together) -> _Plan:
     now = ctx.now()
-    routed = route(ctx.catalog, signal.labels)
     service = routed.service if isinstance(routed, Route) else None
     key = (signal.source, signal.dedup_key)
     together.received.append(StoredSignal(
