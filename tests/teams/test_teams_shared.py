@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -207,6 +208,11 @@ def test_the_paging_report_in_chat_counts_the_page(front: FrontEnd) -> None:
     answer = front.command("bob", "incident", DECLARE)
     assert answer.startswith("Declared INC-"), answer
     _wait(lambda: front.pages("alice"))
-    report = front.command("alice", "oncall", "pages 7d")
-    assert "Alice Doe: 1 page, 0 at night, 0 acknowledged" in report, report
+    # The page is counted once its delivery is recorded, which commits just after the
+    # chat server took the message: ask again until it is (as a person would).
+    counted = "Alice Doe: 1 page, 0 at night, 0 acknowledged"
+    deadline = time.monotonic() + 10
+    while counted not in (report := front.command("alice", "oncall", "pages 7d")):
+        assert time.monotonic() < deadline, report
+        time.sleep(0.05)
     assert "Bob Brandt" not in report  # not paged: not listed
