@@ -136,6 +136,17 @@ class Settings(BaseSettings):
         "the Entra tenant people sign in from (default: TEAMS_TENANT_ID)"))
     entra_login_url: str = Field("https://login.microsoftonline.com", description=(
         "base of Entra sign-in: the discovery document is under {ENTRA_LOGIN_URL}/{tenant}/v2.0"))
+    # `firebell import ...` (bot/import_command.py): read-only access to the tool moved from.
+    pagerduty_api_token: str | None = Field(None, description=(
+        "`firebell import pagerduty`: a read-only PagerDuty REST API key"))
+    pagerduty_api_url: str = Field("https://api.pagerduty.com", description=(
+        "PagerDuty's REST API base (tests point it at a local server; EU accounts: "
+        "https://api.eu.pagerduty.com)"))
+    grafana_oncall_api_token: str | None = Field(None, description=(
+        "`firebell import grafana-oncall`: a Grafana OnCall API token"))
+    grafana_oncall_api_url: str | None = Field(None, description=(
+        "the Grafana OnCall base URL (its API is under {url}/api/v1/), e.g. "
+        "http://localhost:8080 for the open-source engine"))
     # The console's own database (URL or SQLite file); never DATABASE_URL, which is serve's.
     firebell_console_database: str | None = Field(None, description=(
         "the database of `firebell console` (URL or SQLite file; default firebell-console.db), "
