@@ -88,7 +88,11 @@ def _comment(root: CommentedMap, where: str, lines: list[str]) -> None:
         return
     text = "\n".join(_wrapped(lines))
     if isinstance(parent, CommentedSeq) and parent.fa.flow_style():
-        return  # a one-line list has no room for comments
+        # A one-line list ([alice, bob]) has no room for comments: above the key that holds it.
+        up = where[: where.rindex("[")]
+        if up:
+            _comment(root, up, lines)
+        return
     if isinstance(parent, CommentedMap) and parent.fa.flow_style():
         parent.fa.set_block_style()
     parent.yaml_set_comment_before_after_key(last, before=text, indent=column)
