@@ -125,10 +125,12 @@ def retrying(policy: RetryPolicy, call: Callable[[], T], *, what: str) -> T:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None without one."""
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), else from a 429's
+    `ratelimit-reset` (seconds until the limit resets: PagerDuty sends only that); None without."""
     value = response.headers.get("retry-after", "").strip()
     if not value:
-        return None
+        reset = response.headers.get("ratelimit-reset", "").strip()
+        return float(reset) if response.status_code == 429 and reset.isdigit() else None
     if value.isdigit():
         return float(value)
     try:

@@ -124,6 +124,9 @@ def pagerduty_signal(body: Any, *, integration: str) -> Signal:
         if isinstance(payload.get(field), str):
             labels.setdefault(field, payload[field])
     labels["source"], labels["severity"] = origin, str(severity)
+    # Which intake token took it, so a service can `match` it (an imported PagerDuty service
+    # matches the integration its integration key became).
+    labels["integration"] = integration
     if "service" not in labels and "component" in labels:
         labels["service"] = labels["component"]
     raw_links = body.get("links")

@@ -11,12 +11,15 @@ import io
 import re
 from typing import Any
 
+import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import SingleQuotedScalarString
 
 from adapters.importing.common import Imported
 
 WIDTH = 100  # an entry whose keys are all plain values is written on one line up to this width
+_RESOLVER, _STR = yaml.resolver.Resolver(), "tag:yaml.org,2002:str"
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
@@ -48,6 +51,9 @@ def _commented(value: Any) -> Any:
         if value and all(isinstance(item, str | int | float) for item in value):
             seq.fa.set_flow_style()  # members: [alice, bob]
         return seq
+    if isinstance(value, str) and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) != _STR:
+        # The catalog is read with PyYAML (YAML 1.1): unquoted, 18:00 is a number, `no` false.
+        return SingleQuotedScalarString(value)
     return value
 
 
