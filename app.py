@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -492,6 +493,9 @@ def _parser() -> argparse.ArgumentParser:
     package = command(teams_sub, "package",
                       help="write the Teams app package (manifest, icons)")
     package.add_argument("--out", default="firebell-teams.zip", help="the zip to write")
+    from bot.import_command import add_import_parser
+
+    add_import_parser(sub, command)
     export = command(sub, "postmortem", help="print an incident's postmortem draft (Markdown)")
     export.add_argument("incident", type=_incident_argument, help="12, #12 or INC-12")
     return parser
@@ -544,7 +548,7 @@ def _database_of(args: argparse.Namespace, settings: Settings) -> str | None:
             args.database or settings.firebell_console_database or CONSOLE_DATABASE)
     if args.command == "demo":
         return sandbox_database_url(args.database) if args.database else None
-    return None if args.command in ("config", "teams") else settings.database_url
+    return None if args.command in ("config", "teams", "import") else settings.database_url
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -559,6 +563,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         for warning in email_warnings(settings, load_catalog(path)):
             print(f"note: {warning}")
         return 0
+    if args.command == "import":
+        from bot.import_command import run_import
+
+        return run_import(settings, args, _import_source)
     if args.command == "db":
         upgrade(settings.database_url)
         print("database is up to date")
@@ -598,6 +606,28 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                            default_catalog=DEMO_CATALOG, database=args.database)
     serve(settings)
     return 0
+
+
+def _import_source(settings: Settings, name: str) -> AbstractContextManager[Any]:
+    """The source `firebell import <name>` reads, closed after; its settings checked first."""
+    if name == "pagerduty":
+        from adapters.importing.pagerduty import PagerDutySource
+
+        if not settings.pagerduty_api_token:
+            raise FirebellError("import pagerduty: PAGERDUTY_API_TOKEN is not set (a read-only "
+                                "REST API key: PagerDuty > Integrations > API Access Keys)")
+        return closing(PagerDutySource(api_url=settings.pagerduty_api_url,
+                                       token=settings.pagerduty_api_token))
+    from adapters.importing.grafana_oncall import GrafanaOnCallSource
+
+    url, token = settings.grafana_oncall_api_url, settings.grafana_oncall_api_token
+    missing = [variable for variable, value in (("GRAFANA_ONCALL_API_URL", url),
+                                                ("GRAFANA_ONCALL_API_TOKEN", token)) if not value]
+    if missing or not url or not token:
+        raise FirebellError(f"import grafana-oncall: {' and '.join(missing)} not set (the "
+                            "OnCall base URL, and an API token from OnCall > Settings > API "
+                            "Tokens)")
+    return closing(GrafanaOnCallSource(api_url=url, token=token))
 
 
 def _when(option: str, text: str | None, zone: str, default: datetime) -> datetime:

@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import SingleQuotedScalarString
 
-from adapters.importing.common import Imported
+from workflows.catalog.imported import Imported
 
 WIDTH = 100  # an entry whose keys are all plain values is written on one line up to this width
 _RESOLVER, _STR = yaml.resolver.Resolver(), "tag:yaml.org,2002:str"

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from adapters.importing.common import Imported, ImportSource
 from bot.catalog_writer import catalog_yaml
 from bot.settings import Settings
+from workflows.catalog.imported import Imported, ImportSource
 from workflows.catalog.load import load_catalog, parse_catalog
 from workflows.catalog.model import Catalog, CatalogError
 from workflows.errors import FirebellError
@@ -52,7 +53,10 @@ def add_import_parser(sub: Any, command: Callable[..., argparse.ArgumentParser])
                       "without a zone, UTC)")
 
 
-def run_import(settings: Settings, args: argparse.Namespace) -> int:
+def run_import(settings: Settings, args: argparse.Namespace,
+               open_source: Callable[[Settings, str], AbstractContextManager[ImportSource]]
+               ) -> int:
+    """`open_source(settings, name)` gives the source to read (app.py wires the adapters)."""
     from bot.cli import UsageError
 
     path = Path(args.output or settings.firebell_config)
@@ -65,7 +69,7 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
     command = f"firebell import {args.source}"
     if args.compare:
         catalog = load_catalog(path)  # a missing or broken file: its own one-line error
-        with _source(settings, args.source) as source:
+        with open_source(settings, args.source) as source:
             imported = source.fetch(now=now)
             end = now + timedelta(days=args.days)
             said = source.final_shifts(imported, start=now, end=end)
@@ -73,7 +77,7 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
     if path.exists() and not args.force:
         raise FirebellError(f"{path} exists: give --force to overwrite it, or --output another "
                             "file")
-    with _source(settings, args.source) as source:
+    with open_source(settings, args.source) as source:
         imported = source.fetch(now=now)
     text = catalog_yaml(imported, command=command)
     path.write_text(text, encoding="utf-8")
@@ -89,46 +93,9 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-class _Closing:
-    """A source used in a `with`: its HTTP client is closed after."""
-
-    def __init__(self, source: ImportSource) -> None:
-        self.source = source
-
-    def __enter__(self) -> ImportSource:
-        return self.source
-
-    def __exit__(self, *_: object) -> None:
-        close = getattr(self.source, "close", None)
-        if close is not None:
-            close()
-
-
-def _source(settings: Settings, name: str) -> _Closing:
-    if name == "pagerduty":
-        from adapters.importing.pagerduty import PagerDutySource
-
-        if not settings.pagerduty_api_token:
-            raise FirebellError("import pagerduty: PAGERDUTY_API_TOKEN is not set (a read-only "
-                                "REST API key: PagerDuty > Integrations > API Access Keys)")
-        return _Closing(PagerDutySource(api_url=settings.pagerduty_api_url,
-                                        token=settings.pagerduty_api_token))
-    from adapters.importing.grafana_oncall import GrafanaOnCallSource
-
-    missing = [name for name, value in (("GRAFANA_ONCALL_API_URL", settings.grafana_oncall_api_url),
-                                        ("GRAFANA_ONCALL_API_TOKEN",
-                                         settings.grafana_oncall_api_token)) if not value]
-    if missing:
-        raise FirebellError(f"import grafana-oncall: {' and '.join(missing)} not set (the "
-                            "OnCall base URL, and an API token from OnCall > Settings > API "
-                            "Tokens)")
-    assert settings.grafana_oncall_api_url and settings.grafana_oncall_api_token
-    return _Closing(GrafanaOnCallSource(api_url=settings.grafana_oncall_api_url,
-                                        token=settings.grafana_oncall_api_token))
-
-
 def _report(imported: Imported, *, path: Path, problems: list[str], command: str) -> str:
-    counts = ", ".join(f"{n} {what}" for what, n in imported.counts.items()) or "nothing"
+    counts = ", ".join(f"{n} {what.replace('_', ' ')}"
+                       for what, n in imported.counts.items()) or "nothing"
     lines = [f"Imported from {imported.source}: {counts}.",
              f"Wrote {path}" + (": `firebell config check` finds no problem." if not problems
                                 else f": {len(problems)} problem(s):")]
@@ -190,7 +157,8 @@ def _difference(d: Difference, catalog: Catalog, zone: ZoneInfo, source: str) ->
         names = []
         for person in ids:
             try:
-                names.append(f"{catalog.person(person).name} ({person})")
+                name = catalog.person(person).name
+                names.append(person if name == person else f"{name} ({person})")
             except LookupError:
                 names.append(person)
         return ", ".join(names)

@@ -25,7 +25,8 @@ from tests.support.slack_helpers import free_port
 # Every setting a test does not choose is set to its harmless value here, so that the
 # environment this suite runs in (a developer's SLACK_BOT_TOKEN ...) cannot change the outcome.
 _SCRUBBED = ("SLACK_", "TWILIO_", "TEAMS_", "JIRA_", "GITHUB_", "SMTP_", "STATUSPAGE_",
-             "FIREBELL_", "DATABASE_URL", "PORT", "HOST", "LOG_", "PUBLIC_URL")
+             "FIREBELL_", "DATABASE_URL", "PORT", "HOST", "LOG_", "PUBLIC_URL", "PAGERDUTY_",
+             "GRAFANA_ONCALL_")
 BROKEN = "people:\n  - {id: alice, name: Alice}\nteams: 3\n"
 
 
@@ -56,6 +57,21 @@ def _one_error(result: subprocess.CompletedProcess[str], status: int) -> str:
 
 
 MISSING = "firebell.yaml: cannot read the catalog: No such file or directory"
+
+
+def test_import_without_its_credentials_names_the_variables_and_writes_nothing(
+        tmp_path: Path) -> None:
+    error = _one_error(_firebell(tmp_path, "import", "pagerduty"), 1)
+    assert error.startswith("import pagerduty: PAGERDUTY_API_TOKEN is not set"), error
+    error = _one_error(_firebell(tmp_path, "import", "grafana-oncall",
+                                 GRAFANA_ONCALL_API_TOKEN="x"), 1)
+    assert error.startswith("import grafana-oncall: GRAFANA_ONCALL_API_URL not set"), error
+    assert not (tmp_path / "firebell.yaml").exists()
+    # --compare reads the file first: without one, it says so before asking anyone.
+    error = _one_error(_firebell(tmp_path, "import", "pagerduty", "--compare"), 1)
+    assert error.endswith(MISSING), error
+    error = _one_error(_firebell(tmp_path, "import", "pagerduty", "--days", "0"), 2)
+    assert error == "import: --days must be at least 1 (got 0)", error
 
 
 @pytest.mark.parametrize("args", [
