@@ -118,7 +118,7 @@ class _Named(_Model):
 class NotifyRule(_Model):
     """One channel of a person's own paging rule: `{channel: sms, after: 1m}`."""
 
-    channel: Literal["chat", "sms", "voice", "email"]
+    channel: Literal["chat", "sms", "voice", "email", "telegram"]
     after: DurationField = Duration(0)
 
 
@@ -129,6 +129,7 @@ class Person(_Named):
     phone: str | None = None
     slack: str | None = None
     teams: str | None = None
+    telegram_chat_id: int | None = None  # the private chat with Firebell's bot (`telegram` pages)
     timezone: Zone | None = None  # None: the catalog's zone, see Catalog.person_zone
     notify: list[NotifyRule] = []  # overrides the priority's channels for this person
 
@@ -302,7 +303,7 @@ class Response(_Model):
 
     page: bool = False
     ack_within: DurationField
-    channels: list[Literal["voice", "sms", "chat", "email", "ticket"]] = ["chat"]
+    channels: list[Literal["voice", "sms", "chat", "email", "telegram", "ticket"]] = ["chat"]
     update_every: DurationField | None = None
     monitor_for: DurationField | None = None
 
