@@ -86,6 +86,7 @@ def notification_plan(
         PlannedPage(person.id, channel, delay)
         for channel, delay in rules
         if channel in available and (channel not in PHONE_CHANNELS or person.phone)
+        and (channel != "telegram" or person.telegram_chat_id is not None)
     ]
     if not usable and "chat" in available:
         usable = [PlannedPage(person.id, "chat", 0)]  # never page nobody for want of a rule
