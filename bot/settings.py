@@ -60,6 +60,14 @@ class Settings(BaseSettings):
                                 description="base URL of Twilio's REST API")
     twilio_extra_numbers: str | None = Field(None, description=(
         "more numbers pages come from, comma-separated (for the vCard)"))
+    telegram_bot_token: str | None = Field(None, description=(
+        "the Telegram bot's token from @BotFather; with TELEGRAM_WEBHOOK_SECRET turns telegram "
+        "pages on"))
+    telegram_webhook_secret: str | None = Field(None, description=(
+        "the secret_token given to setWebhook: POST /telegram/webhook is refused unless "
+        "X-Telegram-Bot-Api-Secret-Token equals it"))
+    telegram_api_url: str = Field("https://api.telegram.org", description=(
+        "base URL of the Telegram Bot API (requests go to {url}/bot{token}/{method})"))
     jira_url: str | None = Field(None, description=(
         "Jira base URL; with JIRA_USER, JIRA_API_TOKEN and JIRA_PROJECT turns Jira tickets on"))
     jira_user: str | None = Field(None, description="the Jira account tickets are made by")
@@ -168,6 +176,10 @@ class Settings(BaseSettings):
     @property
     def twilio_enabled(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from_number)
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_bot_token and self.telegram_webhook_secret)
 
     @property
     def smtp_enabled(self) -> bool:

@@ -38,6 +38,7 @@ _TEAMS = _Integration("teams", (("teams_app_id",), ("teams_app_password",), ("te
 _TWILIO = _Integration(
     "twilio", (("twilio_account_sid",), ("twilio_auth_token",), ("twilio_from_number",)),
     also=("twilio_extra_numbers",))
+_TELEGRAM = _Integration("telegram", (("telegram_bot_token",), ("telegram_webhook_secret",)))
 _SMTP = _Integration("email (SMTP)", (("smtp_url", "smtp_host"),),
                      also=("smtp_port", "smtp_user", "smtp_password", "smtp_from"))
 _JIRA = _Integration("jira", (("jira_url",), ("jira_user",), ("jira_api_token",), ("jira_project",)),
@@ -92,6 +93,7 @@ def status_lines(settings: Settings, catalog: Catalog) -> list[Line]:
         line(_TEAMS, "on (POST /api/messages)" + ("" if settings.teams_team_id else
                                                   "; no TEAMS_TEAM_ID: no incident channels")),
         line(_TWILIO, "on (SMS and voice)"),
+        line(_TELEGRAM, "on (telegram pages; acknowledgements at POST /telegram/webhook)"),
         line(_SMTP, "on"),
         line(_JIRA, "on"),
         github,
@@ -141,10 +143,13 @@ def unreachable_people(settings: Settings, catalog: Catalog) -> list[str]:
     with no Slack id when Slack is the only chat and Twilio is off ...); none when every person
     can be reached, or when nothing can page anyone (delivery_warnings says that)."""
     uses_email = any("email" in r.channels for r in catalog.priorities.response.values())
+    uses_telegram = (any("telegram" in r.channels for r in catalog.priorities.response.values())
+                     or any(r.channel == "telegram" for p in catalog.people for r in p.notify))
     ways = [(name, field) for name, field, on in (
         ("Slack", "slack", settings.slack_enabled), ("Teams", "teams", settings.teams_enabled),
         ("SMS and voice", "phone", settings.twilio_enabled),
         ("email", "email", settings.smtp_enabled and uses_email),
+        ("Telegram", "telegram_chat_id", settings.telegram_enabled and uses_telegram),
     ) if on]
     if not ways or not (settings.slack_enabled or settings.teams_enabled
                         or settings.twilio_enabled):
