@@ -118,7 +118,7 @@ class _Named(_Model):
 class NotifyRule(_Model):
     """One channel of a person's own paging rule: `{channel: sms, after: 1m}`."""
 
-    channel: Literal["chat", "sms", "voice", "email", "telegram"]
+    channel: Literal["chat", "sms", "voice", "email", "telegram", "push"]
     after: DurationField = Duration(0)
 
 
@@ -130,6 +130,9 @@ class Person(_Named):
     slack: str | None = None
     teams: str | None = None
     telegram_chat_id: int | None = None  # the private chat with Firebell's bot (`telegram` pages)
+    # `push` pages: ntfy if the person has a topic (a long random name), else Pushover.
+    ntfy_topic: str | None = None
+    pushover_user: str | None = None  # the Pushover user (or group) key
     timezone: Zone | None = None  # None: the catalog's zone, see Catalog.person_zone
     notify: list[NotifyRule] = []  # overrides the priority's channels for this person
 
@@ -140,6 +143,42 @@ class Person(_Named):
             raise ValueError(f"phone {value!r} must be in international form, e.g. +15550100001")
         return None if value is None else re.sub(r"[ ()-]", "", value)
 
+    @field_validator("ntfy_topic")
+    @classmethod
+    def _ntfy_topic(cls, value: str | None) -> str | None:
+        # ntfy's own rule for topic names; anyone who knows the topic reads the pages.
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+            raise ValueError(f"ntfy_topic {value!r}: use up to 64 letters, digits, '-' or '_'")
+        return value
+
+    @field_validator("pushover_user")
+    @classmethod
+    def _pushover_key(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9]{30}", value):
+            raise ValueError(f"pushover_user {value!r}: a Pushover user key is 30 letters and digits")
+        return value
+
+
+BRIDGE_PLACEHOLDERS = ("incident_slug", "incident_id", "incident_ref")
+
+
+def _bridge(value: str) -> str:
+    """A conference bridge: a fixed http(s) URL or a template with `{incident_slug}` (the
+    incident's channel name, `inc-20260301-42-checkout-is-down`), `{incident_id}` (42) and
+    `{incident_ref}` (INC-42)."""
+    if not re.match(r"https?://[^\s/{}]+", value) or re.search(r"\s", value):
+        raise ValueError(f"must be an http:// or https:// URL (got {value!r})")
+    for name in re.findall(r"\{([^{}]*)\}", value):
+        if name not in BRIDGE_PLACEHOLDERS:
+            raise ValueError(f"unknown placeholder {{{name}}} (known: "
+                             + ", ".join(f"{{{p}}}" for p in BRIDGE_PLACEHOLDERS) + ")")
+    if re.sub(r"\{[^{}]*\}", "", value).count("{") or re.sub(r"\{[^{}]*\}", "", value).count("}"):
+        raise ValueError(f"unbalanced braces in {value!r}")
+    return value
+
+
+Bridge = Annotated[str, AfterValidator(_bridge)]
+
 
 class Team(_Named):
     id: Id
@@ -147,6 +186,7 @@ class Team(_Named):
     slack_channel: str | None = None
     teams_channel: str | None = None
     escalation_policy: str | None = None
+    bridge: Bridge | None = None  # the team's conference bridge; else the catalog's `bridge`
 
 
 class MaintenanceWindow(_Model):
@@ -298,14 +338,57 @@ class EscalationPolicy(_Named):
     steps: list[EscalationStep] = Field(min_length=1)
 
 
-class Response(_Model):
-    """What a priority gets: paging or not, how fast an ack is due, channels, update cadence."""
+class BusinessHours(_Weekly):
+    days: Days = "Mon-Fri"
+    hours: Hours = "09:00-17:00"
+    holidays: str | None = None  # country code ("DE"), optionally with a region ("DE-BY")
+    timezone: Zone | None = None  # None: the catalog's zone
 
-    page: bool = False
+    @field_validator("holidays", mode="before")
+    @classmethod
+    def _country(cls, value: Any) -> Any:
+        value = "NO" if value is False else value  # YAML 1.1 reads a bare NO (Norway) as false
+        if isinstance(value, str):
+            country, _, region = value.upper().partition("-")
+            supported = holiday_data.list_supported_countries()
+            if country not in supported:
+                raise ValueError(f"unknown holiday country {value!r} (use a code like DE, US, GB)")
+            if region and region not in supported[country]:
+                raise ValueError(
+                    f"unknown region {region!r} of {country} (known: {', '.join(supported[country])})"
+                )
+            return value.upper()
+        return value
+
+
+def _page(value: Any) -> Any:
+    if isinstance(value, bool) or value == "coverage":
+        return value
+    raise ValueError(f"page must be true, false or coverage (got {value!r})")
+
+
+class Response(_Model):
+    """What a priority gets: paging or not, how fast an ack is due, channels, update cadence.
+
+    `page: coverage` pages inside `coverage_hours` (default: the catalog's business hours) and,
+    outside them, queues the paging until the next coverage window opens.
+    """
+
+    page: Annotated[
+        bool | Literal["coverage"],
+        PlainValidator(_page, json_schema_input_type=bool | Literal["coverage"]),
+    ] = False
+    coverage_hours: BusinessHours | None = None
     ack_within: DurationField
-    channels: list[Literal["voice", "sms", "chat", "email", "telegram", "ticket"]] = ["chat"]
+    channels: list[Literal["voice", "sms", "chat", "email", "telegram", "push", "ticket"]] = ["chat"]
     update_every: DurationField | None = None
     monitor_for: DurationField | None = None
+
+    @model_validator(mode="after")
+    def _coverage_only_with_coverage(self) -> Response:
+        if self.coverage_hours is not None and self.page != "coverage":
+            raise ValueError("coverage_hours is only read with `page: coverage`")
+        return self
 
 
 DEFAULT_MATRIX = {
@@ -350,29 +433,6 @@ class Priorities(_Model):
             else row
             for sev, row in value.items()
         }
-
-
-class BusinessHours(_Weekly):
-    days: Days = "Mon-Fri"
-    hours: Hours = "09:00-17:00"
-    holidays: str | None = None  # country code ("DE"), optionally with a region ("DE-BY")
-    timezone: Zone | None = None  # None: the catalog's zone
-
-    @field_validator("holidays", mode="before")
-    @classmethod
-    def _country(cls, value: Any) -> Any:
-        value = "NO" if value is False else value  # YAML 1.1 reads a bare NO (Norway) as false
-        if isinstance(value, str):
-            country, _, region = value.upper().partition("-")
-            supported = holiday_data.list_supported_countries()
-            if country not in supported:
-                raise ValueError(f"unknown holiday country {value!r} (use a code like DE, US, GB)")
-            if region and region not in supported[country]:
-                raise ValueError(
-                    f"unknown region {region!r} of {country} (known: {', '.join(supported[country])})"
-                )
-            return value.upper()
-        return value
 
 
 class Announcements(_Model):

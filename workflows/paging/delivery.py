@@ -74,7 +74,8 @@ def notification_plan(
     """Through which channels, and after how long, a person is paged for an incident.
 
     The person's own `notify` rules win over the priority's channels; a drill pages by chat
-    only; a channel needs a pager and, for SMS and voice, a phone number.
+    only; a channel needs a pager and, for SMS and voice, a phone number (for push, an ntfy
+    topic or a Pushover user key).
     """
     if incident.drill:
         rules = [("chat", 0)]
@@ -87,6 +88,7 @@ def notification_plan(
         for channel, delay in rules
         if channel in available and (channel not in PHONE_CHANNELS or person.phone)
         and (channel != "telegram" or person.telegram_chat_id is not None)
+        and (channel != "push" or bool(person.ntfy_topic or person.pushover_user))
     ]
     if not usable and "chat" in available:
         usable = [PlannedPage(person.id, "chat", 0)]  # never page nobody for want of a rule
