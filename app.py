@@ -197,6 +197,12 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
             public_url=settings.public_url or "", phone_of=lambda person: catalog.person(person).phone,
         )
         pagers["sms"] = pagers["voice"] = twilio
+    if settings.telegram_enabled:
+        from adapters.telegram_pager import TelegramPager
+
+        pagers["telegram"] = TelegramPager(
+            token=settings.telegram_bot_token or "", api_url=settings.telegram_api_url,
+            chat_of=lambda person: catalog.person(person).telegram_chat_id)
     mailer = _mailer(settings)
     if mailer is not None:  # the `email` paging channel; without SMTP, email rules page by chat
         from adapters.email_pager import EmailPager
