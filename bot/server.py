@@ -32,6 +32,7 @@ from bot.insight_routes import insight_routes
 from bot.postmortem_routes import postmortem_routes
 from bot.slack.replays import Answer, SlackReplays
 from bot.status_routes import status_routes
+from bot.telegram import telegram_routes
 from bot.twilio import twilio_routes
 from bot.web import web_app
 from bot.webhooks import webhook_routes
@@ -218,6 +219,7 @@ def routes(firebell: Host) -> list[BaseRoute]:
         *calendar_routes(firebell),
         *webhook_routes(firebell),
         *twilio_routes(firebell),
+        *telegram_routes(firebell),  # the Acknowledge button of telegram pages
         *postmortem_routes(firebell),
         *status_routes(firebell),  # public: no token
     ]

@@ -247,7 +247,8 @@ def _answer_sms(firebell: Host, reply: SmsReply) -> str:
     if match.group(1) and incident_id is None:
         return f"Not acknowledged: there is no incident #{match.group(1)[:20]}."
     try:
-        incident = acknowledge_page(firebell.ctx, person=person.id, incident_id=incident_id)
+        incident = acknowledge_page(firebell.ctx, person=person.id, incident_id=incident_id,
+                                    channel="sms")
     except FirebellError as error:
         return f"Not acknowledged: {error}"
     return f"Acknowledged {incident.ref}: {incident.title}. Escalation stopped."
@@ -262,7 +263,7 @@ def _answer_key(firebell: Host, press: KeyPress) -> str:
         return str(response)
     try:
         incident = acknowledge_page(firebell.ctx, person=press.person,
-                                    incident_id=press.incident_id)
+                                    incident_id=press.incident_id, channel="voice")
     except FirebellError as error:
         response.say(f"Not acknowledged: {error}")
     else:

@@ -12,7 +12,8 @@ from workflows.model import ROLES, Deadline, DeadlineKind, Incident, PageStatus,
 from workflows.outbox import Effect, EffectKind
 from workflows.paging.delivery import incident_paging, settle_page_messages
 from workflows.paging.escalation import snooze_escalation
-from workflows.ports import Button, InvalidRequest, Message
+from workflows.paging.test_page import acknowledge_test, is_test
+from workflows.ports import Button, InvalidRequest, Message, NotFound
 from workflows.render import render
 from workflows.stakeholders import notify_stakeholders
 from workflows.status_page import publish_update
@@ -23,17 +24,23 @@ from workflows.unit import Unit
 MAX_REMINDER_GAP = timedelta(hours=4)
 
 
-def acknowledge(ctx: Context, *, incident_id: int, person: str) -> Incident:
-    """Acknowledge: stops every pending escalation step and page of the incident."""
+def acknowledge(
+    ctx: Context, *, incident_id: int, person: str, channel: str | None = None
+) -> Incident:
+    """Acknowledge: stops every pending escalation step and page of the incident.
+
+    `channel`: the paging channel the acknowledgement came by (None: chat), for a test page."""
     with ctx.unit() as uow:
-        return acknowledge_in(ctx, uow, incident_id=incident_id, person=person)
+        return acknowledge_in(ctx, uow, incident_id=incident_id, person=person, channel=channel)
 
 
 def acknowledge_in(
-    ctx: Context, uow: Unit, *, incident_id: int, person: str
+    ctx: Context, uow: Unit, *, incident_id: int, person: str, channel: str | None = None
 ) -> Incident:
     """`acknowledge` inside a caller's unit of work (an alert acknowledged at its source)."""
     incident = uow.incidents.get_incident(incident_id, for_update=True)
+    if is_test(incident):  # `firebell test-page`: only that channel's page is marked
+        return acknowledge_test(ctx, uow, incident, person=person, channel=channel)
     if incident.state != State.TRIGGERED:
         by = ctx.display(incident.acknowledged_by) or "someone"
         raise InvalidRequest(f"{incident.ref} is already {incident.state.value} (by {by})")
@@ -75,16 +82,34 @@ def _observe_ack(ctx: Context, incident: Incident, person: str, seconds: float,
         observe.pages_settled(ctx.meter, channel=channel, outcome="cancelled", count=count)
 
 
-def acknowledge_page(ctx: Context, *, person: str, incident_id: int | None = None) -> Incident:
+def acknowledge_page(
+    ctx: Context, *, person: str, incident_id: int | None = None, channel: str | None = None
+) -> Incident:
     """Acknowledge from a page reply (an SMS answer, a key pressed in a call): the incident named,
-    else the one this person was paged for most recently and nobody acknowledged yet."""
+    else the one this person was paged for most recently and nobody acknowledged yet.
+    `channel`: the paging channel the reply came by."""
     if incident_id is None:
         with ctx.unit() as uow:
             incident = incident_paging(uow, person=person, incidents=uow.incidents.list_incidents())
         assert incident.id is not None
         incident_id = incident.id
-    return acknowledge(ctx, incident_id=incident_id, person=person)
+    return acknowledge(ctx, incident_id=incident_id, person=person, channel=channel)
 
+
+
+def acknowledge_by_page(ctx: Context, *, page_id: int, person: str) -> Incident:
+    """Acknowledge from a page's own button (a Telegram message names its page): only the
+    person paged may, through `acknowledge_page`."""
+    with ctx.reading() as uow:
+        try:
+            page = uow.pages.get_page(page_id)
+        except NotFound:
+            raise InvalidRequest("this page is not known to Firebell") from None
+    if page.person != person:
+        raise InvalidRequest(f"this page is for {ctx.display(page.person)}: you cannot "
+                             "acknowledge it")
+    return acknowledge_page(ctx, person=person, incident_id=page.incident_id,
+                            channel=page.channel)
 
 AUDIENCES = ("internal", "stakeholders", "public")
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 from workflows.context import Context, record
 from workflows.model import Incident
 from workflows.outbox import Effect, EffectKind
+from workflows.paging.test_page import is_test
 from workflows.ports import Message
 from workflows.render import render
 from workflows.unit import Unit
@@ -43,7 +44,7 @@ def owe_missing_tickets(ctx: Context, *, limit: int = 500) -> int:
     owed = 0
     with ctx.unit() as uow:
         for incident in uow.incidents.list_incidents(open_only=True, limit=limit):
-            if incident.ticket or incident.id is None:
+            if incident.ticket or incident.id is None or is_test(incident):
                 continue
             pending = uow.outbox.pending_effects(incident_id=incident.id)
             if any(effect.kind == EffectKind.OPEN_TICKET for effect in pending):

@@ -26,6 +26,7 @@ from workflows.context import Context, record
 from workflows.durations import format_duration
 from workflows.model import DIRECT, Incident, Page, PageStatus, State, channel_name
 from workflows.outbox import Effect, EffectKind
+from workflows.paging.test_page import is_test
 from workflows.ports import Button, ExternalServiceError, InvalidRequest, Message, NotFound
 from workflows.render import render
 from workflows.unit import Unit
@@ -334,6 +335,8 @@ def _page_failed(ctx: Context, uow: Unit, incident: Incident, page: Page, *, why
     reached, how, why: e.g. not installed in Teams), and the person's next channel tried now."""
     record(uow, incident, kind="page_failed", at=ctx.now(), actor=page.person,
            text=f"page by {page.channel} to {page.person} failed: {why}")
+    if is_test(incident):
+        return  # `firebell test-page` reports it; a test has no channel and no next channel
     instead = _fail_over(ctx, uow, incident, page)
     uow.post(incident, Message(render(
         "page_failed", person=ctx.display(page.person), channel=page.channel, why=why,
@@ -384,7 +387,8 @@ def incident_paging(uow: Unit, *, person: str, incidents: list[Incident]) -> Inc
             paged.append((max(times), incident))
     if not paged:
         raise InvalidRequest(f"{person} has no unacknowledged page")
-    return max(paged, key=lambda pair: pair[0])[1]
+    # A real incident before a test page (`firebell test-page`): "1" never acks a test instead.
+    return max(paged, key=lambda pair: (not is_test(pair[1]), pair[0]))[1]
 
 
 def page_message(ctx: Context, incident: Incident, text: str) -> Message:
