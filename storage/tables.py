@@ -53,6 +53,7 @@ class IncidentRow(SQLModel, table=True):
     dedup_key: str | None = None
     ticket: str | None = None
     platform: str | None = None  # the chat platform it was declared from
+    bridge: str | None = None  # the conference bridge's URL
 
 
 class TimelineRow(SQLModel, table=True):

@@ -33,6 +33,18 @@ def is_business_time(hours: BusinessHours, *, at: datetime, zone: str) -> bool:
     return any(a <= at < b for a, b in windows)
 
 
+def next_opening(hours: BusinessHours, *, at: datetime, zone: str) -> datetime:
+    """When the next window of `hours` opens after `at` (holidays skipped), in `at`'s zone.
+
+    A window that is open at `at` does not count: this is for a moment outside the hours."""
+    _aware(at)
+    now = at.astimezone(UTC)
+    for opens, _closes in _windows_from(hours, zone=zone, start=now):
+        if opens > now:
+            return opens.astimezone(at.tzinfo)
+    raise ValueError(f"business hours {hours.days} {hours.hours} never open")  # pragma: no cover
+
+
 def add_business_time(
     hours: BusinessHours, *, start: datetime, seconds: int, zone: str
 ) -> datetime:

@@ -14,7 +14,7 @@ from workflows.incident.lifecycle import close_after_watch
 from workflows.incident.respond import remind
 from workflows.model import Deadline, DeadlineKind, Incident
 from workflows.paging.clocks import on_clock
-from workflows.paging.escalation import on_ack_timeout, on_maintenance_end
+from workflows.paging.escalation import on_ack_timeout, on_hold_end
 from workflows.unit import Unit
 
 # How often the follow-up is swept at most (the scheduler's poll comes every 15 s by default).
@@ -28,7 +28,8 @@ HANDLERS: dict[DeadlineKind, Handler] = {
     DeadlineKind.RECOVERY_CLOSE: close_after_watch,
     DeadlineKind.ACK_DUE: on_ack_due,
     DeadlineKind.NOTIFICATION_CLOCK: on_clock,
-    DeadlineKind.MAINTENANCE_END: on_maintenance_end,
+    DeadlineKind.MAINTENANCE_END: on_hold_end,
+    DeadlineKind.COVERAGE_START: on_hold_end,
 }
 
 

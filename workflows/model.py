@@ -87,6 +87,7 @@ class Incident:
     # The chat platform it was declared from ("slack", "teams"); None: an alert's or a report's,
     # whose channel goes to its team's platform. Where its channel is made when both are on.
     platform: str | None = None
+    bridge: str | None = None  # the conference bridge's URL (catalog `bridge`, `/incident bridge`)
     id: int | None = None
 
     @property
@@ -164,6 +165,7 @@ class DeadlineKind(StrEnum):
     ACK_DUE = "ack_due"  # a queued (P3/P4) signal was not acknowledged within its business time
     NOTIFICATION_CLOCK = "notification_clock"  # a regulator/customer notice deadline approaches
     MAINTENANCE_END = "maintenance_end"  # pages held back by a maintenance window may go out
+    COVERAGE_START = "coverage_start"  # paging queued outside coverage hours may go out
 
 
 @dataclass

@@ -133,7 +133,7 @@ def test_migrations_go_down_to_nothing_and_up_again(database_url: str) -> None:
     from storage.db import alembic_config, upgrade
 
     config = alembic_config(database_url)
-    assert ScriptDirectory.from_config(config).get_heads() == ["0014"]  # one head: no loose branch
+    assert ScriptDirectory.from_config(config).get_heads() == ["0015"]  # one head: no loose branch
     command.downgrade(config, "base")
     upgrade(database_url)
     store = SqlStore(database_url)

@@ -23,6 +23,7 @@ from workflows.catalog.sections import (
     DEFAULT_RESPONSE,
     Access,
     Announcements,
+    Bridge,
     BusinessHours,
     CatalogError,
     DurationField,
@@ -81,6 +82,7 @@ class Catalog(BaseModel):
     access: Access = Access()  # who may change things (workflows/access.py)
     announcements: Announcements = Announcements()  # where stakeholders follow P1/P2 incidents
     status_page: StatusPage = StatusPage()  # the public status page (GET /status)
+    bridge: Bridge | None = None  # the default conference bridge (a team's `bridge` wins)
 
     _index: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
 

@@ -384,6 +384,11 @@ class Response(_Model):
     update_every: DurationField | None = None
     monitor_for: DurationField | None = None
 
+    @property
+    def pages(self) -> bool:
+        """A paging priority (an incident with a channel), at once or in its coverage hours."""
+        return self.page is not False
+
     @model_validator(mode="after")
     def _coverage_only_with_coverage(self) -> Response:
         if self.coverage_hours is not None and self.page != "coverage":

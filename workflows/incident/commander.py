@@ -105,7 +105,7 @@ def remind_handoffs(ctx: Context) -> int:
 
 
 def _is_incident(ctx: Context, incident: Incident) -> bool:
-    return ctx.catalog.response_for(incident.priority).page
+    return ctx.catalog.response_for(incident.priority).pages
 
 
 def _line(ctx: Context, event: TimelineEvent) -> dict[str, object]:

@@ -9,7 +9,7 @@ from workflows.context import Context, record
 from workflows.model import DIRECT, Incident, State
 from workflows.oncall.schedules import resolve_targets
 from workflows.paging.delivery import queue_pages
-from workflows.paging.escalation import restart_escalation
+from workflows.paging.escalation import release_held, restart_escalation
 from workflows.ports import InvalidRequest, Message
 from workflows.render import render
 from workflows.unit import Unit
@@ -31,7 +31,8 @@ def escalate_to_group(
     ctx: Context, *, incident_id: int, group: str, reason: str, actor: str
 ) -> list[str]:
     """`/incident escalate <group> <reason>`: a decision an engineer should not make alone
-    (legal, security, executives, public communication). Invites and pages the group."""
+    (legal, security, executives, public communication). Invites and pages the group; paging
+    held back (outside coverage hours, maintenance) starts now too: the impact is growing."""
     if not reason.strip():
         raise InvalidRequest(
             f"say why: `/incident escalate {group} <reason>` — the reason goes on the record"
@@ -47,6 +48,7 @@ def escalate_to_group(
             notice=render("escalated_to_group", actor=ctx.display(actor), group=group, names=names,
                           why=why),
         ),
+        release=True,
     )
 
 
@@ -84,12 +86,12 @@ class _Note:
 
 def _page_directly(
     ctx: Context, *, incident_id: int, targets: list[str], actor: str, nobody: str,
-    reason: str, note: Callable[[list[str], str], _Note],
+    reason: str, note: Callable[[list[str], str], _Note], release: bool = False,
 ) -> list[str]:
     """Page whoever `targets` resolve to now, outside the policy, and invite them.
 
     `note(people, names)` says what goes on the timeline and in the channel; `nobody` is the
-    error when no one can be reached.
+    error when no one can be reached. `release`: held paging starts now too.
     """
     with ctx.unit() as uow:
         incident = _open(uow, incident_id)
@@ -102,6 +104,8 @@ def _page_directly(
                data=said.data)
         uow.post(incident, Message(said.notice))
         uow.invite(incident, people)
+        if release:
+            release_held(ctx, uow, incident, actor=actor)
     return people
 
 

@@ -22,7 +22,7 @@ from workflows.status_page import publish_resolution
 from workflows.unit import Unit
 
 _RUNNING = (DeadlineKind.ESCALATE, DeadlineKind.UPDATE_REMINDER, DeadlineKind.ACK_DUE,
-            DeadlineKind.MAINTENANCE_END)
+            DeadlineKind.MAINTENANCE_END, DeadlineKind.COVERAGE_START)
 
 
 def mitigate(ctx: Context, *, incident_id: int, actor: str) -> Incident:

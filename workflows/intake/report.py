@@ -46,6 +46,6 @@ def report(ctx: Context, *, actor: str, summary: str, options: Mapping[str, str]
         incident = tx.get_incident(outcome.incident_id)
     return ReportOutcome(
         routed=True, incident_ref=incident.ref, priority=incident.priority,
-        paged=ctx.catalog.response_for(incident.priority).page,
+        paged=ctx.catalog.response_for(incident.priority).pages,
         team=ctx.catalog.team(incident.team).name,
     )

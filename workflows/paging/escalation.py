@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from workflows import observe
-from workflows.catalog.model import Catalog
+from workflows.business_time import is_business_time, next_opening
+from workflows.catalog.model import BusinessHours, Catalog
 from workflows.context import Context, record
 from workflows.durations import format_duration
 from workflows.model import (
@@ -45,10 +46,15 @@ def start_escalation(
     """Page the first step of the incident's policy; returns who was paged.
 
     During a maintenance window of the service, pages are held back (and the channel is told)
-    until the window ends.
+    until the window ends; outside the coverage hours of a `page: coverage` priority they are
+    queued until the next window opens. A deadline row holds either, so a restart keeps it.
     """
     snapshot_policy(ctx, incident)
     window = maintenance_at(ctx.catalog, service_id=incident.service, at=ctx.now())
+    opens = coverage_opens(ctx.catalog, priority=incident.priority, at=ctx.now())
+    if window is None and opens is not None:
+        _queue_until_coverage(ctx, uow, incident, opens=opens)
+        return []
     if window is not None:
         assert incident.id is not None
         end = window.end.strftime("%Y-%m-%d %H:%M %Z")
@@ -58,10 +64,88 @@ def start_escalation(
             "paging_held", incident=incident, reason=window.reason, until=end)))
         uow.schedule(Deadline(incident.id, DeadlineKind.MAINTENANCE_END, window.end))
         return []
+    assert incident.id is not None
+    uow.deadlines.cancel_deadlines(incident_id=incident.id, kinds=HOLDS)
     if not incident.policy:
         uow.post(incident, Message(render("escalated", incident=incident, exhausted=True)))
         return []
     return _page_step(ctx, uow, incident, step=0, round=0)
+
+
+# Deadlines that hold an incident's first page back; when one falls due, `on_hold_end` pages.
+HOLDS = (DeadlineKind.MAINTENANCE_END, DeadlineKind.COVERAGE_START)
+
+
+def coverage_opens(catalog: Catalog, *, priority: str, at: datetime) -> datetime | None:
+    """When paging for `priority` may begin, if it may not at `at`: a `page: coverage`
+    priority outside its coverage hours waits for the next window to open."""
+    response = catalog.response_for(priority)
+    if response.page != "coverage":
+        return None
+    hours, zone = coverage_hours(catalog, priority)
+    if is_business_time(hours, at=at, zone=zone):
+        return None
+    return next_opening(hours, at=at, zone=zone)
+
+
+def coverage_hours(catalog: Catalog, priority: str) -> tuple[BusinessHours, str]:
+    """A priority's coverage hours and their zone (default: the catalog's business hours)."""
+    own = catalog.response_for(priority).coverage_hours
+    if own is None:
+        return catalog.business_hours, catalog.business_zone
+    return own, own.timezone or catalog.timezone
+
+
+def _queue_until_coverage(
+    ctx: Context, uow: Unit, incident: Incident, *, opens: datetime
+) -> None:
+    assert incident.id is not None
+    if any(d.kind == DeadlineKind.COVERAGE_START and d.due_at == opens
+           for d in uow.deadlines.pending_deadlines(incident.id)):
+        return  # queued already (the priority was set again to one of the same hours)
+    zone = coverage_hours(ctx.catalog, incident.priority)[1]
+    when = opens.astimezone(ZoneInfo(zone)).strftime("%a %H:%M %Z")
+    if opens - ctx.now() >= timedelta(days=6):  # "Mon 09:00" alone would be ambiguous
+        when = opens.astimezone(ZoneInfo(zone)).strftime("%a %Y-%m-%d %H:%M %Z")
+    record(uow, incident, kind="paging_queued", at=ctx.now(),
+           text=f"{incident.priority} outside coverage hours: paging at {when}",
+           data={"until": opens.isoformat()})
+    uow.post(incident, Message(render("paging_queued", incident=incident, when=when)))
+    uow.schedule(Deadline(incident.id, DeadlineKind.COVERAGE_START, opens))
+
+
+def held(uow: Unit, incident: Incident) -> bool:
+    """Whether the incident's paging is held back (maintenance, outside coverage hours): it is
+    triggered, a hold's deadline is pending, and its escalation paged nobody yet."""
+    assert incident.id is not None
+    return (
+        incident.state == State.TRIGGERED
+        and any(d.kind in HOLDS for d in uow.deadlines.pending_deadlines(incident.id))
+        and not any(p.step != DIRECT for p in uow.pages.pages(incident.id))
+    )
+
+
+def release_held(ctx: Context, uow: Unit, incident: Incident, *, actor: str) -> list[str] | None:
+    """A person escalated an incident whose paging is held back ("impact is growing"): its
+    escalation starts now, whatever the hours. Returns who was paged; None if nothing was held."""
+    if not held(uow, incident):
+        return None
+    assert incident.id is not None
+    uow.deadlines.cancel_deadlines(incident_id=incident.id, kinds=HOLDS)
+    snapshot_policy(ctx, incident)
+    if not incident.policy:
+        uow.post(incident, Message(render("escalated", incident=incident, exhausted=True)))
+        return []
+    people = _page_step(ctx, uow, incident, step=0, round=0)
+    record(uow, incident, kind="escalated", at=ctx.now(), actor=actor,
+           text=f"escalated by {ctx.display(actor)} while paging was held: step 1, round 1",
+           data={"step": 0, "round": 0, "people": people})
+    uow.post(incident, Message(render(
+        "escalated", incident=incident, exhausted=False, step=0, round=0,
+        people=[ctx.display(p) for p in people] or ["nobody (empty step)"],
+        by=ctx.display(actor))))
+    uow.invite(incident, people)
+    return people
 
 
 def restart_escalation(
@@ -96,12 +180,15 @@ def page_again(ctx: Context, uow: Unit, incident: Incident) -> list[str]:
     return _page_step(ctx, uow, incident, step=0, round=incident.escalation_round + 1)
 
 
-def on_maintenance_end(
+def on_hold_end(
     ctx: Context, uow: Unit, incident: Incident, deadline: Deadline
 ) -> None:
-    """The maintenance window is over and nobody acknowledged: page now."""
+    """The maintenance window is over, or the coverage hours begin, and nobody acknowledged:
+    page now (unless another hold applies now, which `start_escalation` checks again)."""
     assert incident.id is not None
-    if incident.state == State.TRIGGERED and not uow.pages.pages(incident.id):
+    if incident.state == State.TRIGGERED and not any(
+        p.step != DIRECT for p in uow.pages.pages(incident.id)
+    ):
         start_escalation(ctx, uow, incident)
 
 
@@ -144,6 +231,9 @@ def escalate_now(ctx: Context, *, incident_id: int, actor: str) -> list[str]:
         if incident.state != State.TRIGGERED:
             raise InvalidRequest(f"{incident.ref} is {incident.state.value}: nobody is being "
                                  "paged any more")
+        released = release_held(ctx, uow, incident, actor=actor)
+        if released is not None:
+            return released
         if not incident.policy:
             raise InvalidRequest(f"{incident.ref} has no escalation policy to go on with")
         assert incident.id is not None

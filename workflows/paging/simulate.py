@@ -13,7 +13,7 @@ from workflows.model import Incident
 from workflows.oncall.schedules import resolve_targets
 from workflows.paging.clock_rules import clock_due, clocks_for
 from workflows.paging.delivery import notification_plan
-from workflows.paging.escalation import maintenance_at
+from workflows.paging.escalation import coverage_hours, coverage_opens, maintenance_at
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,12 @@ def escalation_plan(
         start = window.end
         plan.notes.append(f"maintenance window ({window.reason}): pages held until "
                           f"{_local(window.end, catalog.timezone)}")
+    opens = coverage_opens(catalog, priority=priority, at=start)
+    if opens is not None:
+        start = opens
+        zone = coverage_hours(catalog, priority)[1]
+        plan.notes.append(f"{priority} outside coverage hours: queued until {_local(opens, zone)} "
+                          "(at once if the priority rises or someone escalates)")
     if drill:
         plan.notes.append("drill: pages by chat only, with a DRILL banner")
     if not team.escalation_policy:
