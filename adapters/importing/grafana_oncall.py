@@ -6,8 +6,9 @@ What maps where:
   (only `is_phone_number_verified`), so every person is listed to check by hand.
 - teams -> teams; schedules and integrations without a team share one made for them ("No team").
 - schedules (web and calendar/Terraform) -> schedules: rotations -> layers, overrides from now on
-  (grafana_oncall_shifts.py). iCal schedules are kept as empty schedules, to fill by hand: their
-  events live in an outside calendar.
+  (grafana_oncall_shifts.py). iCal schedules and overrides calendars are fetched and read
+  (ical_schedules.py): an exact rotation becomes a layer, other events overrides for 90 days; a
+  calendar that cannot be fetched leaves the schedule empty and is reported.
 - escalation chains and their steps -> escalation policies; a `wait` after a notify step is that
   step's ack timeout; `repeat_escalation` -> repeat (OnCall repeats up to 5 times).
 - integrations -> services: one per route; a route whose regex or template is a plain label
@@ -20,13 +21,16 @@ import re
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+from icalendar import Calendar
 
 from adapters.http import VendorError
 from adapters.importing.common import Ids, Imported, SourceApi, SourceShift, person_id_from_email
 from adapters.importing.grafana_oncall_shifts import map_shifts
 from adapters.importing.grafana_oncall_steps import map_chain
+from adapters.importing.ical_schedules import CalendarReader, People, map_ical
 from workflows.ports import ExternalServiceError
 
 NO_TEAM = "no-team"
@@ -46,6 +50,7 @@ class GrafanaOnCallSource:
                  transport: httpx.BaseTransport | None = None) -> None:
         self._api = SourceApi(service=self.name, base_url=api_url.rstrip("/") + "/api/v1/",
                               headers={"Authorization": token}, transport=transport)
+        self._calendars = CalendarReader(api_url=api_url, token=token, transport=transport)
 
     def fetch(self, *, now: datetime) -> Imported:
         """Everything the OnCall organisation has, mapped; overrides from `now` on."""
@@ -58,9 +63,11 @@ class GrafanaOnCallSource:
                                  key=lambda p: p.get("position") or 0) for c in chains}
         integrations = self._all("integrations/")
         routes = self._all("routes/")
+        urls = sorted({url for s in schedules for url in _calendar_urls(s) if url})
+        calendars = {url: self._calendars.read(url) for url in urls}
         return _Mapping(now).run(users=users, teams=teams, schedules=schedules, shifts=shifts,
                                  chains=chains, steps=steps, integrations=integrations,
-                                 routes=routes)
+                                 routes=routes, calendars=calendars)
 
     def final_shifts(self, imported: Imported, *, start: datetime, end: datetime
                      ) -> list[SourceShift]:
@@ -83,6 +90,7 @@ class GrafanaOnCallSource:
 
     def close(self) -> None:
         self._api.close()
+        self._calendars.close()
 
     def _all(self, path: str, **params: str) -> list[dict[str, Any]]:
         """Every result of a paginated list (DRF: `results`, then `next` until it is null)."""
@@ -108,6 +116,12 @@ class GrafanaOnCallSource:
             raise
 
 
+def _calendar_urls(schedule: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The primary calendar (an iCal schedule's) and the overrides calendar, when set."""
+    primary = schedule.get("ical_url_primary") if schedule.get("type") == "ical" else None
+    return primary or None, schedule.get("ical_url_overrides") or None
+
+
 def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -120,6 +134,8 @@ class _Mapping:
         self.ids = Ids()
         self.out = Imported(source="Grafana OnCall", catalog={})
         self.teams: dict[str, dict[str, Any]] = {}  # OnCall team id ("" = none) -> catalog team
+        self.calendars: dict[str, Calendar | str] = {}  # URL -> calendar, or why it is unread
+        self.users: list[dict[str, Any]] = []
         self.notes: dict[str, dict[str, list[str]]] = {}  # section -> item id -> notes
         self.sub_notes: dict[str, dict[str, list[str]]] = {}  # "schedules:<id>" -> ".layers[0]"
 
@@ -133,8 +149,10 @@ class _Mapping:
     def run(self, *, users: list[dict[str, Any]], teams: list[dict[str, Any]],
             schedules: list[dict[str, Any]], shifts: dict[str, dict[str, Any]],
             chains: list[dict[str, Any]], steps: dict[str, list[dict[str, Any]]],
-            integrations: list[dict[str, Any]], routes: list[dict[str, Any]]) -> Imported:
+            integrations: list[dict[str, Any]], routes: list[dict[str, Any]],
+            calendars: dict[str, Calendar | str]) -> Imported:
         people = self._people(users)
+        self.calendars, self.users = calendars, users
         for team in sorted(teams, key=lambda t: t["id"]):
             self.teams[team["id"]] = {"id": self.ids.make("team", team.get("name") or team["id"]),
                                       "name": team.get("name") or team["id"]}
@@ -208,25 +226,53 @@ class _Mapping:
             schedule["layers"] = mapped.layers
             if mapped.overrides:
                 schedule["overrides"] = mapped.overrides
+            if any(_calendar_urls(source)):
+                self._ical(source, schedule, name=name)
             for text in mapped.notes:
                 self.note("schedules", sid, text)
             for index, lines in enumerate(mapped.layer_notes):
                 for text in lines:
                     self.note("schedules", sid, text, sub=f".layers[{index}]")
             self.out.check_by_hand += mapped.by_hand
-            if source.get("type") == "ical" or source.get("ical_url_overrides"):
-                urls = ", ".join(u for u in (source.get("ical_url_primary"),
-                                             source.get("ical_url_overrides")) if u)
-                self.note("schedules", sid, f"OnCall reads this schedule from iCal ({urls}); "
-                          "the calendar's events are not imported: add layers by hand")
-                self.out.unmapped.append(f"schedule {name!r}: iCal calendar {urls} not imported "
-                                         "(Firebell lays out rotations itself)")
-                self.out.check_by_hand.append(f"schedule {name!r}: write its layers from the "
-                                              "iCal calendar")
-            elif not mapped.layers:
+            if not schedule["layers"] and not any(_calendar_urls(source)):
                 self.out.check_by_hand.append(f"schedule {name!r}: no rotation was imported")
             found.append(schedule)
         return found
+
+    def _ical(self, source: dict[str, Any], schedule: dict[str, Any], *, name: str) -> None:
+        """The schedule's calendars read into it: the primary one (an iCal schedule's) as its
+        layers or overrides, the overrides calendar's events as overrides after its own."""
+        urls = _calendar_urls(source)
+        read = [self.calendars.get(url) if url else None for url in urls]
+        for url, calendar in zip(urls, read, strict=True):
+            if isinstance(calendar, str):
+                self.out.unmapped.append(f"schedule {name!r}: iCal calendar {url} could not be "
+                                         f"fetched ({calendar}): not imported")
+        primary, overrides = (c if c is not None and not isinstance(c, str) else None
+                              for c in read)
+        mapped = map_ical(primary, overrides, schedule_name=name, urls=urls,
+                          people=People.of(self.users, self.out.person_ids), now=self.now)
+        sid = schedule["id"]
+        # The host only: a calendar's URL is often its secret, and the catalog is committed.
+        hosts = sorted({urlsplit(u).hostname or "?" for u in urls if u})
+        self.note("schedules", sid, f"OnCall reads this schedule from iCal (calendars at "
+                  f"{', '.join(hosts)})")
+        if isinstance(read[0], str):
+            self.note("schedules", sid, "its calendar could not be fetched: add layers by hand")
+            self.out.check_by_hand.append(f"schedule {name!r}: write its layers (its iCal "
+                                          "calendar could not be fetched)")
+        schedule["layers"] = schedule["layers"] + mapped.layers
+        if mapped.overrides:
+            schedule["overrides"] = schedule.get("overrides", []) + mapped.overrides
+        if "timezone" not in schedule and mapped.zone:
+            schedule["timezone"] = mapped.zone
+        ordered: dict[str, Any] = {k: schedule.pop(k) for k in ("id", "team", "name", "timezone", "layers",
+                                                "overrides") if k in schedule}
+        schedule.update(ordered)
+        for text in mapped.notes:
+            self.note("schedules", sid, text)
+        self.out.unmapped += mapped.unmapped
+        self.out.check_by_hand += mapped.by_hand
 
     def _policies(self, chains: list[dict[str, Any]], steps: dict[str, list[dict[str, Any]]]
                   ) -> dict[str, dict[str, Any]]:

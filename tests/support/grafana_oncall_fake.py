@@ -6,6 +6,9 @@ Auth is OnCall's: `Authorization: <token>` (no scheme); a wrong token gets 401
 `{"detail": "Invalid token."}`. Lists are paginated the DRF way (`count`, `next` as a full URL,
 `previous`, `results`, `page_size`), `page_size` small so that tests cross pages; the first
 request to a path in `rate_limit_once` gets a 429 with `Retry-After: 1`.
+
+It also serves the calendars of iCal schedules (`/ical/<name>.ics`, no auth: a secret URL, as
+OnCall's and Google's are); `{{API_URL}}` in a schedule's `ical_url_*` becomes the fake's URL.
 """
 
 from __future__ import annotations
@@ -83,7 +86,8 @@ MORE_SCHEDULES = [
      "shifts": ["ODAILY0004", "OPAIR00005"], "ical_url_overrides": None,
      "slack": {"channel_id": None, "user_group_id": None}},
     {"id": "SDBICAL003", "name": "DB iCal", "type": "ical", "team_id": None,
-     "ical_url_primary": "https://calendar.example/db.ics", "ical_url_overrides": None,
+     "ical_url_primary": "{{API_URL}}/ical/db.ics",
+     "ical_url_overrides": "{{API_URL}}/ical/db-overrides.ics",
      "on_call_now": [], "slack": {"channel_id": None, "user_group_id": None}},
     {"id": "SDBUTC0004", "name": "Databases", "type": "calendar", "team_id": "TDATABASE2",
      "time_zone": "Europe/Berlin", "on_call_now": [], "shifts": ["OUTCDAY006"],
@@ -108,6 +112,88 @@ MORE_SHIFTS = [
      "interval": 2, "until": None, "by_day": None, "by_month": None, "by_monthday": None,
      "rolling_users": [["UDAVE0004"], ["UERIN0005"]], "start_rotation_from_user_index": 0},
 ]
+# The iCal schedule's calendars, as Google Calendar exports them. A two-week cycle, Mondays
+# 10:00 Berlin time: dave (by username), then erin (by email); dave's week of 29 March (the
+# first after the DST change of the 28th) is taken out (EXDATE) and given to carol, who is
+# named by the event's ATTENDEE (its SUMMARY names nobody); zoe is nobody OnCall knows.
+_BERLIN = """BEGIN:VTIMEZONE\r
+TZID:Europe/Berlin\r
+X-LIC-LOCATION:Europe/Berlin\r
+BEGIN:DAYLIGHT\r
+TZOFFSETFROM:+0100\r
+TZOFFSETTO:+0200\r
+TZNAME:CEST\r
+DTSTART:19700329T020000\r
+RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r
+END:DAYLIGHT\r
+BEGIN:STANDARD\r
+TZOFFSETFROM:+0200\r
+TZOFFSETTO:+0100\r
+TZNAME:CET\r
+DTSTART:19701025T030000\r
+RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r
+END:STANDARD\r
+END:VTIMEZONE\r
+"""
+_HEAD = ("BEGIN:VCALENDAR\r\nPRODID:-//Google Inc//Google Calendar 70.9054//EN\r\n"
+         "VERSION:2.0\r\nCALSCALE:GREGORIAN\r\nMETHOD:PUBLISH\r\nX-WR-CALNAME:{name}\r\n"
+         "X-WR-TIMEZONE:Europe/Berlin\r\n" + _BERLIN)
+DB_ICS = _HEAD.format(name="DB on-call") + """BEGIN:VEVENT\r
+DTSTART;TZID=Europe/Berlin:20270301T100000\r
+DTEND;TZID=Europe/Berlin:20270308T100000\r
+RRULE:FREQ=WEEKLY;INTERVAL=2\r
+EXDATE;TZID=Europe/Berlin:20270329T100000\r
+DTSTAMP:20270101T000000Z\r
+UID:db-dave-2027@google.com\r
+SUMMARY:dave\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+DTSTART;TZID=Europe/Berlin:20270308T100000\r
+DTEND;TZID=Europe/Berlin:20270315T100000\r
+RRULE:FREQ=WEEKLY;INTERVAL=2\r
+DTSTAMP:20270101T000000Z\r
+UID:db-erin-2027@google.com\r
+SUMMARY:erin@example.com\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+DTSTART;TZID=Europe/Berlin:20270329T100000\r
+DTEND;TZID=Europe/Berlin:20270405T100000\r
+DTSTAMP:20270101T000000Z\r
+UID:db-swap-0329@google.com\r
+ATTENDEE;CN=Carol;PARTSTAT=ACCEPTED:mailto:carol@example.com\r
+SUMMARY:[L1] Swap: carol takes the week of 29 March\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+DTSTART;TZID=Europe/Berlin:20270410T100000\r
+DTEND;TZID=Europe/Berlin:20270411T100000\r
+DTSTAMP:20270101T000000Z\r
+UID:db-zoe-0410@google.com\r
+SUMMARY:zoe\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+# The overrides calendar: bob covers Wednesday night, 24 March 18:00 to 09:00.
+DB_OVERRIDES_ICS = _HEAD.format(name="DB overrides") + """BEGIN:VEVENT\r
+DTSTART;TZID=Europe/Berlin:20270324T180000\r
+DTEND;TZID=Europe/Berlin:20270325T090000\r
+DTSTAMP:20270101T000000Z\r
+UID:db-bob-0324@google.com\r
+SUMMARY:bob\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+CALENDARS = {"/ical/db.ics": DB_ICS, "/ical/db-overrides.ics": DB_OVERRIDES_ICS}
+# What OnCall's final_shifts answers for the iCal schedule, by hand: dave's week to Monday 22
+# March 10:00 CET (09:00Z), erin's, bob's override Wed 18:00 - Thu 09:00 CET, erin again to
+# Monday 29 March 10:00 CEST (08:00Z: the clocks went forward), carol's swapped week.
+DB_ICAL_FINAL = [
+    ("UDAVE0004", "2027-03-15T09:00:00Z", "2027-03-22T09:00:00Z"),
+    ("UERIN0005", "2027-03-22T09:00:00Z", "2027-03-24T17:00:00Z"),
+    ("UBOB00002", "2027-03-24T17:00:00Z", "2027-03-25T08:00:00Z"),
+    ("UERIN0005", "2027-03-25T08:00:00Z", "2027-03-29T08:00:00Z"),
+    ("UCAROL003", "2027-03-29T08:00:00Z", "2027-04-05T08:00:00Z"),
+]
+
 CHAINS = [
     {"id": "FPAYMENTS1", "name": "Payments default", "team_id": "TPAYMENTS1"},
     {"id": "FDATABASE2", "name": "Databases", "team_id": "TDATABASE2"},
@@ -176,7 +262,8 @@ def full_world() -> dict[str, Any]:
         "on_call_shifts": [WEEKLY, OVERRIDE, OLD_OVERRIDE, *MORE_SHIFTS],
         "escalation_chains": CHAINS, "escalation_policies": POLICIES,
         "integrations": INTEGRATIONS, "routes": ROUTES,
-        "final_shifts": {"SPRIMARY01": PRIMARY_FINAL},
+        "final_shifts": {"SPRIMARY01": PRIMARY_FINAL, "SDBICAL003": DB_ICAL_FINAL},
+        "calendars": CALENDARS,
     }
 
 
@@ -190,14 +277,28 @@ def primary_only_world() -> dict[str, Any]:
     }
 
 
+def ical_only_world() -> dict[str, Any]:
+    """Only the DB iCal schedule (and the people), for comparing on-call answers."""
+    return {
+        "users": USERS, "teams": [], "schedules": [MORE_SCHEDULES[1]], "on_call_shifts": [],
+        "escalation_chains": [], "escalation_policies": [], "integrations": [], "routes": [],
+        "final_shifts": {"SDBICAL003": DB_ICAL_FINAL}, "calendars": CALENDARS,
+    }
+
+
 class FakeGrafanaOnCall:
     def __init__(self, world: dict[str, Any] | None = None, *,
                  rate_limit_once: tuple[str, ...] = ()) -> None:
         self.world = copy.deepcopy(world if world is not None else full_world())
         self.rate_limit_once = set(rate_limit_once)
         self.requests: list[str] = []  # path?query of every request, in order
+        self.calendar_requests: list[tuple[str, str | None]] = []  # (path, Authorization)
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        for schedule in self.world["schedules"]:
+            for key in ("ical_url_primary", "ical_url_overrides"):
+                if schedule.get(key):
+                    schedule[key] = schedule[key].replace("{{API_URL}}", self.api_url)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def start(self) -> FakeGrafanaOnCall:
@@ -235,7 +336,8 @@ class FakeGrafanaOnCall:
                 if _at(a) < until and _at(b) > since
             ]
             return 200, self._page(path, one, items, page)
-        if len(parts) != 1 or parts[0] not in self.world or parts[0] == "final_shifts":
+        if len(parts) != 1 or parts[0] not in self.world or \
+                parts[0] in ("final_shifts", "calendars"):
             return 404, {"detail": "Not found."}
         items = self.world[parts[0]]
         if parts[0] == "escalation_policies" and "escalation_chain_id" in one:
@@ -276,10 +378,25 @@ class FakeGrafanaOnCall:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _send_calendar(self, text: str | None) -> None:
+                data = (text or "Not found").encode()
+                self.send_response(200 if text is not None else 404)
+                self.send_header("Content-Type", "text/calendar; charset=utf-8"
+                                 if text is not None else "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def do_GET(self) -> None:  # noqa: N802
                 url = urlsplit(self.path)
                 with fake.lock:
                     fake.requests.append(self.path)
+                    if url.path.startswith("/ical/"):
+                        fake.calendar_requests.append((url.path,
+                                                       self.headers.get("Authorization")))
+                        text = fake.world.get("calendars", {}).get(url.path)
+                        self._send_calendar(text)
+                        return
                     if self.headers.get("Authorization") != TOKEN:
                         self._send(401, {"detail": "Invalid token."})
                         return
