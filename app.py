@@ -209,6 +209,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Firebell:
 
         pagers["email"] = EmailPager(mailer, email_of=lambda person: catalog.person(person).email,
                                      channel_url=chat.channel_url)
+    pagers["push"] = _push_pager(settings, catalog, chat)
     ctx = bootstrap(
         catalog=catalog, database_url=settings.database_url, store=store, chat=chat,
         clock=clock or SystemClock(), timers=timers, pagers=pagers, tickets=_tickets(settings),
@@ -327,6 +328,23 @@ def _mailer(settings: Settings) -> Mailer | None:
         url=settings.smtp_url, host=settings.smtp_host, port=settings.smtp_port,
         user=settings.smtp_user, password=settings.smtp_password,
         starttls=settings.smtp_starttls, sender=settings.smtp_from)
+
+
+def _push_pager(settings: Settings, catalog: Catalog, chat: ChatPort) -> PagerPort:
+    """The `push` channel: ntfy (NTFY_URL has a default, so it is always on) for people with an
+    ntfy_topic, Pushover for people with a pushover_user when PUSHOVER_APP_TOKEN is set. Pages
+    carry a signed Acknowledge link when PUBLIC_URL and FIREBELL_CALLBACK_SECRET are set."""
+    from adapters.push_pager import PushPager
+    from bot.push import ack_url
+
+    public_url, secret = settings.public_url, settings.firebell_callback_secret
+    return PushPager(
+        person_of=catalog.person, channel_url=chat.channel_url,
+        ack_url=(lambda page: ack_url(page, public_url=public_url, secret=secret))
+        if public_url and secret else (lambda page: None),
+        ntfy_url=settings.ntfy_url, ntfy_token=settings.ntfy_token,
+        pushover_token=settings.pushover_app_token, pushover_url=settings.pushover_api_url,
+    )
 
 
 def email_warnings(settings: Settings, catalog: Catalog) -> list[str]:
@@ -650,7 +668,7 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
 
     catalog = load_catalog(settings.firebell_config)
     at = _when("--at", args.at, catalog.timezone, datetime.now(UTC))
-    channels = {"chat"} | ({"sms", "voice"} if settings.twilio_enabled else set())
+    channels = {"chat", "push"} | ({"sms", "voice"} if settings.twilio_enabled else set())
     try:
         plan = escalation_plan(
             catalog, service_id=args.service, priority=args.priority, at=at,

@@ -30,6 +30,7 @@ from bot.calendars import calendar_routes
 from bot.http_guard import BodyGuard, counted
 from bot.insight_routes import insight_routes
 from bot.postmortem_routes import postmortem_routes
+from bot.push import push_routes
 from bot.slack.replays import Answer, SlackReplays
 from bot.status_routes import status_routes
 from bot.telegram import telegram_routes
@@ -220,6 +221,7 @@ def routes(firebell: Host) -> list[BaseRoute]:
         *webhook_routes(firebell),
         *twilio_routes(firebell),
         *telegram_routes(firebell),  # the Acknowledge button of telegram pages
+        *push_routes(firebell),  # signed Acknowledge links of ntfy and Pushover pages
         *postmortem_routes(firebell),
         *status_routes(firebell),  # public: no token
     ]

@@ -121,6 +121,19 @@ class Settings(BaseSettings):
         "Twilio's retry budget (~58 s)"))
     firebell_calendar_secret: str | None = Field(None, description=(
         "signs calendar feed URLs (/calendars/...)"))
+    # `push` pages (adapters/push_pager.py): ntfy for people with an ntfy_topic (NTFY_URL has a
+    # default, so ntfy is always on), Pushover for people with a pushover_user.
+    ntfy_url: str = Field("https://ntfy.sh", description=(
+        "the ntfy server `push` pages are published to (POST {url}/{topic}); self-hosted or ntfy.sh"))
+    ntfy_token: str | None = Field(None, description=(
+        "an ntfy access token (sent as Authorization: Bearer), for a server that needs one"))
+    pushover_app_token: str | None = Field(None, description=(
+        "a Pushover application's API token: turns Pushover on for people with a pushover_user"))
+    pushover_api_url: str = Field("https://api.pushover.net", description=(
+        "base URL of Pushover's API (tests point it at a local server)"))
+    firebell_callback_secret: str | None = Field(None, description=(
+        "signs the Acknowledge URLs of push pages (POST /push/ack/...); with PUBLIC_URL puts an "
+        "Acknowledge button on ntfy pages and a callback on Pushover emergency pages"))
     # The web view (bot/web/): who may sign in, and how. Nobody gets in anonymously; without a
     # session secret and one of the three ways in, the web view is off.
     firebell_session_secret: str | None = Field(None, description=(

@@ -100,10 +100,35 @@ def status_lines(settings: Settings, catalog: Catalog) -> list[Line]:
         line(_STATUSPAGE, "on", page_id),
         _on_off("alert webhooks", bool(settings.firebell_webhook_token
                                        or catalog.intake.integrations), "FIREBELL_WEBHOOK_TOKEN"),
+        push_line(settings, catalog),
         _on_off("JSON API", bool(settings.firebell_api_token), "FIREBELL_API_TOKEN"),
         _on_off("personal calendar feeds", bool(settings.firebell_calendar_secret),
                 "FIREBELL_CALENDAR_SECRET"),
     ]
+
+
+def push_line(settings: Settings, catalog: Catalog) -> Line:
+    """The `push` channel: ntfy is always on (NTFY_URL has a default); Pushover needs its app
+    token (a warning when people have a pushover_user without it); the Acknowledge button needs
+    PUBLIC_URL and FIREBELL_CALLBACK_SECRET."""
+    parts = [f"ntfy at {settings.ntfy_url}"]
+    level = logging.INFO
+    if settings.pushover_app_token:
+        parts.append("Pushover on")
+    else:
+        parts.append("Pushover off (set PUSHOVER_APP_TOKEN to turn it on)")
+        if any(p.pushover_user and not p.ntfy_topic for p in catalog.people):
+            level = logging.WARNING
+            parts[-1] = ("Pushover off — PUSHOVER_APP_TOKEN is missing (people have a "
+                         "pushover_user: their push pages fail over to their next channel)")
+    if settings.public_url and settings.firebell_callback_secret:
+        parts.append("Acknowledge links on (POST /push/ack/...)")
+    else:
+        missing = [n for n, v in (("PUBLIC_URL", settings.public_url),
+                                  ("FIREBELL_CALLBACK_SECRET", settings.firebell_callback_secret))
+                   if not v]
+        parts.append(f"no Acknowledge button on pushes (set {_and(missing)})")
+    return level, "push: " + "; ".join(parts)
 
 
 def _on_off(name: str, on: bool, setting: str) -> Line:
