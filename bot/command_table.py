@@ -25,6 +25,7 @@ from workflows.catalog.model import Catalog
 from workflows.followup import actions as action_items
 from workflows.followup import postmortem as postmortems
 from workflows.incident import commander, involve, lifecycle, queries, respond
+from workflows.incident.bridge import set_bridge
 from workflows.incident.declare import declare
 from workflows.intake.report import report
 from workflows.model import ROLES
@@ -128,6 +129,10 @@ TABLE: tuple[Command, ...] = (
             "close", parsers.incident, incident.close, lifecycle.close),
     Command(("incident", "note"), "`/incident note <text>`", "add to the timeline",
             "note", parsers.incident, incident.note, respond.add_note),
+    Command(("incident", "bridge"), "`/incident bridge <url>`",
+            "set or replace the incident's conference bridge (topic, bookmark, card)",
+            "bridge", parsers.incident_then, incident.bridge, set_bridge,
+            hint=", e.g. `/incident bridge https://meet.jit.si/inc-42`"),
     Command(("incident", "timeline"), "`/incident timeline`", "show the timeline",
             ASK, parsers.incident, incident.timeline, queries.timeline),
     Command(("incident", "list"), "`/incident list`", "open incidents",

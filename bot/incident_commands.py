@@ -3,9 +3,12 @@ happened. The routes are in `bot/command_table.py`; the rules in `workflows/inci
 
 from __future__ import annotations
 
+import re
+
 from bot.invocation import Args, Call, DeclareForm, Reply
 from bot.options import truthy
 from workflows.incident import involve, lifecycle, queries, respond
+from workflows.incident.bridge import set_bridge
 from workflows.incident.declare import DeclareRequest, declare
 from workflows.model import ROLES
 from workflows.paging import clocks, escalation
@@ -163,6 +166,14 @@ def close(call: Call, args: Args) -> Reply:
 def note(call: Call, args: Args) -> Reply:
     respond.add_note(call.ctx, incident_id=call.incident_id(args), text=args.text, actor=call.actor)
     return Reply("Noted in the timeline.")
+
+
+def bridge(call: Call, args: Args) -> Reply:
+    url = args.text.strip()
+    # Slack sends a typed link as <https://...> or <https://...|label>.
+    url = re.sub(r"^<([^|>]+)(?:\|[^>]*)?>$", r"\1", url)
+    incident = set_bridge(call.ctx, incident_id=call.incident_id(args), url=url, actor=call.actor)
+    return Reply(f"The bridge of {incident.ref} is now {incident.bridge}.", incident=incident)
 
 
 def timeline(call: Call, args: Args) -> Reply:

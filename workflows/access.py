@@ -31,6 +31,7 @@ VERBS: dict[str, str] = {
     "reopen": "reopen {incident}",
     "close": "close {incident}",
     "note": "add notes to {incident}",
+    "bridge": "set the bridge of {incident}",
     "postmortem": "change the postmortem of {incident}",
     "action": "add or complete action items",
     "handoff": "hand off {incident}",

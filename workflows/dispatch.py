@@ -22,6 +22,7 @@ from datetime import timedelta
 from workflows import observe
 from workflows.context import Context, record
 from workflows.home import publish_homes
+from workflows.incident.bridge import BRIDGE_TITLE
 from workflows.incident.card import refresh_announcement, refresh_card
 from workflows.intake.tickets import open_ticket
 from workflows.model import Incident, channel_name
@@ -29,6 +30,7 @@ from workflows.outbox import ClaimedEffect, Effect, EffectKind, message_from
 from workflows.paging.clock_rules import met_clocks, running_clocks
 from workflows.paging.delivery import deliver_page, settle_pages
 from workflows.ports import (
+    Bookmarks,
     ChannelLookup,
     ExternalServiceError,
     FileUpload,
@@ -164,6 +166,8 @@ def _create_channel(ctx: Context, effect: ClaimedEffect) -> str | None:
         # Homes are published out of order and may have gone out before the channel existed:
         # once more, now with its link (topic, card and announcement wait for the channel).
         uow.owe(Effect(EffectKind.HOME, incident.id, {}))
+        if incident.bridge:
+            uow.owe(Effect(EffectKind.BOOKMARK, incident.id, {}))
     return channel
 
 
@@ -209,6 +213,14 @@ def _topic(ctx: Context, effect: ClaimedEffect) -> None:
     topic = render("topic", incident=incident, commander=ctx.display(incident.commander),
                    clocks=clocks, zone=ctx.catalog.timezone, short=True)
     ctx.chat.set_topic(channel=incident.channel, topic=topic)
+
+
+def _bookmark(ctx: Context, effect: ClaimedEffect) -> None:
+    incident = _incident(ctx, effect)
+    chat = ctx.chat.chat_for(incident) if isinstance(ctx.chat, PlatformChats) else ctx.chat
+    # The bridge as it is now; where the platform has no bookmarks, the card's link shows it.
+    if incident.channel and incident.bridge and isinstance(chat, Bookmarks):
+        chat.set_bookmark(channel=incident.channel, title=BRIDGE_TITLE, url=incident.bridge)
 
 
 def _page(ctx: Context, effect: ClaimedEffect) -> None:
@@ -292,4 +304,5 @@ PERFORMERS: dict[EffectKind, Callable[[Context, ClaimedEffect], object]] = {
     EffectKind.EMAIL: send_email,
     EffectKind.STATUS_PAGE: sync_status_page,
     EffectKind.EDIT: _edit,
+    EffectKind.BOOKMARK: _bookmark,
 }

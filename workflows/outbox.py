@@ -35,6 +35,7 @@ class EffectKind(StrEnum):
     EMAIL = "email"  # one email (a stakeholder update, a notice) to people or addresses
     STATUS_PAGE = "status_page"  # the public status page (Atlassian Statuspage) brought up to date
     EDIT = "edit"  # a message posted by an earlier effect (found by its key) replaced
+    BOOKMARK = "bookmark"  # the incident's bridge link as a bookmark of its channel
 
 
 # How long a claim holds an effect: longer than one attempt with all its retries can take

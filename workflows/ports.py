@@ -119,6 +119,16 @@ class Pinning(Protocol):
     def pin(self, *, channel: str, message_id: str) -> None: ...
 
 
+@runtime_checkable
+class Bookmarks(Protocol):
+    """Optional chat capability: a link kept at the top of a channel (Slack's bookmarks)."""
+
+    def set_bookmark(self, *, channel: str, title: str, url: str) -> None:
+        """Add the bookmark `title`, or point the one titled so at `url`: doing it again
+        changes nothing."""
+        ...
+
+
 class PagerPort(Protocol):
     """Reaches one person through one channel (chat, sms, voice)."""
 

@@ -262,6 +262,21 @@ class SlackChat:
         with _slack("pins.add", harmless={"already_pinned"}):
             self.client.pins_add(channel=channel, timestamp=timestamp)
 
+    # Bookmarks ------------------------------------------------------------------
+    def set_bookmark(self, *, channel: str, title: str, url: str) -> None:
+        """The channel's link bookmark `title` points at `url`: edited if it is there (a
+        retry or a new bridge), added if not."""
+        with _slack("bookmarks.list"):
+            listed = self.client.bookmarks_list(channel_id=channel).get("bookmarks") or []
+        mine = next((b for b in listed if b.get("title") == title and b.get("type") == "link"), None)
+        if mine is None:
+            with _slack("bookmarks.add"):
+                self.client.bookmarks_add(channel_id=channel, title=title, type="link", link=url)
+        elif mine.get("link") != url:
+            with _slack("bookmarks.edit"):
+                self.client.bookmarks_edit(bookmark_id=str(mine["id"]), channel_id=channel,
+                                           link=url)
+
 
     # HomePages -------------------------------------------------------------------
     def publish_home(self, *, person: str, home: Home) -> None:

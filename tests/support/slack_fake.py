@@ -43,6 +43,7 @@ class FakeSlack:
         self.user_groups: dict[str, list[str]] = {}
         self.uploads: dict[str, dict[str, Any]] = {}  # file id -> name, title, content
         self.homes: dict[str, dict[str, Any]] = {}  # user id -> the App Home view published last
+        self.bookmarks: dict[str, list[dict[str, Any]]] = {}  # channel id -> its bookmarks
         # When set, auth.test answers {"ok": false, "error": auth_error}: a refused bot token
         # ("invalid_auth", "token_revoked" ...), as Slack answers it.
         self.auth_error: str | None = None
@@ -224,6 +225,31 @@ class FakeSlack:
             return {"user": {"id": params.get("user"), "name": str(params.get("user")).lower()}}
         if method == "pins.add":
             return {}
+        if method.startswith("bookmarks."):
+            return self._bookmark(method, params)
+        return {"ok": False, "error": "unknown_method"}
+
+    def _bookmark(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """bookmarks.add, .list, .edit as Slack documents them (channel_id, bookmark_id)."""
+        channel = str(params.get("channel_id", ""))
+        if channel not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        kept = self.bookmarks.setdefault(channel, [])
+        if method == "bookmarks.list":
+            return {"bookmarks": [dict(b) for b in kept]}
+        if method == "bookmarks.add":
+            if params.get("type") != "link" or not params.get("title") or not params.get("link"):
+                return {"ok": False, "error": "invalid_arguments"}
+            bookmark = {"id": f"Bk{next(self._ids):06d}", "channel_id": channel, "type": "link",
+                        "title": params["title"], "link": params["link"]}
+            kept.append(bookmark)
+            return {"bookmark": dict(bookmark)}
+        if method == "bookmarks.edit":
+            found = next((b for b in kept if b["id"] == params.get("bookmark_id")), None)
+            if found is None:
+                return {"ok": False, "error": "not_found"}
+            found.update({k: params[k] for k in ("title", "link") if params.get(k)})
+            return {"bookmark": dict(found)}
         return {"ok": False, "error": "unknown_method"}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:

@@ -537,6 +537,7 @@ class Access(_Model):
     reopen: Audience | None = None
     close: Audience | None = None
     note: Audience | None = None
+    bridge: Audience | None = None  # /incident bridge <url>
     postmortem: Audience | None = None  # draft, review, publish, reopen (status is asking)
     action: Audience | None = None  # add an action item, or mark one done
     handoff: Audience | None = None

@@ -67,7 +67,8 @@ def _title(incident: Incident) -> str:
 
 def _links(ctx: Context, incident: Incident) -> tuple[tuple[str, str], ...]:
     service = ctx.catalog.service(incident.service)
-    links = [("Runbook", service.runbook)] if service.runbook else []
+    links = [("Join the bridge", incident.bridge)] if incident.bridge and incident.is_open else []
+    links += [("Runbook", service.runbook)] if service.runbook else []
     links += [(f"Dashboard {n}" if len(service.dashboards) > 1 else "Dashboard", url)
               for n, url in enumerate(service.dashboards, 1)]
     if incident.ticket and incident.ticket.startswith(("http://", "https://")):

@@ -9,6 +9,7 @@ from workflows import observe
 from workflows.context import Context, record
 from workflows.durations import format_duration
 from workflows.incident.ack_due import schedule_ack_due
+from workflows.incident.bridge import bridge_from_catalog
 from workflows.intake.tickets import open_ticket_effect
 from workflows.model import Deadline, DeadlineKind, Incident, State
 from workflows.paging.clocks import start_clocks
@@ -73,6 +74,9 @@ def declare_in(
     if request.reporter and ctx.knows(request.reporter):
         incident.roles["commander"] = request.reporter
     uow.incidents.add_incident(incident)
+    incident.bridge = bridge_from_catalog(ctx.catalog, incident)  # its template needs the id
+    if incident.bridge:
+        uow.incidents.save_incident(incident)
     record(
         uow, incident, kind="declared", at=now, actor=request.reporter,
         text=f"{priority} declared: {title}",
