@@ -520,6 +520,9 @@ def _parser() -> argparse.ArgumentParser:
     from bot.import_command import add_import_parser
 
     add_import_parser(sub, command)
+    from bot.test_page_command import add_test_page_parser
+
+    add_test_page_parser(sub, command)
     export = command(sub, "postmortem", help="print an incident's postmortem draft (Markdown)")
     export.add_argument("incident", type=_incident_argument, help="12, #12 or INC-12")
     return parser
@@ -606,6 +609,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         print(f"wrote {write_package(settings, args.out)}: upload it in the Teams admin center")
         return 0
+    if args.command == "test-page":
+        from bot.test_page_command import run_test_page
+
+        return run_test_page(build(settings).ctx, args, out=sys.stdout)
     if args.command == "postmortem":
         from bot.console.chat import ConsoleChat
         from workflows.clock import ManualTimers
