@@ -4,17 +4,22 @@ HTTP server on signed URLs. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from app import Settings
 from bot.push import ack_token, read_ack_token
+from bot.startup import push_line
 from tests.support.ntfy_fake import FakeNtfy
-from tests.support.push_app import ALICE_TOPIC, BOB_KEY, CALLBACK_SECRET, PushApp
+from tests.support.push_app import ALICE_TOPIC, BOB_KEY, CALLBACK_SECRET, CATALOG, PushApp
 from tests.support.pushover_fake import FakePushover
+from workflows.catalog.load import load_catalog
 from workflows.incident.respond import acknowledge
 from workflows.model import PageStatus, State
 
@@ -188,3 +193,21 @@ def test_a_pushover_key_it_refuses_fails_over(world: PushApp) -> None:
     [push] = [p for p in world.pages(incident_id) if p.channel == "push"]
     assert push.status == PageStatus.FAILED and "user identifier" in (push.error or "")
     assert ("bob", "chat", PageStatus.SENT) in world.summary(incident_id)
+
+
+def test_serve_says_at_start_up_what_push_lacks(tmp_path: Path) -> None:
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    catalog = load_catalog(tmp_path / "catalog.yaml")
+
+    def line(**values: Any) -> tuple[int, str]:
+        return push_line(Settings(_env_file=None, **values), catalog)
+
+    level, text = line()
+    # Bob has only a pushover_user: without the app token his pushes cannot go out.
+    assert level == logging.WARNING and "PUSHOVER_APP_TOKEN is missing" in text
+    assert text.startswith("push: ntfy at https://ntfy.sh")
+    assert "no Acknowledge button on pushes (set PUBLIC_URL and FIREBELL_CALLBACK_SECRET)" in text
+    level, text = line(pushover_app_token="a", public_url="https://f.example",
+                       firebell_callback_secret="s")
+    assert level == logging.INFO
+    assert text.endswith("Pushover on; Acknowledge links on (POST /push/ack/...)")
