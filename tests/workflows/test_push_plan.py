@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.support.catalogs import paging_catalog
-from workflows.catalog.sections import CatalogError
 from workflows.catalog.load import parse_catalog
+from workflows.catalog.sections import CatalogError
 from workflows.model import Incident
 from workflows.paging.delivery import notification_plan
 
