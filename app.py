@@ -676,6 +676,7 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
     catalog = load_catalog(settings.firebell_config)
     at = _when("--at", args.at, catalog.timezone, datetime.now(UTC))
     channels = {"chat", "push"} | ({"sms", "voice"} if settings.twilio_enabled else set())
+    channels |= {"telegram"} if settings.telegram_enabled else set()
     try:
         plan = escalation_plan(
             catalog, service_id=args.service, priority=args.priority, at=at,
