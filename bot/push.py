@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from workflows.incident.respond import acknowledge_page
+from workflows.incident.respond import acknowledge_by_page
 from workflows.model import Page
 from workflows.ports import FirebellError
 
@@ -96,8 +96,9 @@ def push_routes(firebell: Host) -> list[BaseRoute]:
                      claim.page, form.get("receipt"), form.get("acknowledged_by"),
                      form.get("acknowledged_by_device"))
         try:
+            # By the page the link names: its channel is known (a test page marks that one).
             incident = await run_in_threadpool(
-                acknowledge_page, firebell.ctx, person=claim.person, incident_id=claim.incident_id)
+                acknowledge_by_page, firebell.ctx, page_id=claim.page, person=claim.person)
         except FirebellError as error:  # acknowledged or resolved already, by someone else
             return PlainTextResponse(f"Not acknowledged: {error}", status_code=409)
         return PlainTextResponse(f"Acknowledged {incident.ref}: {incident.title}. "

@@ -32,7 +32,7 @@ ADDRESSES: dict[str, tuple[str, ...]] = {
 # How the person acknowledges the test on each channel; a channel not named here cannot.
 HOW_TO_ACK = {
     "chat": "press Acknowledge", "sms": "reply 1", "voice": "press 1 during the call",
-    "telegram": "press Acknowledge",
+    "telegram": "press Acknowledge", "push": "press Acknowledge on the notification",
 }
 
 
