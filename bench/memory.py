@@ -7,11 +7,17 @@ Slack's Web API and Twilio's REST API pointed at the fakes, each in a process of
    resolves, spread over 100 services, a 1 s grouping window): about 10,000 incidents open,
    page (Slack and SMS) and resolve. RSS (/proc/<pid>/status VmRSS, the server and any children)
    after it: goal < 300 MB.
-2. Soak: mixed traffic at a steady pace for --minutes (default 10): an alert that opens an
-   incident, `/incident ack INC-n` for it, its resolve, `/incident help`, `/oncall payments`
-   and `/incident list`. RSS every 10 s and the least-squares slope in MB/min: goal, no growth.
+2. Soak: mixed traffic at a steady pace: an alert that opens an incident, `/incident ack
+   INC-n` for it, its resolve, `/incident help`, `/oncall payments` and `/incident list`;
+   first --warmup minutes (default 5: thread, connection and allocator pools fill), then
+   --minutes measured (default 10). RSS every 10 s and the least-squares slope in MB/min of the
+   measured part: goal, no growth.
 
-    python -m bench.memory [--alerts 100000] [--fingerprints 10000] [--minutes 10]
+--allocator jemalloc runs the server with jemalloc preloaded (Debian's libjemalloc2, as the
+Dockerfile and the systemd unit do); glibc (the default here) is Python's usual allocator.
+
+    python -m bench.memory [--alerts 100000] [--fingerprints 10000] [--warmup 5] [--minutes 10]
+        [--allocator glibc|jemalloc]
 """
 
 from __future__ import annotations
@@ -209,7 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alerts", type=int, default=100_000)
     parser.add_argument("--fingerprints", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--minutes", type=float, default=10.0, help="the soak's length")
+    parser.add_argument("--minutes", type=float, default=10.0, help="the measured soak's length")
+    parser.add_argument("--warmup", type=float, default=5.0,
+                        help="minutes of the same traffic before the measured soak")
+    parser.add_argument("--allocator", choices=["glibc", "jemalloc"], default="glibc")
     parser.add_argument("--database-url", help="default: a SQLite file in a temporary directory")
     args = parser.parse_args(argv if argv is not None else [])
     per_fingerprint = max(2, args.alerts // args.fingerprints)
@@ -232,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
                "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                "TWILIO_FROM_NUMBER": FROM_NUMBER, "TWILIO_API_URL": twilio.api_url}
         env.pop("SLACK_APP_TOKEN", None)
+        env.pop("LD_PRELOAD", None)
+        if args.allocator == "jemalloc":
+            env["LD_PRELOAD"] = _jemalloc()
         base = f"http://127.0.0.1:{port}"
         with (Path(tmp) / "serve.log").open("wb") as log:
             server = subprocess.Popen([sys.executable, "app.py", "serve"], cwd=ROOT, env=env,
@@ -254,14 +266,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  RSS at start {started_mb:.0f} MB; after the load {loaded_mb:.0f} MB "
                   f"(goal < {RSS_GOAL_MB} MB: {'met' if loaded_mb < RSS_GOAL_MB else 'MISSED'})",
                   flush=True)
+            warm, warm_statuses = asyncio.run(_soak(
+                base, slack_base, server.pid, seconds=args.warmup * 60,
+                first=args.fingerprints))
+            if warm:
+                print(f"  warm-up {args.warmup:g} min of the soak's traffic: RSS "
+                      f"{warm[0][1]:.0f} -> {warm[-1][1]:.0f} MB, slope {_slope(warm):+.2f} "
+                      f"MB/min; answers {warm_statuses}", flush=True)
             samples, soak_statuses = asyncio.run(_soak(
                 base, slack_base, server.pid, seconds=args.minutes * 60,
-                first=args.fingerprints))
+                first=args.fingerprints + 10_000_000))
             slope = _slope(samples)
             print(f"  soak {args.minutes:g} min of mixed traffic (alert, /incident ack, resolve, "
-                  f"/incident help, /oncall, /incident list): answers {soak_statuses}; RSS "
-                  f"{samples[0][1]:.0f} -> {samples[-1][1]:.0f} MB (max "
-                  f"{max(m for _, m in samples):.0f}); slope {slope:+.2f} MB/min over "
+                  f"/incident help, /oncall, /incident list), allocator {args.allocator}: "
+                  f"answers {soak_statuses}; RSS {samples[0][1]:.0f} -> {samples[-1][1]:.0f} MB "
+                  f"(max {max(m for _, m in samples):.0f}); slope {slope:+.2f} MB/min over "
                   f"{len(samples)} samples (goal: no growth); load average {_loadavg()}",
                   flush=True)
             # The first minutes warm up (thread pools, connection pools and caches fill): the
@@ -281,8 +300,19 @@ def main(argv: list[str] | None = None) -> int:
             parent.send("stop")
             slack_process.join(10)
             twilio.stop()
-    ok = loaded_mb < RSS_GOAL_MB and set(statuses) == {200} and set(soak_statuses) == {200}
+    ok = (loaded_mb < RSS_GOAL_MB and set(statuses) == {200} and set(soak_statuses) == {200}
+          and set(warm_statuses) <= {200})
     return 0 if ok else 1
+
+
+def _jemalloc() -> str:
+    """Where Debian's libjemalloc2 put the library (its directory depends on the machine)."""
+    found = sorted(Path("/usr/lib").glob("*/libjemalloc.so.2")) + sorted(
+        Path("/usr/lib").glob("libjemalloc.so.2"))
+    if not found:
+        raise SystemExit("--allocator jemalloc: libjemalloc.so.2 not found (apt install "
+                         "libjemalloc2)")
+    return str(found[0])
 
 
 def _wait_healthy(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
