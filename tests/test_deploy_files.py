@@ -98,6 +98,21 @@ def test_the_dockerfile_builds_the_wheel_then_installs_it_as_a_non_root_user() -
     assert ("ENTRYPOINT", '["firebell"]') in final
 
 
+def test_the_image_and_the_unit_run_serve_on_jemalloc() -> None:
+    # glibc's allocator lets serve's RSS creep up under steady traffic; jemalloc holds it
+    # level (bench/memory.py --allocator): the shipped ways to run it preload jemalloc.
+    steps = _instructions(_dockerfile())
+    final = steps[max(i for i, (word, _) in enumerate(steps) if word == "FROM"):]
+    runs = " ".join(arguments for word, arguments in final if word == "RUN")
+    env = " ".join(arguments for word, arguments in final if word == "ENV")
+    assert "apt-get install -y --no-install-recommends libjemalloc2" in runs
+    [preload] = re.findall(r"LD_PRELOAD=(\S+)", env)
+    assert f"ln -s \"$(find /usr/lib -name libjemalloc.so.2 -print -quit)\" {preload}" in runs
+    environment = _unit()["Service"]["Environment"]
+    assert any(re.fullmatch(r"LD_PRELOAD=/usr/lib/[\w-]+/libjemalloc\.so\.2", e)
+               for e in environment), environment
+
+
 def test_the_dockerfile_copies_everything_the_wheel_is_built_from() -> None:
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     packages = [name.rstrip("*") for name in setuptools["packages"]["find"]["include"]]
