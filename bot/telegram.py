@@ -20,17 +20,16 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import anyio
 import anyio.to_thread
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.bounded import answer_in_time
 from bot.incident_ids import database_id
 from workflows.catalog.model import Catalog, Person
 from workflows.incident.respond import acknowledge_by_page
@@ -44,7 +43,6 @@ log = logging.getLogger(__name__)
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 # Well inside the time a person waits on a button's spinner (Telegram shows it for ~15 s).
-ACK_WAIT_SECONDS = 8.0
 NOT_RECORDED = ("Your acknowledgement may not have been recorded: Firebell's database is not "
                 "answering. Press Acknowledge again, or acknowledge in chat.")
 
@@ -109,35 +107,14 @@ def telegram_routes(firebell: Host) -> list[BaseRoute]:
 
 
 async def _bounded(firebell: Host, press: ButtonPress) -> bool:
-    """Answer the press (in a thread: the database and Telegram are slow calls); False when the
-    database failed or did not answer within ACK_WAIT_SECONDS, after telling the presser so.
-
-    A thread still waiting is left to finish: it then records the acknowledgement (or fails)
-    and says so in the log; Telegram's redelivery finds it recorded."""
-    late = threading.Event()
+    """Answer the press (bot/bounded.py: in a thread, within ACK_WAIT_SECONDS); False when the
+    database failed or did not answer in time, after telling the presser so. Telegram's
+    redelivery then finds the acknowledgement recorded, or records it."""
     what = f"Telegram acknowledgement of page {press.page_id} by user {press.sender}"
-
-    def run() -> bool:
-        try:
-            text = _answer(firebell, press)
-        except SQLAlchemyError:
-            log.exception("%s was not recorded: the database failed", what)
-            _tell(firebell, press, NOT_RECORDED)
-            return False
-        if late.is_set():
-            log.warning("%s finished after Telegram had been told it may not have been "
-                        "recorded; its answer: %s", what, text)
-        else:
-            _tell(firebell, press, text)
-        return True
-
-    with anyio.move_on_after(ACK_WAIT_SECONDS):
-        return await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
-    late.set()
-    log.error("%s: no answer from the database within %g s; told that it may not be recorded",
-              what, ACK_WAIT_SECONDS)
-    await anyio.to_thread.run_sync(lambda: _tell(firebell, press, NOT_RECORDED))
-    return False
+    text = await answer_in_time(lambda: _answer(firebell, press), what=what, vendor="Telegram")
+    told = NOT_RECORDED if text is None else text
+    await anyio.to_thread.run_sync(lambda: _tell(firebell, press, told))
+    return text is not None
 
 
 def _answer(firebell: Host, press: ButtonPress) -> str:

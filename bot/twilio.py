@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode
 
-import anyio
-import anyio.to_thread
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -31,6 +27,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
+from bot.bounded import answer_in_time
 from bot.incident_ids import database_id
 from workflows.catalog.model import Catalog, Person
 from workflows.incident.respond import acknowledge_page
@@ -49,7 +46,6 @@ _ACK = re.compile(r"^\s*(?:1|ack(?:nowledge)?|yes|y|ok)\b\s*#?([0-9]+)?\s*[.!]*\
 REF_WAIT_SECONDS = 3.0
 # How long an acknowledgement may take before Twilio is answered that it may not be recorded:
 # well inside Twilio's 15 s, so that the person hears it.
-ACK_WAIT_SECONDS = 8.0
 NOT_RECORDED = ("Your acknowledgement may not have been recorded: Firebell's database is not "
                 "answering. Reply 1 again, or acknowledge in chat.")
 
@@ -196,35 +192,9 @@ def twilio_routes(firebell: Host) -> list[BaseRoute]:
 
 
 async def _bounded(answer: Callable[[], str], *, unrecorded: str, what: str) -> str:
-    """`answer()`, run in a thread; `unrecorded` when the database fails or is too slow.
-
-    A thread still waiting after ACK_WAIT_SECONDS is left to finish: it then either records the
-    acknowledgement (the person was told it *may* not be recorded; a second one is harmless) or
-    fails, and either way says so in the log.
-    """
-    late = threading.Event()
-
-    def run() -> str:
-        try:
-            text = answer()
-        except SQLAlchemyError:
-            log.exception("%s was not recorded: the database failed", what)
-            return unrecorded
-        except Exception:
-            if late.is_set():  # nobody is waiting any more to see it raise
-                log.exception("%s failed after Twilio had been answered", what)
-            raise
-        if late.is_set():
-            log.warning("%s finished after Twilio had been told it may not have been recorded; "
-                        "its answer: %s", what, text)
-        return text
-
-    with anyio.move_on_after(ACK_WAIT_SECONDS):
-        return await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
-    late.set()
-    log.error("%s: no answer from the database within %g s; told that it may not be recorded",
-              what, ACK_WAIT_SECONDS)
-    return unrecorded
+    """`answer()` (bot/bounded.py), else `unrecorded` when the database fails or is too slow."""
+    text = await answer_in_time(answer, what=what, vendor="Twilio")
+    return unrecorded if text is None else text
 
 
 def _key_not_recorded(press: KeyPress) -> str:
