@@ -4,12 +4,16 @@ loopback fakes of both, its HTTP app served for real; the button press comes to
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from bot.telegram import NOT_RECORDED
+from storage.db import upgrade
 from tests.support.telegram_app import (
     ALICE_CHAT,
     BOB_CHAT,
@@ -133,3 +137,38 @@ def test_throttling_is_waited_out_and_the_page_goes_once(world: TelegramApp) -> 
     assert len(world.telegram.messages(ALICE_CHAT)) == 1
     assert [m for m, _ in world.telegram.calls].count("sendMessage") == 2
     assert world.pages(incident_id) == [("alice", "telegram", PageStatus.SENT)]
+
+
+def test_a_locked_database_tells_the_presser_and_the_press_is_recorded_once_it_lets_go(
+    tmp_path: Path,
+) -> None:
+    # Another writer holds the SQLite file: the press is answered within Telegram's patience,
+    # the person is told it may not be recorded, Telegram is asked to deliver it again (503);
+    # the acknowledgement still waiting goes through when the lock is gone.
+    path = tmp_path / "firebell.db"
+    upgrade(f"sqlite:///{path}")
+    with FakeTelegram() as telegram, FakeTwilio() as twilio:
+        world = TelegramApp(tmp_path, f"sqlite:///{path}", telegram, twilio)
+        try:
+            incident_id = world.declare_p2()
+            [message] = telegram.messages(ALICE_CHAT)
+            holder = sqlite3.connect(path, isolation_level=None)
+            holder.execute("BEGIN EXCLUSIVE")
+            try:
+                began = time.monotonic()
+                answer = telegram.press(world.webhook, message, user_id=ALICE_CHAT)
+                took = time.monotonic() - began
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+            assert answer.status_code == 503 and took < 12
+            assert [told["text"] for told in telegram.answers] == [NOT_RECORDED]
+            deadline = time.monotonic() + 30
+            while world.state(incident_id) != State.ACKNOWLEDGED:
+                assert time.monotonic() < deadline, "the waiting acknowledgement was lost"
+                time.sleep(0.1)
+            again = telegram.press(world.webhook, message, user_id=ALICE_CHAT)  # the redelivery
+            assert again.status_code == 200
+            assert world.escalations_pending(incident_id) == 0
+        finally:
+            world.close()
