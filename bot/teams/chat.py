@@ -61,7 +61,8 @@ def _split(message_id: str) -> tuple[str, str]:
 
 
 class TeamsChat:
-    """`ChatPort` (and `KeyedPosting`, `ChannelLookup`) over the Bot Connector and Graph."""
+    """`ChatPort` (and `KeyedPosting`, `ChannelLookup`, `Bookmarks`) over the Bot Connector
+    and Graph."""
 
     def __init__(
         self,
@@ -220,6 +221,19 @@ class TeamsChat:
         if self.graph is None or _THREAD in channel:
             return
         self.graph.update_description(channel, cards.to_teams(topic)[:_DESCRIPTION_LIMIT])
+
+    # Bookmarks -------------------------------------------------------------------------------
+    def set_bookmark(self, *, channel: str, title: str, url: str) -> None:
+        """`Bookmarks`: the channel's Website tab `title` opens `url`, pointed there if it is
+        already pinned (a retry, or a new bridge), pinned if not; a fallback thread has no tabs."""
+        if self.graph is None or _THREAD in channel:
+            return
+        mine = next((tab for tab in self.graph.website_tabs(channel)
+                     if tab.get("displayName") == title), None)
+        if mine is None:
+            self.graph.add_website_tab(channel, name=title, url=url)
+        elif (mine.get("configuration") or {}).get("contentUrl") != url:
+            self.graph.point_website_tab(channel, str(mine["id"]), url=url)
 
     def channel_url(self, channel: str) -> str | None:
         base, _, message = channel.partition(_THREAD)

@@ -1,6 +1,6 @@
 """Microsoft Graph v1.0, the few calls Teams incidents need: channels in `TEAMS_TEAM_ID`, their
-members and descriptions, the channel's messages (to find a post again), and installing the app
-for a person so the bot can write to them.
+members, descriptions and website tabs (the bridge), the channel's messages (to find a post
+again), and installing the app for a person so the bot can write to them.
 
 The app's own token (client credentials, scope `https://graph.microsoft.com/.default`) comes
 from `{TEAMS_LOGIN_URL}/{TEAMS_TENANT_ID}/oauth2/v2.0/token` and is kept until shortly before it
@@ -23,6 +23,7 @@ from workflows.ports import ExternalServiceError
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 MEMBER_TYPE = "#microsoft.graph.aadUserConversationMember"
+WEBSITE_TAB_APP = "com.microsoft.teamspace.tab.web"  # Teams' built-in Website tab
 _MAX_PAGES = 20  # of a listing (50 messages a page): far more than any lookup needs
 
 
@@ -144,6 +145,25 @@ class Graph:
         self._call("PATCH", self._channel(channel_id), "update channel",
                    json={"description": description})
 
+    # website tabs ---------------------------------------------------------------------------
+    def website_tabs(self, channel_id: str) -> list[dict[str, Any]]:
+        """The channel's Website tabs (`teamsTab` resources, with their `teamsApp`)."""
+        path = (f"{self._channel(channel_id)}/tabs?$expand=teamsApp"
+                f"&$filter=teamsApp/id eq '{WEBSITE_TAB_APP}'")
+        return list(self._call("GET", path, "list channel tabs").get("value") or [])
+
+    def add_website_tab(self, channel_id: str, *, name: str, url: str) -> None:
+        """Pin a Website tab called `name` that opens `url`."""
+        body = {"displayName": name,
+                "teamsApp@odata.bind": f"{self.graph_url}/appCatalogs/teamsApps/{WEBSITE_TAB_APP}",
+                "configuration": _website(url)}
+        self._call("POST", f"{self._channel(channel_id)}/tabs", "add channel tab", json=body)
+
+    def point_website_tab(self, channel_id: str, tab_id: str, *, url: str) -> None:
+        """The Website tab `tab_id` opens `url` from now on."""
+        self._call("PATCH", f"{self._channel(channel_id)}/tabs/{quote(tab_id, safe='')}",
+                   "update channel tab", json={"configuration": _website(url)})
+
     def add_channel_member(self, channel_id: str, user_id: str) -> None:
         """Add a person to a private channel (already a member: nothing to do)."""
         self._call("POST", f"{self._channel(channel_id)}/members", "add channel member",
@@ -195,6 +215,11 @@ def _channel_of(raw: dict[str, Any]) -> GraphChannel:
     return GraphChannel(id=str(raw["id"]), name=str(raw.get("displayName") or ""),
                         private=raw.get("membershipType") == "private",
                         web_url=raw.get("webUrl"))
+
+
+def _website(url: str) -> dict[str, Any]:
+    """A Website tab's configuration, as Graph documents it: the page in Teams and outside."""
+    return {"entityId": None, "contentUrl": url, "websiteUrl": url, "removeUrl": None}
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

@@ -5,8 +5,11 @@ credentials, scope `https://graph.microsoft.com/.default`), then under `/v1.0` w
 `Authorization: Bearer <token>`: channels of a team (create, list with `$filter=displayName eq`,
 get, patch), channel and team members (`#microsoft.graph.aadUserConversationMember`), a
 channel's messages and a thread's replies (`chatMessage` with `attachments[].content` a JSON
-string), the organisation's app catalog (`$filter=externalId eq`) and a user's installed apps.
-Errors are `{"error": {"code", "message"}}`. `refuse` makes chosen calls answer 403.
+string), a channel's tabs (`teamsTab`: list with `$expand=teamsApp` and
+`$filter=teamsApp/id eq`, add with `teamsApp@odata.bind`, patch; the built-in Website tab app),
+the organisation's app catalog (`$filter=externalId eq`) and a user's installed apps.
+Errors are `{"error": {"code", "message"}}`. `refuse` makes chosen calls answer 403; `busy`
+makes them answer 503 (Graph's throttling and outages) that many times first.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ CLIENT_SECRET = "test-app-password"
 TEAM = "team-0000-group-id"
 CATALOG_APP = "catalog-app-7"
 MEMBER = "#microsoft.graph.aadUserConversationMember"
+WEBSITE_APP = {"id": "com.microsoft.teamspace.tab.web", "externalId": None,
+               "displayName": "Website", "distributionMethod": "store"}
 _USER_BIND = re.compile(r"/users\('([^']+)'\)$")
 
 
@@ -45,11 +50,13 @@ class FakeGraph:
     """Graph for one tenant and team; what the bot did is in the lists below."""
 
     token_lifetime: int = 3599
-    refuse: set[str] = field(default_factory=set)  # "create channel", "install", ...
+    refuse: set[str] = field(default_factory=set)  # "create channel", "install", "tabs", ...
+    busy: dict[str, int] = field(default_factory=dict)  # "add tab" -> 503s still to answer
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     channel_members: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     team_members: list[str] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel or thread
+    tabs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel -> teamsTabs
     installed: dict[str, list[str]] = field(default_factory=dict)  # user -> catalog app ids
     token_requests: list[dict[str, str]] = field(default_factory=list)
     calls: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
@@ -152,6 +159,8 @@ class FakeGraph:
                 return _error(403, "Forbidden", "Missing role permissions: ChannelSettings.ReadWrite.All")
             self.channels[channel].update({k: v for k, v in body.items() if k == "description"})
             return Response(status_code=204)
+        if tail == "/tabs" or tail.startswith("/tabs/"):
+            return self._tabs(method, channel, tail.removeprefix("/tabs").strip("/"), body, query)
         if tail == "/members" and method == "POST":
             if self.channels[channel]["membershipType"] == "standard":
                 return _error(400, "BadRequest", "Members cannot be added to a standard channel")
@@ -190,6 +199,50 @@ class FakeGraph:
         }
         self.channel_members[channel_id] = list(members)
         return JSONResponse(self.channels[channel_id], status_code=201)
+
+    def _tabs(self, method: str, channel: str, tab_id: str, body: dict[str, Any],
+              query: Any) -> Response:
+        what = {"GET": "list tabs", "POST": "add tab", "PATCH": "update tab"}[method]
+        if "tabs" in self.refuse:
+            return _error(403, "Forbidden", "Missing role permissions on the request. API requires "
+                          "one of 'TeamsTab.Create, TeamsTab.ReadWriteForTeam.All, "
+                          "TeamsTab.ReadWrite.All'.")
+        if self.busy.get(what):
+            self.busy[what] -= 1
+            return _error(503, "ServiceNotAvailable", "The service is temporarily unavailable.")
+        tabs = self.tabs.setdefault(channel, [])
+        if method == "GET" and not tab_id:
+            wanted = re.fullmatch(r"teamsApp/id eq '([^']*)'", query.get("$filter", ""))
+            expand = query.get("$expand") == "teamsApp"
+            return JSONResponse({"value": [
+                {k: v for k, v in tab.items() if k != "teamsApp" or expand} for tab in tabs
+                if wanted is None or tab["teamsApp"]["id"] == wanted.group(1)]})
+        if method == "POST" and not tab_id:
+            bind = str(body.get("teamsApp@odata.bind") or "")
+            if not bind.startswith(f"{self.graph_url}/appCatalogs/teamsApps/"):
+                return _error(400, "BadRequest", "Invalid teamsApp@odata.bind")
+            if bind.rpartition("/")[2] != WEBSITE_APP["id"]:
+                return _error(404, "NotFound", "App not found in the catalog")
+            configuration = body.get("configuration") or {}
+            if not body.get("displayName") or not configuration.get("contentUrl"):
+                return _error(400, "BadRequest", "displayName and configuration.contentUrl are "
+                              "required")
+            tab = {"id": str(uuid.uuid4()), "displayName": body["displayName"],
+                   "configuration": configuration, "sortOrderIndex": str(10 + len(tabs)),
+                   "teamsApp": dict(WEBSITE_APP),
+                   "webUrl": f"https://teams.microsoft.com/l/channel/{channel}/tab"}
+            tabs.append(tab)
+            return JSONResponse({k: v for k, v in tab.items() if k != "teamsApp"},
+                                status_code=201)
+        found = next((tab for tab in tabs if tab["id"] == tab_id), None)
+        if found is None or "/" in tab_id:
+            return _error(404, "NotFound", "Tab not found")
+        if method == "PATCH":
+            if "teamsApp@odata.bind" in body:
+                return _error(400, "BadRequest", "The app of a tab cannot be changed")
+            found.update({k: v for k, v in body.items() if k in ("displayName", "configuration")})
+            return JSONResponse({k: v for k, v in found.items() if k != "teamsApp"})
+        return JSONResponse({k: v for k, v in found.items() if k != "teamsApp"})
 
     def _install(self, user: str, body: dict[str, Any]) -> Response:
         if "install" in self.refuse:

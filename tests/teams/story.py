@@ -40,16 +40,16 @@ GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 CARD = "application/vnd.microsoft.card.adaptive"
 
 
-def catalog(tmp_path: Path) -> Path:
+def catalog(tmp_path: Path, *, extra: str = "") -> Path:
     """The demo catalog (Alice primary, Bob secondary, Erin third; 30 s per step) with everyone's
-    Teams id and the payments team's Teams channel."""
+    Teams id and the payments team's Teams channel; `extra`: top-level keys to add."""
     text = DEMO_CATALOG.read_text()
     for person, aad in AAD.items():
         text = text.replace(f"slack: U0{person.upper()},", f"slack: U0{person.upper()}, teams: {aad},")
     text = text.replace("slack_channel: C0PAYMENTS,",
                         f"slack_channel: C0PAYMENTS, teams_channel: '{GENERAL}',")
     path = tmp_path / "teams-story.yaml"
-    path.write_text(text)
+    path.write_text(text + (f"\n{extra}\n" if extra else ""))
     return path
 
 
@@ -74,7 +74,8 @@ class Entra:
 class TeamsWorld:
     """Firebell serving `POST /api/messages` with Teams as the chat port, Graph on."""
 
-    def __init__(self, tmp_path: Path, *, clock: Any, database_url: str | None = None) -> None:
+    def __init__(self, tmp_path: Path, *, clock: Any, database_url: str | None = None,
+                 catalog_extra: str = "") -> None:
         from app import Settings, build
         from bot.server import build_http_app
 
@@ -84,7 +85,7 @@ class TeamsWorld:
         self.entra = Entra(self.microsoft, self.graph)
         self.twilio = FakeTwilio().start()
         self.settings = Settings(
-            firebell_config=str(catalog(tmp_path)),
+            firebell_config=str(catalog(tmp_path, extra=catalog_extra)),
             database_url=database_url or f"sqlite:///{tmp_path / 'firebell.db'}",
             slack_bot_token=None, slack_signing_secret=None, slack_app_token=None,
             teams_app_id=APP_ID, teams_app_password=APP_PASSWORD, teams_tenant_id=TENANT,

@@ -204,3 +204,38 @@ def test_graph_errors_say_whether_to_retry(setup: Setup) -> None:
         down.channel("x")
     assert unreachable.value.retryable
     down.close()
+
+
+def test_the_bridge_tab_is_pinned_once_and_repointed_and_a_thread_has_none(setup: Setup) -> None:
+    channel = setup.chat.create_channel(name=setup.incident_name(), private=False)
+    tabs = f"/teams/{graph_fake.TEAM}/channels/{channel}/tabs"
+    setup.chat.set_bookmark(channel=channel, title="Bridge", url="https://meet.jit.si/a")
+    setup.chat.set_bookmark(channel=channel, title="Bridge", url="https://meet.jit.si/a")  # a retry
+    [tab] = setup.fake.tabs[channel]
+    assert tab["teamsApp"]["id"] == "com.microsoft.teamspace.tab.web"
+    assert tab["displayName"] == "Bridge" and tab["configuration"]["contentUrl"] == (
+        "https://meet.jit.si/a")
+    writes = [m for m, p in setup.fake.calls if p.startswith(tabs) and m != "GET"]
+    assert writes == ["POST"]  # the retry found the tab and left it alone
+    setup.chat.set_bookmark(channel=channel, title="Bridge", url="https://zoom.example/j/1")
+    assert [m for m, p in setup.fake.calls if p.startswith(tabs) and m != "GET"] == ["POST", "PATCH"]
+    [tab] = setup.fake.tabs[channel]
+    assert tab["configuration"]["contentUrl"] == tab["configuration"]["websiteUrl"] == (
+        "https://zoom.example/j/1")
+    # A fallback thread has no tabs: Graph is not asked.
+    before = list(setup.fake.calls)
+    setup.chat.set_bookmark(channel=f"{GENERAL};messageid=1", title="Bridge", url="https://x.example")
+    assert setup.fake.calls == before
+
+
+def test_tab_errors_say_whether_to_retry(setup: Setup) -> None:
+    channel = setup.chat.create_channel(name=setup.incident_name(), private=False)
+    setup.fake.busy["list tabs"] = 1
+    with pytest.raises(GraphError) as busy:
+        setup.chat.set_bookmark(channel=channel, title="Bridge", url="https://meet.jit.si/a")
+    assert (busy.value.status, busy.value.retryable) == (503, True)
+    setup.fake.refuse.add("tabs")
+    with pytest.raises(GraphError, match="TeamsTab") as refused:
+        setup.chat.set_bookmark(channel=channel, title="Bridge", url="https://meet.jit.si/a")
+    assert (refused.value.status, refused.value.retryable) == (403, False)
+    assert setup.fake.tabs.get(channel, []) == []
