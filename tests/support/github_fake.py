@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
+
+from tests.support.loopback import JsonHandler, LoopbackFake
 
 TOKEN = "ghp_firebell_test_token"
 REPO = "acme/incidents"
@@ -24,25 +24,15 @@ BOT_LOGIN = "firebell-bot"
 WEBHOOK_SECRET = "firebell-test-github-secret"
 
 
-class FakeGitHub:
+class FakeGitHub(LoopbackFake):
     def __init__(self) -> None:
         self.issues: dict[int, dict[str, Any]] = {}
         self.comments: list[tuple[int, str]] = []
-        self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> FakeGitHub:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__()
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.url
 
     def close_issue(self, number: int, *, firebell_url: str, by: str = "octocat") -> httpx.Response:
         """A person closes the issue on GitHub: GitHub posts the signed `issues` webhook."""
@@ -60,68 +50,53 @@ class FakeGitHub:
             "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": f"sha256={digest}",
         })
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-            def _send(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _body(self) -> Any:
-                length = int(self.headers.get("Content-Length") or 0)
-                return json.loads(self.rfile.read(length) or b"{}")
-
+        class Handler(JsonHandler):
             def _route(self, method: str) -> None:
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                    self._send(401, {"message": "Bad credentials"})
+                    self.send_json(401, {"message": "Bad credentials"})
                     return
                 url = urlsplit(self.path)
                 parts = url.path.strip("/").split("/")
                 if url.path == "/user":
-                    self._send(200, {"login": BOT_LOGIN})
+                    self.send_json(200, {"login": BOT_LOGIN})
                     return
                 if parts[:3] != ["repos", *REPO.split("/")] or len(parts) < 4 or parts[3] != "issues":
-                    self._send(404, {"message": "Not Found"})
+                    self.send_json(404, {"message": "Not Found"})
                     return
                 with fake.lock:
                     if len(parts) == 4 and method == "GET":
-                        labels = parse_qs(url.query).get("labels", [""])[0]
+                        labels = self.query().get("labels", [""])[0]
                         found = [i for i in fake.issues.values()
                                  if not labels or labels in {lb["name"] for lb in i["labels"]}]
-                        self._send(200, found)
+                        self.send_json(200, found)
                     elif len(parts) == 4 and method == "POST":
-                        body = self._body()
+                        body = self.read_json({})
                         number = len(fake.issues) + 1
                         fake.issues[number] = {
                             "number": number, "title": body["title"], "body": body.get("body"),
                             "state": "open", "labels": [{"name": n} for n in body.get("labels", [])],
                         }
-                        self._send(201, fake.issues[number])
+                        self.send_json(201, fake.issues[number])
                     elif len(parts) == 5 and method in ("GET", "PATCH"):
                         issue = fake.issues.get(int(parts[4]))
                         if issue is None:
-                            self._send(404, {"message": "Not Found"})
+                            self.send_json(404, {"message": "Not Found"})
                             return
                         if method == "PATCH":
-                            body = self._body()
+                            body = self.read_json({})
                             if "labels" in body:
                                 issue["labels"] = [{"name": n} for n in body["labels"]]
                             if "state" in body:
                                 issue["state"] = body["state"]
-                        self._send(200, issue)
+                        self.send_json(200, issue)
                     elif len(parts) == 6 and parts[5] == "comments" and method == "POST":
-                        fake.comments.append((int(parts[4]), self._body().get("body", "")))
-                        self._send(201, {"id": len(fake.comments)})
+                        fake.comments.append((int(parts[4]), self.read_json({}).get("body", "")))
+                        self.send_json(201, {"id": len(fake.comments)})
                     else:
-                        self._send(404, {"message": "Not Found"})
+                        self.send_json(404, {"message": "Not Found"})
 
             def do_GET(self) -> None:
                 self._route("GET")

@@ -14,12 +14,11 @@ OnCall's and Google's are); `{{API_URL}}` in a schedule's `ical_url_*` becomes t
 from __future__ import annotations
 
 import copy
-import json
-import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
+
+from tests.support.loopback import JsonHandler, LoopbackFake
 
 TOKEN = "oncall-test-token-meowmeowmeow"
 PAGE_SIZE = 2
@@ -286,33 +285,23 @@ def ical_only_world() -> dict[str, Any]:
     }
 
 
-class FakeGrafanaOnCall:
+class FakeGrafanaOnCall(LoopbackFake):
     def __init__(self, world: dict[str, Any] | None = None, *,
                  rate_limit_once: tuple[str, ...] = ()) -> None:
         self.world = copy.deepcopy(world if world is not None else full_world())
         self.rate_limit_once = set(rate_limit_once)
         self.requests: list[str] = []  # path?query of every request, in order
         self.calendar_requests: list[tuple[str, str | None]] = []  # (path, Authorization)
-        self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        super().__init__()
         for schedule in self.world["schedules"]:
             for key in ("ical_url_primary", "ical_url_overrides"):
                 if schedule.get(key):
                     schedule[key] = schedule[key].replace("{{API_URL}}", self.api_url)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> FakeGrafanaOnCall:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     @property
     def api_url(self) -> str:
         """The OnCall base URL (what GRAFANA_ONCALL_API_URL holds); the API is under /api/v1/."""
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.url
 
     def set_final_shift(self, schedule: str, index: int, *, user: str, start: str, end: str
                         ) -> None:
@@ -360,32 +349,15 @@ class FakeGrafanaOnCall:
                 "results": chunk, "current_page_number": page, "page_size": PAGE_SIZE,
                 "total_pages": pages}
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-            def _send(self, status: int, body: Any, headers: dict[str, str] | None = None
-                      ) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def _send_calendar(self, text: str | None) -> None:
-                data = (text or "Not found").encode()
-                self.send_response(200 if text is not None else 404)
-                self.send_header("Content-Type", "text/calendar; charset=utf-8"
-                                 if text is not None else "text/plain")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                if text is None:
+                    self.send_body(404, b"Not found", "text/plain")
+                else:
+                    self.send_body(200, text.encode(), "text/calendar; charset=utf-8")
 
             def do_GET(self) -> None:  # noqa: N802
                 url = urlsplit(self.path)
@@ -398,15 +370,15 @@ class FakeGrafanaOnCall:
                         self._send_calendar(text)
                         return
                     if self.headers.get("Authorization") != TOKEN:
-                        self._send(401, {"detail": "Invalid token."})
+                        self.send_json(401, {"detail": "Invalid token."})
                         return
                     if url.path in fake.rate_limit_once:
                         fake.rate_limit_once.discard(url.path)
-                        self._send(429, {"detail": "Request was throttled."},
-                                   {"Retry-After": "1"})
+                        self.send_json(429, {"detail": "Request was throttled."},
+                                       {"Retry-After": "1"})
                         return
-                    status, body = fake._answer(url.path, parse_qs(url.query))
-                self._send(status, body)
+                    status, body = fake._answer(url.path, self.query())
+                self.send_json(status, body)
 
         return Handler
 

@@ -15,18 +15,17 @@ sends its request (method, headers, body) to its URL, and returns the answer.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+
+from tests.support.loopback import JsonHandler, LoopbackFake
 
 _PRIORITIES = {"min": 1, "low": 2, "default": 3, "high": 4, "urgent": 5, "max": 5}
 _TOPIC = re.compile(r"/([-_A-Za-z0-9]{1,64})")
@@ -73,34 +72,14 @@ def parse_actions(value: str) -> list[dict[str, Any]]:
     return actions
 
 
-class FakeNtfy:
+class FakeNtfy(LoopbackFake):
     def __init__(self, *, token: str | None = None) -> None:
         self.token = token
         self.published: list[Published] = []
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.down = False  # every publish answers 503 (ntfy behind a proxy that lost it)
         self._fail: list[int] = []
-        self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> FakeNtfy:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self) -> FakeNtfy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        super().__init__()
 
     def fail_next(self, *statuses: int) -> None:
         with self.lock:
@@ -146,36 +125,25 @@ class FakeNtfy:
             self.published.append(message)
         return 200, message.json()
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _answer(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.read_body()
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with fake.lock:
                     fake.requests.append(("POST", self.path, headers))
                     failing = fake._fail.pop(0) if fake._fail else (503 if fake.down else None)
                 if failing is not None:
-                    self._answer(failing, {"code": failing * 100, "http": failing,
-                                           "error": "injected failure"})
+                    self.send_json(failing, {"code": failing * 100, "http": failing,
+                                             "error": "injected failure"})
                     return
                 match = _TOPIC.fullmatch(self.path.split("?")[0])
                 if match is None:
-                    self._answer(404, {"code": 40401, "http": 404, "error": "page not found"})
+                    self.send_json(404, {"code": 40401, "http": 404, "error": "page not found"})
                     return
-                self._answer(*fake._publish(match.group(1), body, headers))
+                self.send_json(*fake._publish(match.group(1), body, headers))
 
             do_PUT = do_POST  # noqa: N815
 

@@ -16,12 +16,11 @@ written by hand for NOW .. NOW + 14 days, across the DST change of 2027-03-28.
 
 from __future__ import annotations
 
-import json
-import threading
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
+
+from tests.support.loopback import JsonHandler, LoopbackFake
 
 TOKEN = "pd-read-only-key-for-tests"
 NOW = datetime.fromisoformat("2027-03-22T10:00:00+00:00")  # a Monday, CET, before the change
@@ -231,28 +230,18 @@ def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-class FakePagerDuty:
+class FakePagerDuty(LoopbackFake):
     def __init__(self, *, page_size: int = 2, schedules: list[str] | None = None) -> None:
         self.page_size = page_size
         self.schedules = [s for s in SCHEDULES if schedules is None or s["id"] in schedules]
         self.final = {k: list(v) for k, v in FINAL.items()}
         self.requests: list[str] = []  # "GET /users?limit=100&offset=0" ...
         self.limit_once: dict[str, int] = {}  # path -> ratelimit-reset seconds of one 429
-        self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> FakePagerDuty:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__()
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.url
 
     def answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
         parts = path.strip("/").split("/")
@@ -281,41 +270,27 @@ class FakePagerDuty:
                                       entries, "rendered_coverage_percentage": 100.0}
         return 200, {"schedule": body}
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-            def _send(self, status: int, body: Any, headers: dict[str, str] | None = None
-                      ) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
                 with fake.lock:
                     fake.requests.append(f"GET {self.path}")
                     wait = fake.limit_once.pop(url.path, None)
                 if self.headers.get("Authorization") != f"Token token={TOKEN}":
-                    return self._send(401, {"error": {"message": "Authentication failed",
-                                                      "code": 2006}})
+                    return self.send_json(401, {"error": {"message": "Authentication failed",
+                                                          "code": 2006}})
                 if self.headers.get("Accept") != "application/vnd.pagerduty+json;version=2":
-                    return self._send(406, {"error": {"message": "Not Acceptable"}})
+                    return self.send_json(406, {"error": {"message": "Not Acceptable"}})
                 if wait is not None:
-                    return self._send(429, {"error": {"message": "Rate Limit Exceeded",
-                                                      "code": 2020}}, {
+                    return self.send_json(429, {"error": {"message": "Rate Limit Exceeded",
+                                                          "code": 2020}}, {
                         "ratelimit-limit": "960", "ratelimit-remaining": "0",
                         "ratelimit-reset": str(wait)})
-                status, body = fake.answer(url.path, parse_qs(url.query))
-                self._send(status, body)
+                status, body = fake.answer(url.path, self.query())
+                self.send_json(status, body)
 
         return Handler
 

@@ -16,18 +16,17 @@ acknowledged_by, acknowledged_by_device); the answer is returned.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import string
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+
+from tests.support.loopback import JsonHandler, LoopbackFake
 
 APP_TOKEN = "azGDORePK8gMaC0QOYAMyEEuzJnyUi"
 _ALNUM = string.ascii_letters + string.digits
@@ -57,34 +56,14 @@ class Sent:
         return int(self.form.get("priority", "0"))
 
 
-class FakePushover:
+class FakePushover(LoopbackFake):
     def __init__(self, *, token: str = APP_TOKEN, users: tuple[str, ...] = ()) -> None:
         self.token = token
         self.users = set(users)  # known user keys; a message to another is refused
         self.sent: list[Sent] = []
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self._fail: list[int] = []
-        self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> FakePushover:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self) -> FakePushover:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        super().__init__()
 
     def fail_next(self, *statuses: int) -> None:
         with self.lock:
@@ -152,48 +131,37 @@ class FakePushover:
             "called_back_at": sent.called_back_at,
         }
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _answer(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def _failing(self, method: str, form: dict[str, str]) -> bool:
                 with fake.lock:
                     fake.requests.append((method, urlsplit(self.path).path, form))
                     status = fake._fail.pop(0) if fake._fail else None
                 if status is None:
                     return False
-                self._answer(status, {"status": 0, "errors": ["injected failure"]})
+                self.send_json(status, {"status": 0, "errors": ["injected failure"]})
                 return True
 
             def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                body = self.read_body().decode()
                 form = dict(parse_qsl(body, keep_blank_values=True))
                 if self._failing("POST", form):
                     return
                 path = urlsplit(self.path).path
                 with fake.lock:
                     if path == "/1/messages.json":
-                        self._answer(*fake._message(form))
+                        self.send_json(*fake._message(form))
                         return
                     cancel = re.fullmatch(r"/1/receipts/([A-Za-z0-9]+)/cancel\.json", path)
                     sent = fake._by_receipt(cancel.group(1)) if cancel else None
                     if sent is None or form.get("token") != fake.token:
-                        self._answer(404 if sent is None else 400, {
+                        self.send_json(404 if sent is None else 400, {
                             "status": 0, "errors": ["receipt not found; may be invalid or expired"]})
                         return
                     sent.cancelled = True
-                self._answer(200, {"status": 1, "request": secrets.token_hex(16)})
+                self.send_json(200, {"status": 1, "request": secrets.token_hex(16)})
 
             def do_GET(self) -> None:  # noqa: N802
                 parts = urlsplit(self.path)
@@ -204,9 +172,9 @@ class FakePushover:
                 with fake.lock:
                     sent = fake._by_receipt(match.group(1)) if match else None
                     if sent is None or query.get("token") != fake.token:
-                        self._answer(404, {"status": 0,
-                                           "errors": ["receipt not found; may be invalid or expired"]})
+                        self.send_json(404, {"status": 0, "errors": [
+                            "receipt not found; may be invalid or expired"]})
                         return
-                    self._answer(200, fake._receipt(sent))
+                    self.send_json(200, fake._receipt(sent))
 
         return Handler

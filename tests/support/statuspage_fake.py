@@ -12,12 +12,11 @@ the next n writes and then drops the connection without an answer.
 
 from __future__ import annotations
 
-import json
 import secrets
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.loopback import JsonHandler, LoopbackFake
 
 API_KEY = "statuspage-test-key"
 PAGE_ID = "kctbh9vrtdwd"
@@ -31,7 +30,7 @@ def _id() -> str:
     return "".join(secrets.choice("0123456789abcdefghijklmnopqrstuvwxyz") for _ in range(12))
 
 
-class FakeStatuspage:
+class FakeStatuspage(LoopbackFake):
     def __init__(self, components: dict[str, str] | None = None) -> None:
         """`components`: component id -> name, all operational at first."""
         created = _now()
@@ -47,21 +46,11 @@ class FakeStatuspage:
         self.requests: list[tuple[str, str, Any]] = []  # (method, path, body) of each request
         self._limited = 0
         self._lose = 0
-        self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> FakeStatuspage:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__()
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        return f"{self.url}/v1"
 
     def rate_limit(self, times: int = 1) -> None:
         self._limited = times
@@ -145,22 +134,19 @@ class FakeStatuspage:
                 return 200, incident
         return 404, {"error": "Not found"}
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
+        class Handler(JsonHandler):
+            content_type = "application/json; charset=utf-8"
 
             def _serve(self, method: str) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else None
+                body = self.read_json()
                 with fake.lock:
                     fake.requests.append((method, self.path, body))
                     if fake._limited:
                         fake._limited -= 1
-                        self._send(429, {"error": "Rate limit exceeded"}, {"Retry-After": "0"})
+                        self.send_json(429, {"error": "Rate limit exceeded"}, {"Retry-After": "0"})
                         return
                     status, answer = fake._answer(method, self.path, body,
                                                   self.headers.get("Authorization", ""))
@@ -168,17 +154,7 @@ class FakeStatuspage:
                         fake._lose -= 1  # done, but the answer never arrives
                         self.close_connection = True
                         return
-                self._send(status, answer)
-
-            def _send(self, status: int, answer: Any, headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(status, answer)
 
             def do_GET(self) -> None:
                 self._serve("GET")

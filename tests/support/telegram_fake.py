@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+
+from tests.support.loopback import JsonHandler, LoopbackFake
 
 BOT_TOKEN = "123456:firebell-test-telegram-token"
 WEBHOOK_SECRET = "firebell-test-telegram-secret"
@@ -63,7 +63,7 @@ class Failure:
 
 
 @dataclass
-class FakeTelegram:
+class FakeTelegram(LoopbackFake):
     token: str = BOT_TOKEN
     sent: list[Sent] = field(default_factory=list)
     answers: list[dict[str, Any]] = field(default_factory=list)  # answerCallbackQuery bodies
@@ -72,26 +72,16 @@ class FakeTelegram:
     blocked: set[int] = field(default_factory=set)  # chats that blocked the bot (403)
 
     def __post_init__(self) -> None:
-        self._lock = threading.Lock()
         self._ids = itertools.count(100)
         self._queries = itertools.count(1)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FakeTelegram:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__()
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.url
 
     def messages(self, chat_id: int) -> list[Sent]:
-        with self._lock:
+        with self.lock:
             return [m for m in self.sent if m.chat_id == chat_id]
 
     # Telegram's side of the webhook ----------------------------------------------------------
@@ -116,7 +106,7 @@ class FakeTelegram:
 
     # the Bot API ---------------------------------------------------------------------------
     def _call(self, method: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        with self._lock:
+        with self.lock:
             self.calls.append((method, body))
             for failure in self.failures:
                 if failure.times > 0 and failure.method in (None, method):
@@ -164,31 +154,22 @@ class FakeTelegram:
         message.edits += 1
         return 200, {"ok": True, "result": message.json()}
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(JsonHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 prefix, _, method = self.path.lstrip("/").partition("/")
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    body = self.read_json({})
+                except ValueError:
+                    body = None
                 if prefix != f"bot{fake.token}":
                     status, answer = _error(401, "Unauthorized")
                 else:
-                    try:
-                        body = json.loads(raw or b"{}")
-                    except ValueError:
-                        body = None
                     status, answer = (fake._call(method, body) if isinstance(body, dict)
                                       else _error(400, "Bad Request: invalid JSON"))
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(status, answer)
 
         return Handler
 
