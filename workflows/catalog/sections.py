@@ -122,6 +122,13 @@ class NotifyRule(_Model):
     after: DurationField = Duration(0)
 
 
+# What in the catalog reaches a person by each paging channel (any one of the fields will do).
+ADDRESSES: dict[str, tuple[str, ...]] = {
+    "chat": ("slack", "teams"), "sms": ("phone",), "voice": ("phone",), "email": ("email",),
+    "telegram": ("telegram_chat_id",), "push": ("ntfy_topic", "pushover_user"),
+}
+
+
 class Person(_Named):
     id: Id
     name: str
@@ -135,6 +142,11 @@ class Person(_Named):
     pushover_user: str | None = None  # the Pushover user (or group) key
     timezone: Zone | None = None  # None: the catalog's zone, see Catalog.person_zone
     notify: list[NotifyRule] = []  # overrides the priority's channels for this person
+
+    def has_address(self, channel: str) -> bool:
+        """Whether the catalog gives this person an address for `channel` (ADDRESSES)."""
+        return any(getattr(self, field, None) not in (None, "")
+                   for field in ADDRESSES.get(channel, ()))
 
     @field_validator("phone")
     @classmethod

@@ -32,6 +32,9 @@ from workflows.render import render
 from workflows.unit import Unit
 
 PHONE_CHANNELS = ("sms", "voice")
+# Channels tried only for a person the catalog gives an address for them (ADDRESSES); chat and
+# email are always tried (their delivery fails, and falls over, when nobody can be reached).
+ADDRESSED = (*PHONE_CHANNELS, "telegram", "push")
 # Delivery states a provider reports that mean the person was not reached.
 UNDELIVERED = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled"})
 _PHONE = re.compile(r"\+?\d[\d ().-]{5,}\d")
@@ -87,13 +90,16 @@ def notification_plan(
     usable = [
         PlannedPage(person.id, channel, delay)
         for channel, delay in rules
-        if channel in available and (channel not in PHONE_CHANNELS or person.phone)
-        and (channel != "telegram" or person.telegram_chat_id is not None)
-        and (channel != "push" or bool(person.ntfy_topic or person.pushover_user))
+        if channel in available and reachable(person, channel)
     ]
     if not usable and "chat" in available:
         usable = [PlannedPage(person.id, "chat", 0)]  # never page nobody for want of a rule
     return usable
+
+
+def reachable(person: Person, channel: str) -> bool:
+    """Whether `channel` is worth trying for `person`: one that needs an address has one."""
+    return channel not in ADDRESSED or person.has_address(channel)
 
 
 def queue_pages(
@@ -364,7 +370,7 @@ def _fail_over(
                  if p.person == failed.person and (p.step, p.round) == (failed.step, failed.round)}
         order = [c for c in ("voice", "sms", "chat") if c in ctx.pagers and c not in tried]
         person = ctx.catalog.person(failed.person)
-        order = [c for c in order if c not in PHONE_CHANNELS or person.phone]
+        order = [c for c in order if reachable(person, c)]
         if not order:
             return None
         page = uow.pages.add_page(Page(incident.id, failed.person, order[-1], ctx.now(), step=failed.step,

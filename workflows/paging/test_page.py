@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import get_args
 
 from workflows.catalog.model import Person
-from workflows.catalog.sections import NotifyRule
+from workflows.catalog.sections import ADDRESSES, NotifyRule
 from workflows.context import Context, record
 from workflows.model import DIRECT, Incident, Page, PageStatus, State
 from workflows.ports import Button, ExternalServiceError, InvalidRequest, Message
@@ -24,11 +24,6 @@ from workflows.render import render
 from workflows.unit import Unit
 
 TEST_FLAG = "test"
-# What in the catalog reaches a person by each channel (any one of the fields will do).
-ADDRESSES: dict[str, tuple[str, ...]] = {
-    "chat": ("slack", "teams"), "sms": ("phone",), "voice": ("phone",), "email": ("email",),
-    "telegram": ("telegram_chat_id",), "push": ("ntfy_topic", "pushover_user"),
-}
 # How the person acknowledges the test on each channel; a channel not named here cannot.
 HOW_TO_ACK = {
     "chat": "press Acknowledge", "sms": "reply 1", "voice": "press 1 during the call",
@@ -76,10 +71,10 @@ def send_test_page(ctx: Context, *, person: str, channel: str | None = None) -> 
     known = personal_channels()
     if channel is not None and channel not in known:
         raise InvalidRequest(f"unknown channel {channel!r}: use one of {', '.join(known)}")
-    wanted = [channel] if channel else [c for c in known if _address(who, c) or c == "chat"]
+    wanted = [channel] if channel else [c for c in known if who.has_address(c) or c == "chat"]
     results: dict[str, ChannelTest] = {}
     for name in wanted:
-        if not _address(who, name):
+        if not who.has_address(name):
             fields = " or ".join(ADDRESSES.get(name, (name,)))
             results[name] = ChannelTest(name, Outcome.NOT_CONFIGURED,
                                         f"{who.id} has no {fields} in the catalog")
@@ -143,11 +138,6 @@ def acknowledge_test(
            text=f"test page acknowledged by {channel or 'chat'}",
            data={"channel": channel or "chat"})
     return incident
-
-
-def _address(person: Person, channel: str) -> bool:
-    return any(getattr(person, field, None) not in (None, "")
-               for field in ADDRESSES.get(channel, ()))
 
 
 def _test_incident(ctx: Context, person: Person) -> Incident:
