@@ -34,7 +34,19 @@ _LENGTH = re.compile(r"[0-9]{1,18}")
 WEBHOOK_ENDPOINTS = {
     "/webhooks/alertmanager": "alertmanager", "/v2/enqueue": "pagerduty",
     "/webhooks/jira": "jira", "/webhooks/github": "github", "/slack/events": "slack",
+    "/api/messages": "teams", "/twilio/sms": "twilio_sms", "/twilio/voice": "twilio_voice",
+    "/twilio/status": "twilio_status", "/telegram/webhook": "telegram",
 }
+# Paths with a variable part, counted under one name each (the part is never a label).
+WEBHOOK_PREFIXES = {"/push/ack/": "push"}
+
+
+def webhook_endpoint(path: str) -> str | None:
+    """The counted endpoint a request path belongs to, or None."""
+    if (endpoint := WEBHOOK_ENDPOINTS.get(path)) is not None:
+        return endpoint
+    return next((name for prefix, name in WEBHOOK_PREFIXES.items() if path.startswith(prefix)),
+                None)
 
 
 def count_answer(meter: Meter, *, endpoint: str, status: int) -> None:
@@ -118,5 +130,5 @@ class BodyGuard:
         # Connection: close, so the rest of the body is not read as the next request.
         response = PlainTextResponse(text, status_code=status, headers={"Connection": "close"})
         await response(scope, receive, send)
-        if (endpoint := WEBHOOK_ENDPOINTS.get(scope.get("path", ""))) is not None:
+        if (endpoint := webhook_endpoint(scope.get("path", ""))) is not None:
             count_answer(self.meter, endpoint=endpoint, status=status)

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.http_guard import counted
 from workflows.incident.respond import acknowledge_by_page
 from workflows.model import Page
 from workflows.ports import FirebellError
@@ -104,7 +105,8 @@ def push_routes(firebell: Host) -> list[BaseRoute]:
         return PlainTextResponse(f"Acknowledged {incident.ref}: {incident.title}. "
                                  "Escalation stopped.")
 
-    return [Route("/push/ack/{token}", acknowledge, methods=["POST"])]
+    return [Route("/push/ack/{token}", counted("push", acknowledge, lambda: firebell.ctx.meter),
+                  methods=["POST"])]
 
 
 def _mac(secret: str, payload: str) -> bytes:

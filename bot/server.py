@@ -209,7 +209,8 @@ def routes(firebell: Host) -> list[BaseRoute]:
         return response
 
     return [
-        Route("/api/messages", teams, methods=["POST"]),
+        Route("/api/messages", counted("teams", teams, lambda: firebell.ctx.meter),
+              methods=["POST"]),
         Route("/api/v1/reports/paging", paging_report, methods=["GET"]),
         Route("/slack/events", counted("slack", slack_events, lambda: firebell.ctx.meter),
               methods=["POST"]),

@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.bounded import answer_in_time
+from bot.http_guard import counted
 from bot.incident_ids import database_id
 from workflows.catalog.model import Catalog, Person
 from workflows.incident.respond import acknowledge_by_page
@@ -103,7 +104,8 @@ def telegram_routes(firebell: Host) -> list[BaseRoute]:
             {"error": "the acknowledgement may not be recorded: deliver it again"},
             status_code=503)
 
-    return [Route("/telegram/webhook", webhook, methods=["POST"])]
+    return [Route("/telegram/webhook", counted("telegram", webhook, lambda: firebell.ctx.meter),
+                  methods=["POST"])]
 
 
 async def _bounded(firebell: Host, press: ButtonPress) -> bool:

@@ -28,9 +28,11 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from bot.bounded import answer_in_time
+from bot.http_guard import counted
 from bot.incident_ids import database_id
 from workflows.catalog.model import Catalog, Person
 from workflows.incident.respond import acknowledge_page
+from workflows.observe import Meter
 from workflows.paging.delivery import record_delivery
 from workflows.ports import FirebellError
 
@@ -183,10 +185,13 @@ def twilio_routes(firebell: Host) -> list[BaseRoute]:
         return Response(vcard(numbers, url=settings.public_url), media_type="text/vcard",
                         headers={"Content-Disposition": 'attachment; filename="firebell.vcf"'})
 
-    return [
-        Route("/twilio/sms", sms, methods=["POST"]),
-        Route("/twilio/voice", voice, methods=["POST"]),
-        Route("/twilio/status", status, methods=["POST"]),
+    def meter() -> Meter:
+        return firebell.ctx.meter
+
+    return [  # every answer counted (webhook_requests_total)
+        Route("/twilio/sms", counted("twilio_sms", sms, meter), methods=["POST"]),
+        Route("/twilio/voice", counted("twilio_voice", voice, meter), methods=["POST"]),
+        Route("/twilio/status", counted("twilio_status", status, meter), methods=["POST"]),
         Route("/api/v1/contact.vcf", contact, methods=["GET"]),
     ]
 

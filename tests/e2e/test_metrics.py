@@ -115,6 +115,16 @@ def test_a_scripted_incident_is_counted_on_metrics(h: Harness, clock: FakeClock)
 
     # A request Slack did not sign is refused before Bolt sees it.
     assert httpx.post(f"{h.server.url}/slack/events", content=b"{}").status_code == 401
+    # The other inbound callbacks are counted alike, whatever they answer (here each is off or
+    # refused): Twilio's, the Bot Framework's, Telegram's and the push acknowledgement links.
+    answers = {
+        "twilio_sms": httpx.post(f"{h.server.url}/twilio/sms", data={"Body": "1"}).status_code,
+        "twilio_status": httpx.post(f"{h.server.url}/twilio/status", data={}).status_code,
+        "teams": httpx.post(f"{h.server.url}/api/messages", json={}).status_code,
+        "telegram": httpx.post(f"{h.server.url}/telegram/webhook", json={}).status_code,
+        "push": httpx.post(f"{h.server.url}/push/ack/forged.token").status_code,
+    }
+    assert all(status >= 400 for status in answers.values()), answers
     # Alert webhooks: one accepted (it opens an incident), one without the token, two too big
     # (the route's 256 KiB cap, and the server's 1 MiB one announced by Content-Length).
     webhook = f"{h.server.url}/webhooks/alertmanager"
@@ -144,6 +154,9 @@ def test_a_scripted_incident_is_counted_on_metrics(h: Harness, clock: FakeClock)
     assert grew("firebell_webhook_requests_total", endpoint="alertmanager", outcome="401") == 1
     assert grew("firebell_webhook_requests_total", endpoint="alertmanager", outcome="413") == 2
     assert grew("firebell_webhook_requests_total", endpoint="slack", outcome="401") == 1
+    for endpoint, status in answers.items():
+        assert grew("firebell_webhook_requests_total", endpoint=endpoint,
+                    outcome=str(status)) == 1, endpoint
     assert grew("firebell_signals_total", since=story, source="alertmanager",
                 outcome="opened") == 1
     assert grew("firebell_incidents_opened_total", since=story, priority="P1",
