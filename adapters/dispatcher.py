@@ -114,9 +114,7 @@ class EffectDispatcher:
             return
         try:
             with self.ctx.unit() as uow:
-                for effect_id, result in finished:
-                    uow.outbox.finish_effect(effect_id, owner=self.owner, status="done",
-                                             at=self.ctx.now(), result=result)
+                uow.outbox.finish_effects(finished, owner=self.owner, at=self.ctx.now())
         except Exception:
             with self._lock:  # the database is away for a moment: try again on the next turn
                 self._finished[:0] = finished

@@ -52,7 +52,9 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if not is_sqlite(url):
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        # Room for the dispatcher's 16 workers, the scheduler and the web threads without
+        # opening and closing overflow connections under load (each a new server process).
+        return create_engine(url, pool_pre_ping=True, pool_size=24, max_overflow=16)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")

@@ -8,7 +8,7 @@ from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, update
+from sqlalchemy import Engine, and_, bindparam, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -182,6 +182,24 @@ class SqlTransaction:
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise NotFound(f"there is no page {page.id}")
         self._session.expire_all()
+
+    def finish_page(self, page: Page) -> bool:
+        values = {k: v for k, v in to_row(page).items() if k != "id"}
+        values["status"] = page.status.value
+        result = self._session.execute(
+            update(PageRow)
+            .where(col(PageRow.id) == page.id, col(PageRow.status) == PageStatus.SENDING.value)
+            .values(**values),
+            execution_options={"synchronize_session": False},
+        )
+        self._session.expire_all()
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def attempts(self, page: Page) -> int:
+        query = select(func.count()).select_from(PageRow).where(
+            PageRow.incident_id == page.incident_id, PageRow.person == page.person,
+            PageRow.channel == page.channel, col(PageRow.id) <= (page.id or 0))
+        return int(self._session.exec(query).one())
 
     def claim_page(self, page_id: int, *, claimed_at: datetime) -> Page | None:
         # One statement: only the caller whose UPDATE matched a queued page gets it back.
@@ -370,6 +388,21 @@ class SqlTransaction:
             execution_options={"synchronize_session": False},
         )
         return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    def finish_effects(self, done: list[tuple[int, str | None]], *, owner: str, at: datetime) -> int:
+        if not done:
+            return 0
+        # One UPDATE compiled once and sent with every effect's values (executemany).
+        statement = (
+            update(EffectRow)
+            .where(col(EffectRow.id) == bindparam("effect_id"), col(EffectRow.lease_owner) == owner,
+                   col(EffectRow.status) == "pending")
+            .values(status="done", done_at=utc(at), result=bindparam("effect_result"),
+                    error=None, lease_until=None)
+        )
+        rows = [{"effect_id": effect_id, "effect_result": result} for effect_id, result in done]
+        result = self._session.connection().execute(statement, rows)
+        return int(result.rowcount)
 
     def retry_effect(self, effect_id: int, *, owner: str, at: datetime, error: str) -> bool:
         done = self._session.execute(

@@ -219,6 +219,16 @@ class Pages(Protocol):
 
     def get_page(self, page_id: int) -> Page: ...
 
+    def finish_page(self, page: Page) -> bool:
+        """Write a page this attempt holds (`sending`, claimed at `page.sent_at`'s attempt) whole,
+        in one statement; False when it is no longer `sending` (acknowledged or settled meanwhile)."""
+        ...
+
+    def attempts(self, page: Page) -> int:
+        """How many times `page.person` was paged through `page.channel` for its incident, up to
+        and including `page`."""
+        ...
+
     def page_by_ref(self, ref: str) -> Page | None: ...
 
     def in_doubt(self, *, person: str, channel: str) -> list[Page]:
@@ -271,6 +281,10 @@ class Outbox(Protocol):
         error: str | None = None,
     ) -> bool:
         """Mark a held effect `done` or `failed`; False when the lease was lost meanwhile."""
+        ...
+
+    def finish_effects(self, done: list[tuple[int, str | None]], *, owner: str, at: datetime) -> int:
+        """Mark held effects `done` with their results, in one statement sent as a batch."""
         ...
 
     def retry_effect(self, effect_id: int, *, owner: str, at: datetime, error: str) -> bool:

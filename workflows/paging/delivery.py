@@ -195,12 +195,13 @@ def deliver_page(ctx: Context, page_id: int, *, retry: bool = False, reason: str
         page.status, page.error = PageStatus.FAILED, str(error)
     outcome = "sent" if page.status == PageStatus.SENT else "failed"
     with ctx.unit() as uow:
-        current = _page(uow, page)
-        if current.status != PageStatus.SENDING:
+        # One statement while it is still ours (`sending`), as it nearly always is.
+        if not uow.pages.finish_page(page):
             # Acknowledged (or resolved as in doubt) meanwhile: keep that, add what we learnt.
+            current = _page(uow, page)
             current.ref, current.sent_at = current.ref or page.ref, page.sent_at
             page = current
-        uow.pages.save_page(page)
+            uow.pages.save_page(page)
         uow.after_commit(_observe_page(ctx, uow, incident, page, outcome=outcome))
         if page.status == PageStatus.FAILED:
             _page_failed(ctx, uow, incident, page, why=page.error or "failed")
@@ -276,9 +277,7 @@ def _observe_page(
 ) -> Callable[[], None]:
     """The log line and count of a delivery that ended. `attempt`: how many times this person
     was paged through this channel for the incident, this page included."""
-    attempt = sum(1 for p in uow.pages.pages(page.incident_id)
-                  if p.person == page.person and p.channel == page.channel
-                  and (p.id or 0) <= (page.id or 0))
+    attempt = uow.pages.attempts(page)
     # The pager's reason, with any phone number in it cut to its last digits.
     error = (_PHONE.sub(lambda m: "..." + m.group()[-2:], page.error or "failed")
              if outcome == "failed" else None)
