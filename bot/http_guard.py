@@ -7,7 +7,7 @@ a body still arriving BODY_SECONDS after the request began is refused with 408. 
 goes away mid-body ends its request quietly: there is nobody left to answer, and nothing of
 Firebell's failed.
 
-The webhook endpoints' answers are counted here too (`counted`, and the guard's own refusals):
+The webhook endpoints' answers are counted here too (`webhook_route`, and the guard's own refusals):
 `webhook_requests_total{endpoint, outcome}` on the meter, outcome `accepted` or the status.
 """
 
@@ -20,6 +20,7 @@ import anyio
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workflows.observe import Meter, NoMeter
@@ -55,17 +56,22 @@ def count_answer(meter: Meter, *, endpoint: str, status: int) -> None:
     meter.count("webhook_requests_total", endpoint=endpoint, outcome=outcome)
 
 
-def counted(
-    endpoint: str, handler: Callable[[Request], Awaitable[Response]], meter: Callable[[], Meter]
-) -> Callable[[Request], Awaitable[Response]]:
-    """`handler`, with each of its answers counted under `endpoint` on `meter()`."""
+def webhook_route(
+    path: str, handler: Callable[[Request], Awaitable[Response]], meter: Callable[[], Meter]
+) -> Route:
+    """A POST route for `path`, each of its answers counted on `meter()` under the endpoint
+    WEBHOOK_ENDPOINTS (or WEBHOOK_PREFIXES) names for it: the one place a path gets its name, so
+    the guard's own refusals and the route's answers are counted alike."""
+    endpoint = webhook_endpoint(path)
+    if endpoint is None:
+        raise ValueError(f"{path} is not a counted webhook: add it to WEBHOOK_ENDPOINTS")
 
     async def answer(request: Request) -> Response:
         response = await handler(request)
         count_answer(meter(), endpoint=endpoint, status=response.status_code)
         return response
 
-    return answer
+    return Route(path, answer, methods=["POST"])
 
 
 class _TooLarge(Exception):

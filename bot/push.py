@@ -23,9 +23,9 @@ from urllib.parse import parse_qsl
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
-from bot.http_guard import counted
+from bot.http_guard import webhook_route
 from workflows.incident.respond import acknowledge_by_page
 from workflows.model import Page
 from workflows.ports import FirebellError
@@ -105,8 +105,7 @@ def push_routes(firebell: Host) -> list[BaseRoute]:
         return PlainTextResponse(f"Acknowledged {incident.ref}: {incident.title}. "
                                  "Escalation stopped.")
 
-    return [Route("/push/ack/{token}", counted("push", acknowledge, lambda: firebell.ctx.meter),
-                  methods=["POST"])]
+    return [webhook_route("/push/ack/{token}", acknowledge, lambda: firebell.ctx.meter)]
 
 
 def _mac(secret: str, payload: str) -> bytes:

@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.calendars import calendar_routes
-from bot.http_guard import BodyGuard, counted
+from bot.http_guard import BodyGuard, webhook_route
 from bot.insight_routes import insight_routes
 from bot.postmortem_routes import postmortem_routes
 from bot.push import push_routes
@@ -209,11 +209,9 @@ def routes(firebell: Host) -> list[BaseRoute]:
         return response
 
     return [
-        Route("/api/messages", counted("teams", teams, lambda: firebell.ctx.meter),
-              methods=["POST"]),
+        webhook_route("/api/messages", teams, lambda: firebell.ctx.meter),
         Route("/api/v1/reports/paging", paging_report, methods=["GET"]),
-        Route("/slack/events", counted("slack", slack_events, lambda: firebell.ctx.meter),
-              methods=["POST"]),
+        webhook_route("/slack/events", slack_events, lambda: firebell.ctx.meter),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *insight_routes(firebell),  # /api/v1/incidents (filters, past ones), insights, OpenAPI

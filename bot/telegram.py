@@ -27,10 +27,10 @@ import anyio
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from bot.bounded import answer_in_time
-from bot.http_guard import counted
+from bot.http_guard import webhook_route
 from bot.incident_ids import database_id
 from workflows.catalog.model import Catalog, Person
 from workflows.incident.respond import acknowledge_by_page
@@ -104,8 +104,7 @@ def telegram_routes(firebell: Host) -> list[BaseRoute]:
             {"error": "the acknowledgement may not be recorded: deliver it again"},
             status_code=503)
 
-    return [Route("/telegram/webhook", counted("telegram", webhook, lambda: firebell.ctx.meter),
-                  methods=["POST"])]
+    return [webhook_route("/telegram/webhook", webhook, lambda: firebell.ctx.meter)]
 
 
 async def _bounded(firebell: Host, press: ButtonPress) -> bool:

@@ -28,7 +28,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from bot.bounded import answer_in_time
-from bot.http_guard import counted
+from bot.http_guard import webhook_route
 from bot.incident_ids import database_id
 from workflows.catalog.model import Catalog, Person
 from workflows.incident.respond import acknowledge_page
@@ -189,9 +189,9 @@ def twilio_routes(firebell: Host) -> list[BaseRoute]:
         return firebell.ctx.meter
 
     return [  # every answer counted (webhook_requests_total)
-        Route("/twilio/sms", counted("twilio_sms", sms, meter), methods=["POST"]),
-        Route("/twilio/voice", counted("twilio_voice", voice, meter), methods=["POST"]),
-        Route("/twilio/status", counted("twilio_status", status, meter), methods=["POST"]),
+        webhook_route("/twilio/sms", sms, meter),
+        webhook_route("/twilio/voice", voice, meter),
+        webhook_route("/twilio/status", status, meter),
         Route("/api/v1/contact.vcf", contact, methods=["GET"]),
     ]
 

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.alert_payloads import alertmanager_signals, pagerduty_signal
-from bot.http_guard import counted
+from bot.http_guard import webhook_route
 from workflows.intake.intake import intake
 from workflows.intake.noise import noise_report
 from workflows.intake.signals import Signal
@@ -224,9 +224,9 @@ def webhook_routes(firebell: Host) -> list[BaseRoute]:
         return ctx.meter
 
     return [  # every answer of a webhook counted (webhook_requests_total)
-        Route("/webhooks/alertmanager", counted("alertmanager", alertmanager, meter), methods=["POST"]),
-        Route("/v2/enqueue", counted("pagerduty", enqueue, meter), methods=["POST"]),
-        Route("/webhooks/jira", counted("jira", jira, meter), methods=["POST"]),
-        Route("/webhooks/github", counted("github", github, meter), methods=["POST"]),
+        webhook_route("/webhooks/alertmanager", alertmanager, meter),
+        webhook_route("/v2/enqueue", enqueue, meter),
+        webhook_route("/webhooks/jira", jira, meter),
+        webhook_route("/webhooks/github", github, meter),
         Route("/api/v1/reports/noise", noise, methods=["GET"]),
     ]

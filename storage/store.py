@@ -48,6 +48,11 @@ def _incident(row: IncidentRow) -> Incident:
     return Incident(**values)
 
 
+def _page_columns(page: Page) -> dict[str, Any]:
+    """A page's column values, without its id (written by add, save and finish alike)."""
+    return {**{k: v for k, v in to_row(page).items() if k != "id"}, "status": page.status.value}
+
+
 def _incident_columns(incident: Incident) -> dict[str, Any]:
     values = to_row(incident)
     values["state"] = incident.state.value
@@ -155,13 +160,12 @@ class SqlTransaction:
 
     # pages ---------------------------------------------------------------
     def add_page(self, page: Page) -> Page:
-        page.id = self._insert(PageRow, {**to_row(page), "status": page.status.value})
+        page.id = self._insert(PageRow, _page_columns(page))
         return page
 
     def _insert(self, table: Any, values: dict[str, Any]) -> int:
         """One INSERT … RETURNING id: a fraction of the ORM's flush of a new object, which the
         escalation step paid for every page and deadline it wrote."""
-        values = {key: value for key, value in values.items() if key != "id"}
         statement = insert(table).values(**values).returning(table.id)
         return int(self._session.execute(statement).scalar_one())
 
@@ -176,11 +180,9 @@ class SqlTransaction:
         return _page(row)
 
     def save_page(self, page: Page) -> None:
-        values = {k: v for k, v in to_row(page).items() if k != "id"}
-        values["status"] = page.status.value
         # One UPDATE, no read first: a page is written whole by whoever holds it.
         result = self._session.execute(
-            update(PageRow).where(col(PageRow.id) == page.id).values(**values),
+            update(PageRow).where(col(PageRow.id) == page.id).values(**_page_columns(page)),
             execution_options={"synchronize_session": False},
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -188,12 +190,10 @@ class SqlTransaction:
         self._session.expire_all()
 
     def finish_page(self, page: Page) -> bool:
-        values = {k: v for k, v in to_row(page).items() if k != "id"}
-        values["status"] = page.status.value
         result = self._session.execute(
             update(PageRow)
             .where(col(PageRow.id) == page.id, col(PageRow.status) == PageStatus.SENDING.value)
-            .values(**values),
+            .values(**_page_columns(page)),
             execution_options={"synchronize_session": False},
         )
         self._session.expire_all()
@@ -259,7 +259,8 @@ class SqlTransaction:
 
     # deadlines -----------------------------------------------------------
     def schedule(self, deadline: Deadline) -> Deadline:
-        deadline.id = self._insert(DeadlineRow, {**to_row(deadline), "kind": deadline.kind.value})
+        columns = {k: v for k, v in to_row(deadline).items() if k != "id"}
+        deadline.id = self._insert(DeadlineRow, {**columns, "kind": deadline.kind.value})
         return deadline
 
     def cancel_deadlines(self, *, incident_id: int, kinds: tuple[DeadlineKind, ...]) -> int:

@@ -8,9 +8,11 @@ from datetime import datetime
 import pytest
 
 from storage.store import SqlStore
+from tests.support.fakes import RecordingPager
 from tests.support.world import World
 from workflows.incident import capture, lifecycle, respond
-from workflows.model import PageStatus, Stage, State
+from workflows.message import Message
+from workflows.model import Incident, Page, PageStatus, Stage, State
 from workflows.ports import ChatMessage, InvalidRequest
 
 
@@ -201,3 +203,23 @@ def test_no_update_reminder_once_an_update_says_resolved_or_the_incident_is(
         world.advance(minutes=15)
     assert _reminder_minutes(world, said_resolved, start_time) == []
     assert _reminder_minutes(world, resolved, start_time) == []
+
+
+def test_an_ack_while_a_page_is_being_sent_is_kept_and_the_send_is_recorded(world: World) -> None:
+    """Alice acknowledges by chat while her SMS is still with the provider: when the provider
+    answers, the page keeps the acknowledgement and gains what the provider said (its ref)."""
+
+    class AcknowledgedMidSend(RecordingPager):
+        def send_page(self, *, page: Page, incident: Incident, message: Message) -> str:
+            if page.channel == "sms" and incident.state == State.TRIGGERED:
+                assert incident.id is not None
+                respond.acknowledge(world.ctx, incident_id=incident.id, person="alice")
+            return super().send_page(page=page, incident=incident, message=message)
+
+    world.ctx.pagers["sms"] = AcknowledgedMidSend(channels=frozenset({"sms"}))
+    incident_id = world.declare_id()
+    with world.ctx.store.transaction() as tx:
+        sms = next(p for p in tx.pages(incident_id) if p.channel == "sms")
+    assert world.incident(incident_id).state == State.ACKNOWLEDGED
+    assert sms.status == PageStatus.ACKNOWLEDGED  # not overwritten with `sent`
+    assert sms.ref == "ref-1" and sms.sent_at is not None
